@@ -1,0 +1,177 @@
+"""The run store: names, round trips, atomic writes, corrupted files, caching."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from lmc_toolkit.store import (
+    Store,
+    StoreError,
+    atomic_torch_save,
+    non_default,
+    run_name,
+    safe_torch_load,
+)
+from lmc_toolkit.train import TrainConfig, TrainRun
+
+
+@dataclasses.dataclass(frozen=True)
+class Inner:
+    lr: float = 0.1
+    steps: int = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class Outer:
+    name: str = "a"
+    inner: Inner = dataclasses.field(default_factory=Inner)
+    seeds: tuple[int, ...] = (0, 1)
+
+
+def test_names_are_stable_across_versions():
+    # Regression: these names are on users' disks. Never change them.
+    assert run_name(TrainRun()) == "train-mnist-convnet3-6b3fcd981dab"
+    assert (
+        run_name(TrainRun(data="digits", train=TrainConfig(lr=0.1)))
+        == "train-digits-convnet3-8150c8757aee"
+    )
+    assert run_name(Outer()) == "outer-9463087cb1ba"
+
+
+def test_adding_a_field_with_a_default_keeps_old_names():
+    old = dataclasses.make_dataclass("Cfg", [("a", int, 1), ("b", str, "x")], frozen=True)
+    new = dataclasses.make_dataclass(
+        "Cfg", [("a", int, 1), ("b", str, "x"), ("c", float, 0.5)], frozen=True
+    )
+    assert run_name(old()) == run_name(new())
+    assert run_name(old(a=2)) == run_name(new(a=2))
+    assert run_name(new(c=0.7)) != run_name(new())
+
+
+def test_only_non_default_fields_count_recursively():
+    assert non_default(Outer()) == {}
+    assert non_default(Outer(inner=Inner(lr=0.2))) == {"inner": {"lr": 0.2}}
+    assert non_default(Outer(seeds=(0, 1, 2))) == {"seeds": [0, 1, 2]}
+    assert run_name(Outer(inner=Inner(steps=11))) != run_name(Outer())
+    with pytest.raises(TypeError, match="must be a dataclass"):
+        run_name({"lr": 0.1})
+
+
+def test_round_trip_of_tensors_and_json(tmp_path):
+    store = Store(tmp_path)
+    run = store.run(Outer(name="b"))
+    value = {"w": torch.randn(3, 4), "steps": [1, 2, 3], "meta": {"a": 1.5, "s": "x"}}
+    run.save("weights", value)
+    run.save_json("metrics", {"accuracy": 0.97, "loss": [0.5, 0.2]})
+    back = run.load("weights")
+    assert (
+        torch.equal(back["w"], value["w"])
+        and back["steps"] == [1, 2, 3]
+        and back["meta"] == value["meta"]
+    )
+    assert run.load_json("metrics") == {"accuracy": 0.97, "loss": [0.5, 0.2]}
+    assert run.keys() == ["metrics", "weights"]
+    assert (run.path / "config.json").exists()
+    assert store.runs() == [run.path.name]
+    with pytest.raises(ValueError, match="a store key must be"):
+        run.save("../escape", {})
+
+
+def test_cached_computes_once(tmp_path):
+    store = Store(tmp_path)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"x": torch.arange(3)}
+
+    first = store.cached(Outer(), compute)
+    second = store.cached(Outer(), compute)
+    assert len(calls) == 1 and store.computed == 1
+    assert torch.equal(first["x"], second["x"])
+    store.cached(Outer(), compute, recompute=True)
+    assert len(calls) == 2
+
+
+def test_a_crash_mid_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    store = Store(tmp_path)
+    run = store.run(Outer())
+    run.save("result", {"x": torch.zeros(2)})
+
+    def dying_save(obj, f, *args, **kwargs):
+        f.write(b"half a tensor")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", dying_save)
+    with pytest.raises(KeyboardInterrupt):
+        run.save("result", {"x": torch.ones(2)})
+    monkeypatch.undo()
+    assert torch.equal(run.load("result")["x"], torch.zeros(2))  # the old file is intact
+    assert {p.name for p in run.path.iterdir()} == {"config.json", "result.pt"}
+
+
+def test_a_killed_process_leaves_only_a_temporary_file(tmp_path):
+    target = tmp_path / "run" / "result.pt"
+    code = textwrap.dedent(
+        f"""
+        import os
+        from lmc_toolkit.store import _atomic_write
+        def write(f):
+            f.write(b"partial bytes")
+            f.flush()
+            os._exit(9)  # the process dies mid-write
+        _atomic_write({str(target)!r}, write)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True)
+    assert proc.returncode == 9
+    assert not target.exists()
+    leftovers = list(target.parent.iterdir())
+    assert len(leftovers) == 1 and ".tmp-" in leftovers[0].name
+    store = Store(tmp_path)
+    # the temporary file is never mistaken for a result
+    assert store.run(Outer()).keys() == []
+
+
+def test_corrupted_and_truncated_files_name_themselves(tmp_path):
+    store = Store(tmp_path)
+    run = store.run(Outer())
+    run.save("result", {"x": torch.randn(100)})
+    path = run.path / "result.pt"
+    path.write_bytes(path.read_bytes()[:50])
+    with pytest.raises(StoreError, match=r"result\.pt is corrupted, truncated"):
+        store.cached(Outer(), lambda: {"x": torch.zeros(1)})
+    fresh = store.cached(Outer(), lambda: {"x": torch.zeros(1)}, recompute=True)
+    assert torch.equal(fresh["x"], torch.zeros(1))
+    assert torch.equal(run.load("result")["x"], torch.zeros(1))
+    (run.path / "m.json").write_text('{"a": 1')
+    with pytest.raises(StoreError, match=r"m\.json is corrupted"):
+        run.load_json("m")
+
+
+def test_pickled_code_is_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    path = tmp_path / "evil.pt"
+    with open(path, "wb") as f:
+        torch.save({"x": Evil()}, f)
+    with pytest.raises(StoreError, match="evil.pt"):
+        safe_torch_load(path)
+
+
+def test_default_root_follows_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("LMC_TOOLKIT_STORE", str(tmp_path / "s"))
+    assert Store().root == tmp_path / "s"
+
+
+def test_atomic_save_creates_folders(tmp_path):
+    path = atomic_torch_save({"a": torch.ones(1)}, tmp_path / "x" / "y" / "z.pt")
+    assert path.exists()

@@ -1,13 +1,15 @@
 # lmc_toolkit: set up, reproduce, test.
 #
 # The environment (~5.5 GB) lives outside the clone, under ~/.cache/lmc_toolkit/, keyed by a
-# hash of pyproject.toml and constraints.txt: every clone and every CI run with the same
-# dependencies reuses it, and a dependency change builds a fresh one.
+# hash of pyproject.toml's dependencies and constraints.txt: every clone and every CI run with the
+# same dependencies reuses it, and a dependency change builds a fresh one.
 
 SHELL := /bin/bash
 PYTHON ?= python3
 ENV_ROOT ?= $(HOME)/.cache/lmc_toolkit
-ENV_HASH := $(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
+# The key covers what decides the installed set (build system, dependencies, extras, pins), not
+# the tool settings in pyproject.toml, so editing ruff or pytest options reuses the environment.
+ENV_HASH := $(shell $(PYTHON) -c 'import hashlib, json, tomllib; p = tomllib.load(open("pyproject.toml", "rb")); deps = [p["build-system"], p["project"].get("dependencies"), p["project"].get("optional-dependencies")]; print(hashlib.sha256((json.dumps(deps, sort_keys=True) + open("constraints.txt").read()).encode()).hexdigest()[:16])')
 VENV ?= $(ENV_ROOT)/env-$(ENV_HASH)
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
@@ -22,13 +24,17 @@ help:
 	@echo "make format      format the code with ruff"
 	@echo "environment: $(VENV)"
 
-# Debian packages that make the offline data and static figures work; skipped without apt.
+# Debian packages: the offline Fashion-MNIST, and Chromium for static figures (kaleido) and the
+# browser test. Skipped without apt; whatever is missing then is reported, not fatal.
 system:
-	@if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null; then \
+	@need=""; \
+	[ -d /usr/share/datasets/fashion-mnist ] || need="$$need dataset-fashion-mnist"; \
+	command -v chromium >/dev/null || need="$$need chromium"; \
+	if [ -n "$$need" ] && command -v apt-get >/dev/null; then \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  echo "installing Debian's dataset-fashion-mnist (offline Fashion-MNIST)"; \
-	  ($$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist) >/dev/null \
-	    || echo "warning: could not install dataset-fashion-mnist; fashion-mnist needs root= then"; \
+	  echo "installing Debian packages:$$need"; \
+	  ($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$need) >/dev/null \
+	    || echo "warning: could not install$$need (fashion-mnist then needs root=, PNG export and the browser test are skipped)"; \
 	fi
 
 $(VENV)/.installed: pyproject.toml constraints.txt

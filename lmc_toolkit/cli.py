@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import pkgutil
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -118,20 +120,37 @@ def _print_result(run, result, store, cached: bool) -> None:
     print(f"run saved in {store.run(run).path}")
 
 
-@command("reproduce", "the main job: train and evaluate the default model on the embedded data")
+@command("reproduce", "the main job: run the figure notebooks into reports/<preset>/")
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from lmc_toolkit.store import Store
-    from lmc_toolkit.train import TrainRun, train_run
+    import os
 
-    run = TrainRun()
-    store = Store(args.store)
-    cached = store.run(run).has("result", ".pt")
-    result = train_run(run, store, device=args.device, progress=not args.no_progress)
-    _print_result(run, result, store, cached)
-    return 0
+    from lmc_toolkit.figures import run_figures
+
+    if args.store:
+        os.environ["LMC_TOOLKIT_STORE"] = str(args.store)
+    if args.device:
+        os.environ["LMC_TOOLKIT_DEVICE"] = str(args.device)
+    report = run_figures(
+        args.preset, args.only, args.out, notebooks=args.notebooks, progress=not args.no_progress
+    )
+    for s in report.statuses:
+        state = "ok" if s.ok else f"FAILED: {s.error}"
+        print(f"{s.figure}  {s.title:<55} {s.seconds:7.1f} s  {state}")
+    print(f"report: {report.index}")
+    return 1 if report.failed else 0
 
 
-cmd_reproduce.configure = _add_common
+def _configure_reproduce(p: argparse.ArgumentParser) -> None:
+    from lmc_toolkit.figures import PRESETS
+
+    p.add_argument("--preset", default="cpu", choices=PRESETS, help="scale (default: cpu)")
+    p.add_argument("--only", default=None, metavar="F2,F4", help="run only these figures")
+    p.add_argument("--out", default="reports", help="report folder (default: reports/)")
+    p.add_argument("--notebooks", default=None, help="notebook folder (default: the shipped one)")
+    _add_common(p)
+
+
+cmd_reproduce.configure = _configure_reproduce
 
 
 @command("datasets", "list the dataset names")
@@ -150,7 +169,16 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_command_modules() -> None:
+    """Import every module of `lmc_toolkit.commands`: each registers its subcommands."""
+    from lmc_toolkit import commands
+
+    for info in pkgutil.iter_modules(commands.__path__):
+        importlib.import_module(f"{commands.__name__}.{info.name}")
+
+
 def parser() -> argparse.ArgumentParser:
+    _load_command_modules()
     p = argparse.ArgumentParser(
         prog="lmc-toolkit",
         description="Linear mode connectivity, landscapes, Hessians and lottery tickets.",

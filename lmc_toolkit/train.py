@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import math
+import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -469,7 +470,10 @@ class TrainRun:
 
 
 def default_device() -> torch.device:
-    """CUDA when it is available, else the CPU."""
+    """$LMC_TOOLKIT_DEVICE when set, else CUDA when it is available, else the CPU."""
+    chosen = os.environ.get("LMC_TOOLKIT_DEVICE")
+    if chosen:
+        return torch.device(chosen)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 

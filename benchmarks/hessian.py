@@ -1,0 +1,386 @@
+"""Benchmark: Hessian analysis of `convnet3` on embedded MNIST against PyHessian and BackPACK.
+
+Side by side in one process (sections can be chosen with --sections):
+
+- `hvp`: the cost of one Hessian-vector product against one plain gradient (1000 images);
+- `eigen`: the top-1 and top-5 eigenvalues, this toolkit's Lanczos against PyHessian's
+  `eigenvalues()` (power iteration with deflation), errors against a tightly converged Lanczos;
+- `trace`: Hutch++ against PyHessian's `trace()` with a fixed sample count; the time at equal
+  standard error is extrapolated with SE ∝ 1/√samples for PyHessian's Hutchinson;
+- `diag`: the exact diagonal against BackPACK's DiagHessian on a 784-64-10 MLP, and against the
+  authors' loop (one backward pass per coordinate on the graph of the gradient) on `convnet3`,
+  extrapolated from a timed prefix;
+- `results`: top eigenvalue, trace, diagonal summary and density of a dense and a pruned
+  (global magnitude, 80% sparsity, briefly retrained) `convnet3`.
+
+Times are CPU seconds of this process (`time.process_time`, one thread), which stay meaningful
+on a shared, busy machine; wall seconds are recorded too.
+
+    python benchmarks/hessian.py --sections hvp eigen trace diag results --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import json
+import math
+import platform
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lmc_toolkit import data as D
+from lmc_toolkit import models
+from lmc_toolkit.hessian import Hessian
+from lmc_toolkit.hessian_diag import diagonal
+from lmc_toolkit.spectrum import density, top_eigenvalues, trace
+from lmc_toolkit.train import TrainConfig, train
+
+SECTIONS = ("hvp", "eigen", "trace", "diag", "results")
+
+
+def clock(fn: Callable[[], Any]) -> tuple[Any, float, float]:
+    """fn(), its CPU seconds and its wall seconds."""
+    c, w = time.process_time(), time.perf_counter()
+    out = fn()
+    return out, time.process_time() - c, time.perf_counter() - w
+
+
+def trained_convnet3(width: int, seed: int = 0) -> nn.Module:
+    """convnet3 after one epoch of SGD on the 4000 embedded MNIST training images."""
+    data = D.load("mnist", "train")
+    net = models.build("convnet3", 10, data.in_shape, seed, width=width)
+    config = TrainConfig(epochs=1, lr=0.05, batch_size=64)
+    return train(net, data, config, data_seed=seed, progress=False).model(net)
+
+
+def magnitude_mask(net: nn.Module, sparsity: float) -> dict[str, torch.Tensor]:
+    """Global magnitude pruning of conv and linear weights."""
+    weights = {k: p.detach() for k, p in net.named_parameters() if p.dim() > 1}
+    scores = torch.cat([w.abs().flatten() for w in weights.values()])
+    cut = torch.kthvalue(scores, max(1, int(sparsity * len(scores)))).values
+    return {k: w.abs() > cut for k, w in weights.items()}
+
+
+def pyhessian_operator(net: nn.Module, data: D.Dataset):
+    from pyhessian import hessian
+
+    return hessian(copy.deepcopy(net), nn.CrossEntropyLoss(), data=(data.x, data.y), cuda=False)
+
+
+@contextlib.contextmanager
+def counting():
+    """Count PyHessian's products by wrapping the function it calls for each."""
+    import importlib
+
+    ph = importlib.import_module("pyhessian.hessian")  # the module, not the class of that name
+    calls = {"n": 0}
+    original = ph.hessian_vector_product
+
+    def wrapped(*a, **kw):
+        calls["n"] += 1
+        return original(*a, **kw)
+
+    ph.hessian_vector_product = wrapped
+    try:
+        yield calls
+    finally:
+        ph.hessian_vector_product = original
+
+
+def section_hvp(net, data, out):
+    H = Hessian(net, data)  # defaults: 100-image chunks, graphs reused on the CPU
+    H_fresh = Hessian(net, data, hvp_method="fresh")
+    v = H.random(torch.Generator().manual_seed(0), "gaussian")
+    full = Hessian(net, data, batch_size=len(data), hvp_method="reuse")
+    H.hvp(v)
+    full.hvp(v)
+    rows = {}
+    for name, fn in (
+        ("gradient (100-image chunks)", H.gradient),
+        ("gradient (one batch of 1000)", full.gradient),
+        ("hvp reused graphs, 100-image chunks (toolkit default)", lambda: H.hvp(v)),
+        ("hvp fresh double backward, 100-image chunks", lambda: H_fresh.hvp(v)),
+        ("hvp reused graph, one batch of 1000 (PyHessian's way)", lambda: full.hvp(v)),
+    ):
+        times = [clock(fn)[1:] for _ in range(2)]
+        rows[name] = {"cpu_s": min(t[0] for t in times), "wall_s": min(t[1] for t in times)}
+        print(f"  {name}: {rows[name]['cpu_s']:.2f} s CPU", flush=True)
+    base = rows["gradient (100-image chunks)"]["cpu_s"]
+    best_grad = min(base, rows["gradient (one batch of 1000)"]["cpu_s"])
+    for r in rows.values():
+        r["x_best_gradient"] = r["cpu_s"] / best_grad
+    out["hvp"] = rows
+
+
+def section_eigen(net, data, out):
+    H = Hessian(net, data)
+    ref = top_eigenvalues(H, k=5, which="LM", tol=1e-9, max_iter=150, progress=False)
+    la = top_eigenvalues(H, k=1, which="LA", tol=1e-6, progress=False)
+    res: dict[str, Any] = {"reference_LM": ref.values.tolist(), "reference_products": ref.products}
+    res["top1_LA"] = {"value": la.top, "bound": float(la.bounds[0]), "products": la.products}
+    for k in (1, 5):
+        ours, c_ours, w_ours = clock(
+            lambda k=k: top_eigenvalues(H, k=k, which="LM", tol=1e-6, progress=False)
+        )
+        err_ours = ((ours.values - ref.values[:k]).abs() / ref.values[:k].abs()).max()
+        ph = pyhessian_operator(net, data)
+        with torch.random.fork_rng(), counting() as calls:
+            torch.manual_seed(0)  # PyHessian draws from the global RNG
+            (vals, _), c_ph, w_ph = clock(lambda k=k, ph=ph: ph.eigenvalues(top_n=k, tol=1e-3))
+        theirs = torch.tensor(sorted(vals, key=abs, reverse=True), dtype=torch.float64)
+        err_ph = ((theirs - ref.values[:k]).abs() / ref.values[:k].abs()).max()
+        res[f"top{k}"] = {
+            "toolkit": {
+                "values": ours.values.tolist(),
+                "rel_error": float(err_ours),
+                "bounds": ours.bounds.tolist(),
+                "products": ours.products,
+                "cpu_s": c_ours,
+                "wall_s": w_ours,
+            },
+            "pyhessian": {
+                "values": theirs.tolist(),
+                "rel_error": float(err_ph),
+                "products": calls["n"],
+                "cpu_s": c_ph,
+                "wall_s": w_ph,
+            },
+            "speedup_cpu": c_ph / c_ours,
+        }
+        print(
+            f"  top-{k}: toolkit {c_ours:.1f} s ({ours.products} products, error "
+            f"{float(err_ours):.1e}); pyhessian {c_ph:.1f} s ({calls['n']} products, error "
+            f"{float(err_ph):.1e})",
+            flush=True,
+        )
+    out["eigen"] = res
+
+
+def section_trace(net, data, out, probes: int):
+    H = Hessian(net, data)
+    ours, c_ours, w_ours = clock(lambda: trace(H, probes=probes, method="hutch++", progress=False))
+    hutch, c_h, _ = clock(lambda: trace(H, probes=probes, method="hutchinson", progress=False))
+    ph = pyhessian_operator(net, data)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        samples, c_ph, w_ph = clock(lambda: ph.trace(maxIter=probes, tol=-1.0))
+    s = torch.tensor(samples, dtype=torch.float64)
+    se_ph = float(s.std() / math.sqrt(len(s)))
+    # PyHessian needs (se_ph / se_ours)² times its samples to reach our standard error
+    equal_se_cpu = c_ph * (se_ph / ours.stderr) ** 2
+    out["trace"] = {
+        "probes": probes,
+        "toolkit_hutchpp": {
+            "mean": ours.mean,
+            "stderr": ours.stderr,
+            "cpu_s": c_ours,
+            "wall_s": w_ours,
+        },
+        "toolkit_hutchinson": {"mean": hutch.mean, "stderr": hutch.stderr, "cpu_s": c_h},
+        "pyhessian": {
+            "mean": float(s.mean()),
+            "stderr": se_ph,
+            "samples": len(s),
+            "cpu_s": c_ph,
+            "wall_s": w_ph,
+        },
+        "pyhessian_cpu_s_at_equal_stderr": equal_se_cpu,
+        "speedup_at_equal_stderr": equal_se_cpu / c_ours,
+    }
+    print(
+        f"  trace: hutch++ {ours.mean:.2f} ± {ours.stderr:.2f} in {c_ours:.1f} s; pyhessian "
+        f"{float(s.mean()):.2f} ± {se_ph:.2f} in {c_ph:.1f} s; at equal SE "
+        f"{equal_se_cpu / c_ours:.1f}× faster",
+        flush=True,
+    )
+
+
+def authors_loop(net: nn.Module, data: D.Dataset, coordinates: int) -> tuple[torch.Tensor, float]:
+    """The authors' diagonal: a differentiable gradient on one batch, then one backward pass per
+    coordinate; returns the first `coordinates` entries and CPU seconds per coordinate."""
+    model = copy.deepcopy(net).eval()
+    params = list(model.parameters())
+    loss = F.cross_entropy(model(data.x), data.y)
+    grads = torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, params, create_graph=True)])
+    start = time.process_time()
+    values = []
+    for i in range(coordinates):
+        row = torch.autograd.grad(grads[i], params, retain_graph=True)
+        values.append(float(torch.cat([r.reshape(-1) for r in row])[i]))
+    return torch.tensor(values), (time.process_time() - start) / coordinates
+
+
+def section_diag(net, data, out, prefix: int):
+    import backpack
+    from backpack.extensions import DiagHessian
+
+    res: dict[str, Any] = {}
+    mlp = models.build("mlp", 10, data.in_shape, 0, hidden=(64,))
+    H = Hessian(mlp, data)
+    ours, c_ours, _ = clock(lambda: diagonal(H, progress=False))
+    for _ in range(2):
+        c_ours = min(c_ours, clock(lambda: diagonal(H, progress=False))[1])
+
+    def run_backpack():
+        ref = backpack.extend(copy.deepcopy(mlp))
+        loss = backpack.extend(nn.CrossEntropyLoss())(ref(data.x), data.y)
+        with backpack.backpack(DiagHessian()):
+            loss.backward()
+        return torch.cat([p.diag_h.reshape(-1) for p in ref.parameters()])
+
+    bp, c_bp, _ = clock(run_backpack)
+    for _ in range(2):
+        c_bp = min(c_bp, clock(run_backpack)[1])
+    grad_cpu = min(clock(H.gradient)[1] for _ in range(3))
+    flat = torch.cat([v.reshape(-1) for v in ours.values.values()])
+    loop_vals, loop_per = authors_loop(mlp, data, max(prefix, 20))
+    res["mlp"] = {
+        "params": H.dim,
+        "toolkit_cpu_s": c_ours,
+        "backpack_cpu_s": c_bp,
+        "toolkit_over_backpack": c_ours / c_bp,
+        "toolkit_over_gradient": c_ours / grad_cpu,
+        "max_rel_diff_backpack": float(((flat - bp).abs() / bp.abs().clamp_min(1e-12)).max()),
+        "max_abs_diff_backpack": float((flat - bp).abs().max()),
+        "loop_cpu_s_per_coordinate": loop_per,
+        "loop_cpu_s_extrapolated": loop_per * H.dim,
+        "speedup_over_loop": loop_per * H.dim / c_ours,
+        "loop_prefix_max_abs_diff": float((loop_vals - flat[: len(loop_vals)]).abs().max()),
+    }
+    print(
+        f"  mlp diag: toolkit {c_ours * 1e3:.1f} ms, backpack {c_bp * 1e3:.1f} ms, loop "
+        f"{loop_per * H.dim:.0f} s (extrapolated)",
+        flush=True,
+    )
+    Hc = Hessian(net, data)
+    Hc.hvp(Hc.random(torch.Generator().manual_seed(0), "gaussian"))  # build the graphs once
+    one, c_one, _ = clock(lambda: diagonal(Hc, method="onehot", limit=prefix, progress=False))
+    per_onehot = c_one / prefix
+    loop_vals, loop_per = authors_loop(net, data, prefix)
+    ggn, c_ggn, _ = clock(lambda: diagonal(Hc, method="ggn", progress=False))
+    exact_prefix = torch.cat([v.reshape(-1) for v in one.values.values()])[:prefix]
+    ggn_prefix = torch.cat([v.reshape(-1) for v in ggn.values.values()])[:prefix]
+    res["convnet3"] = {
+        "params": Hc.dim,
+        "prefix": prefix,
+        "onehot_cpu_s_per_coordinate": per_onehot,
+        "onehot_cpu_s_extrapolated": per_onehot * Hc.dim,
+        "loop_cpu_s_per_coordinate": loop_per,
+        "loop_cpu_s_extrapolated": loop_per * Hc.dim,
+        "onehot_speedup_over_loop": loop_per / per_onehot,
+        "prefix_max_abs_diff_onehot_vs_loop": float((exact_prefix - loop_vals).abs().max()),
+        "ggn_cpu_s": c_ggn,
+        "ggn_speedup_over_loop": loop_per * Hc.dim / c_ggn,
+        "ggn_prefix_rel_error": float(
+            ((ggn_prefix - exact_prefix).abs() / exact_prefix.abs().clamp_min(1e-12)).max()
+        ),
+    }
+    print(
+        f"  convnet3 diag: one-hot {per_onehot:.2f} s/coordinate, loop {loop_per:.2f} s/"
+        f"coordinate, ggn (approximate here) {c_ggn:.1f} s",
+        flush=True,
+    )
+    out["diag"] = res
+
+
+def analyse(net, data, mask, label, out, probes, runs, steps):
+    H = Hessian(net, data, mask=mask)
+    eig, c_e, _ = clock(lambda: top_eigenvalues(H, k=1, which="LA", progress=False))
+    tr, c_t, _ = clock(lambda: trace(H, probes=probes, progress=False))
+    dg, c_d, _ = clock(lambda: diagonal(H, method="ggn", progress=False))
+    sp, c_s, _ = clock(lambda: density(H, runs=runs, steps=steps, progress=False))
+    peak = int(sp.density.argmax())
+    out[label] = {
+        "dim": H.dim,
+        "top_eigenvalue": eig.top,
+        "top_bound": float(eig.bounds[0]),
+        "top_cpu_s": c_e,
+        "top_products": eig.products,
+        "trace": tr.mean,
+        "trace_stderr": tr.stderr,
+        "trace_cpu_s": c_t,
+        "trace_probes": probes,
+        "diagonal_route": dg.route,
+        "diagonal_exact": dg.exact,
+        "diagonal": dg.summary(),
+        "diagonal_cpu_s": c_d,
+        "density_runs": runs,
+        "density_steps": steps,
+        "density_cpu_s": c_s,
+        "density_integral": sp.integral(),
+        "density_peak_at": float(sp.grid[peak]),
+        "density_min_node": float(sp.nodes.min()),
+        "density_max_node": float(sp.nodes.max()),
+        "density_moment1_times_dim": sp.moment(1) * sp.dim,
+    }
+    print(
+        f"  {label}: λmax {eig.top:.4f} ({c_e:.0f} s), trace {tr.mean:.1f} ± {tr.stderr:.1f} "
+        f"({c_t:.0f} s), diag mean {dg.summary()['mean']:.3e} ({c_d:.0f} s), density "
+        f"[{float(sp.nodes.min()):.3f}, {float(sp.nodes.max()):.3f}] ({c_s:.0f} s)",
+        flush=True,
+    )
+
+
+def section_results(net, data, out, probes, runs, steps):
+    res: dict[str, Any] = {}
+    analyse(net, data, None, "dense", res, probes, runs, steps)
+    mask = magnitude_mask(net, 0.8)
+    train_data = D.load("mnist", "train")
+    config = TrainConfig(epochs=1, lr=0.02, batch_size=64)
+    pruned = train(net, train_data, config, data_seed=1, mask=mask, progress=False).model(net)
+    analyse(pruned, data, mask, "pruned80", res, probes, runs, steps)
+    out["results"] = res
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sections", nargs="*", default=list(SECTIONS), choices=SECTIONS)
+    p.add_argument("--width", type=int, default=64)
+    p.add_argument("--images", type=int, default=1000, help="images for hvp, diag and results")
+    p.add_argument("--eigen-images", type=int, default=250, help="images for eigen and trace")
+    p.add_argument("--trace-probes", type=int, default=30)
+    p.add_argument("--prefix", type=int, default=3, help="coordinates timed in the loops")
+    p.add_argument("--probes", type=int, default=30, help="trace probes in results")
+    p.add_argument("--runs", type=int, default=2, help="SLQ runs in results")
+    p.add_argument("--steps", type=int, default=30, help="SLQ steps in results")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--json", default=None)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    out: dict[str, Any] = {
+        "args": vars(args),
+        "machine": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+    }
+    train_data = D.load("mnist", "train")
+    net, c_train, _ = clock(lambda: trained_convnet3(args.width))
+    out["train_cpu_s"] = c_train
+    data = train_data[: args.images]
+    small = train_data[: args.eigen_images]
+    for s in args.sections:
+        print(f"[{s}]", flush=True)
+        if s == "hvp":
+            section_hvp(net, data, out)
+        elif s == "eigen":
+            section_eigen(net, small, out)
+        elif s == "trace":
+            section_trace(net, small, out, args.trace_probes)
+        elif s == "diag":
+            section_diag(net, data, out, args.prefix)
+        elif s == "results":
+            section_results(net, data, out, args.probes, args.runs, args.steps)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(out, f, indent=1, default=float)
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,8 @@
+"""Test-wide set-up: a throwaway run store, so tests and the notebooks they execute (nbval,
+papermill kernels inherit the environment) never read or write a user's store, and share one
+store within a run (the figure notebooks and the reproduce test then train each network once)."""
+
+import os
+import tempfile
+
+os.environ["LMC_TOOLKIT_STORE"] = tempfile.mkdtemp(prefix="lmc_toolkit_test_store_")

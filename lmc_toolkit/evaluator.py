@@ -1,0 +1,530 @@
+"""One evaluator of many parameter points: loss and accuracy of θ_p = base + Σ_k c_pk·d_k.
+
+Interpolation curves, lines and planes are all sets of points in a low-dimensional affine
+subspace of weight space, so they share this one evaluator. Speed comes from removing the
+per-point overhead rather than from clever kernels:
+
+- one private copy of the model whose parameters are views into a single flat vector, so a
+  point is written with one `addmv` (no state-dict copies, no Python loop over parameters);
+- inference mode and cache-sized data chunks on the CPU (about 100 images);
+- the first layer's output is linear in the coordinates, W(c)·x = W0·x + Σ c_k·D_k·x, so it is
+  computed K+1 times per data chunk instead of once per point (`reuse_first_layer`);
+- `torch.compile` of the rest of the network where the grid is large enough to pay for it;
+- on a GPU, blocks of points evaluated together with `functional_call` + `vmap`, the block size
+  taken from a memory budget.
+
+Every path gives the same numbers to float tolerance. The caller's model is never changed.
+"""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from lmc_toolkit.batchnorm import (
+    BNPolicy,
+    as_policy,
+    calibration_batches,
+    has_running_stats,
+    recalibrate_,
+)
+from lmc_toolkit.data import Dataset, check_batch_size, check_nonempty
+from lmc_toolkit.models import check_input
+from lmc_toolkit.params import check_compatible, is_finite
+
+METHODS = ("auto", "loop", "vmap")
+#: Below this many (points × images) compiling costs more than it saves on the CPU.
+COMPILE_MIN_WORK = 200_000
+#: The vmap path's memory budget on the CPU (on a GPU: half the free memory).
+CPU_MEMORY_BUDGET = 512 * 2**20
+
+
+@dataclass(frozen=True, eq=False)
+class PointMetrics:
+    """Mean loss and accuracy at each of P points over `n` examples, and how they were computed."""
+
+    loss: np.ndarray
+    accuracy: np.ndarray
+    n: int
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def error(self) -> np.ndarray:
+        return 1.0 - self.accuracy
+
+    def __len__(self) -> int:
+        return len(self.loss)
+
+
+class _FlatView:
+    """Tensors of a module re-seated as views into one flat vector, written in one operation."""
+
+    def __init__(self, named: Mapping[str, Tensor]):
+        self.names = list(named)
+        tensors = list(named.values())
+        dtypes = {t.dtype for t in tensors}
+        if len(dtypes) > 1:
+            raise TypeError(f"the evaluator needs one floating dtype for all tensors, got {dtypes}")
+        self.shapes = [t.shape for t in tensors]
+        self.sizes = [t.numel() for t in tensors]
+        device = tensors[0].device if tensors else torch.device("cpu")
+        dtype = tensors[0].dtype if tensors else torch.float32
+        self.flat = torch.empty(sum(self.sizes), dtype=dtype, device=device)
+        for t, view in zip(tensors, self.views(self.flat), strict=True):
+            view.copy_(t.detach())
+            t.data = view
+
+    def views(self, flat: Tensor) -> list[Tensor]:
+        """`flat` (..., n) split into tensors of the stored shapes (with leading dims kept)."""
+        lead = flat.shape[:-1]
+        parts = torch.split(flat, self.sizes, dim=-1)
+        return [p.view(*lead, *s) for p, s in zip(parts, self.shapes, strict=True)]
+
+    def pack(self, named: Mapping[str, Tensor]) -> Tensor:
+        """The tensors of `named` (same names and shapes) as one flat vector."""
+        if not self.names:
+            return self.flat.new_zeros(0)
+        return torch.cat(
+            [named[k].detach().reshape(-1).to(self.flat) for k in self.names]
+        ).contiguous()
+
+    def write(self, values: Tensor) -> None:
+        self.flat.copy_(values)
+
+
+def _first_layer_split(net: nn.Module) -> tuple[nn.Module, nn.Module, nn.Module] | None:
+    """(prefix, first layer, rest) when `net` is a Sequential whose first parameterized module
+    is a plain Conv2d or Linear preceded only by parameter-free modules; else None."""
+    if not isinstance(net, nn.Sequential):
+        return None
+    for i, m in enumerate(net):
+        if type(m) in (nn.Conv2d, nn.Linear):
+            return net[:i], m, net[i + 1 :]
+        if any(True for _ in m.parameters()) or any(True for _ in m.buffers()):
+            return None
+    return None
+
+
+def _layer_output(layer: nn.Module, z: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    if isinstance(layer, nn.Conv2d):
+        return layer._conv_forward(z, weight, bias)
+    return F.linear(z, weight, bias)
+
+
+def _compiler_available() -> bool:
+    return any(shutil.which(c) for c in ("c++", "g++", "clang++"))
+
+
+def _activation_bytes(net: nn.Module, x: Tensor) -> int:
+    """The bytes of all leaf-module outputs of one forward pass over `x` (a memory estimate)."""
+    total = [0]
+
+    def hook(_m: nn.Module, _i: Any, out: Any) -> None:
+        if isinstance(out, Tensor):
+            total[0] += out.numel() * out.element_size()
+
+    handles = [
+        m.register_forward_hook(hook) for m in net.modules() if not any(True for _ in m.children())
+    ]
+    try:
+        with torch.inference_mode():
+            net(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return total[0] + x.numel() * x.element_size()
+
+
+def _scores(logits: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """Summed cross-entropy (float64) and number correct of one chunk."""
+    loss = F.cross_entropy(logits.float(), y, reduction="sum").double()
+    return loss, (logits.argmax(-1) == y).sum()
+
+
+class Evaluator:
+    """Loss and accuracy of many parameter points of one architecture on one dataset.
+
+    `model` fixes the architecture, the device and the default buffers (it is copied once and
+    never changed); `data` is scored in chunks of `batch_size` images (default: 100 on the
+    CPU, 1000 on a GPU). `bn` is the BatchNorm policy (a name or a `BNPolicy`); for
+    `"recalibrate"` the fixed batches come from `bn_data` (default: `data`). `method` is
+    `"loop"` (one point at a time), `"vmap"` (blocks of points at once, block size from
+    `memory_budget` bytes) or `"auto"` (vmap on a GPU, loop on the CPU). `compile` is True,
+    False or `"auto"` (compile the loop path on the CPU when the work is large enough).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        data: Dataset,
+        *,
+        bn: str | BNPolicy = "eval",
+        bn_data: Dataset | None = None,
+        batch_size: int | None = None,
+        method: str = "auto",
+        compile: bool | str = "auto",
+        reuse_first_layer: bool = True,
+        memory_budget: int | None = None,
+        progress: bool = True,
+    ):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}")
+        check_nonempty(data, "evaluation data")
+        check_input(model, data.in_shape, "evaluation data")
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        if compile not in (True, False, "auto"):
+            raise ValueError(f"compile must be True, False or 'auto', got {compile!r}")
+        if batch_size is not None:
+            check_batch_size(batch_size)
+        self.policy = as_policy(bn)
+        self.net = copy.deepcopy(model).eval()
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+        self.device = next((p.device for p in self.net.parameters()), torch.device("cpu"))
+        self.data = data.to(self.device)
+        self.batch_size = batch_size or (100 if self.device.type == "cpu" else 1000)
+        self.method = (
+            method if method != "auto" else ("vmap" if self.device.type == "cuda" else "loop")
+        )
+        self.compile = compile
+        self.reuse_first_layer = reuse_first_layer
+        self.memory_budget = memory_budget
+        self.progress = progress
+        self.running_stats = has_running_stats(self.net)
+        self.params = _FlatView(dict(self.net.named_parameters()))
+        float_buffers = {k: b for k, b in self.net.named_buffers() if b.is_floating_point()}
+        self.buffers = _FlatView(float_buffers)
+        self.default_buffers = self.buffers.flat.clone()
+        self.calibration: list[Tensor] = []
+        if self.running_stats and self.policy.mode == "recalibrate":
+            source = bn_data if bn_data is not None else data
+            check_input(model, source.in_shape, "bn_data")
+            self.calibration = [x.to(self.device) for x in calibration_batches(source, self.policy)]
+        self.split = _first_layer_split(self.net) if reuse_first_layer else None
+        self._compiled: dict[str, Callable[..., Any]] = {}
+        self._compile_failed = False
+        self._expected = 0
+
+    def expect(self, n_points: int) -> None:
+        """Announce how many points later calls will score in all (to decide on compiling)."""
+        self._expected = int(n_points)
+
+    # -- the public call -------------------------------------------------------------------
+    def __call__(
+        self,
+        base: Mapping[str, Tensor],
+        directions: Sequence[Mapping[str, Tensor]],
+        coords: Any,
+        *,
+        buffers: Mapping[str, Tensor] | None = None,
+        buffer_directions: Sequence[Mapping[str, Tensor]] | None = None,
+    ) -> PointMetrics:
+        """Score the points base + Σ_k coords[p, k]·directions[k].
+
+        `base` and `directions` are parameter dicts of the model's architecture; `buffers` are
+        the base point's buffers (default: the model's own). `buffer_directions` (policy
+        `"interpolate"`) move the float buffers along with the weights.
+        """
+        coords = self._check(base, directions, coords, buffer_directions)
+        start = time.perf_counter()
+        base_vec = self.params.pack(base)
+        dirs = (
+            torch.stack([self.params.pack(d) for d in directions])
+            if directions
+            else base_vec.new_zeros(0, base_vec.numel())
+        )
+        coords = coords.to(device=self.device, dtype=base_vec.dtype)
+        buffer_rows = self._buffer_rows(base_vec, dirs, coords, buffers, buffer_directions)
+        chunks = [
+            (self.data.x[i : i + self.batch_size], self.data.y[i : i + self.batch_size])
+            for i in range(0, len(self.data), self.batch_size)
+        ]
+        n_points = coords.shape[0]
+        loss = torch.zeros(n_points, dtype=torch.float64, device=self.device)
+        correct = torch.zeros(n_points, dtype=torch.long, device=self.device)
+        compiled = self._want_compile(n_points)
+        bar = tqdm(
+            total=n_points * len(chunks),
+            desc="evaluate",
+            unit="eval",
+            disable=not self.progress,
+            leave=False,
+        )
+        try:
+            if self.method == "vmap":
+                path = "vmap"
+                self._run_vmap(base_vec, dirs, coords, buffer_rows, chunks, loss, correct, bar)
+            elif self.split is not None:
+                path = "loop+first-layer"
+                self._run_reuse(
+                    base, directions, base_vec, dirs, coords, buffer_rows, chunks, loss, correct,
+                    bar, compiled,
+                )  # fmt: skip
+            else:
+                path = "loop"
+                self._run_loop(base_vec, dirs, coords, buffer_rows, chunks, loss, correct, bar)
+        finally:
+            bar.close()
+        n = len(self.data)
+        details = {
+            "method": path,
+            "compiled": bool(compiled and not self._compile_failed and path != "vmap"),
+            "batch_size": self.batch_size,
+            "bn": self.policy.to_dict(),
+            "running_stats": self.running_stats,
+            "seconds": time.perf_counter() - start,
+            "device": str(self.device),
+        }
+        return PointMetrics(
+            loss=(loss / n).cpu().numpy(),
+            accuracy=(correct.double() / n).cpu().numpy(),
+            n=n,
+            details=details,
+        )
+
+    # -- checks ----------------------------------------------------------------------------
+    def _check(
+        self,
+        base: Mapping[str, Tensor],
+        directions: Sequence[Mapping[str, Tensor]],
+        coords: Any,
+        buffer_directions: Sequence[Mapping[str, Tensor]] | None,
+    ) -> Tensor:
+        own = dict(self.net.named_parameters())
+        check_compatible(own, dict(base), ("the model", "the base point"))
+        if not is_finite(base):
+            raise ValueError("the base point has NaN or inf weights; check the models given")
+        for i, d in enumerate(directions):
+            check_compatible(own, dict(d), ("the model", f"direction {i}"))
+            if not is_finite(d):
+                raise ValueError(f"direction {i} has NaN or inf entries")
+        coords = torch.as_tensor(np.asarray(coords, dtype=np.float64))
+        if coords.dim() == 1 and len(directions) == 1:
+            coords = coords[:, None]
+        if coords.dim() != 2 or coords.shape[1] != len(directions):
+            raise ValueError(
+                f"coords must have shape (points, {len(directions)}) for {len(directions)} "
+                f"directions, got {tuple(coords.shape)}"
+            )
+        if coords.shape[0] == 0:
+            raise ValueError("coords holds no points")
+        if not torch.isfinite(coords).all():
+            raise ValueError("coords has NaN or inf entries")
+        needs_ends = self.running_stats and self.policy.mode == "interpolate"
+        if needs_ends and (buffer_directions is None or len(buffer_directions) != len(directions)):
+            raise ValueError(
+                "the BatchNorm policy 'interpolate' is for interpolation only: it needs "
+                "the running statistics of both ends; use bn='recalibrate' or 'eval' here"
+            )
+        return coords
+
+    def _want_compile(self, n_points: int) -> bool:
+        if self.compile is False or self.method == "vmap" or self._compile_failed:
+            return False
+        if self.compile is True:
+            return True
+        work = max(n_points, self._expected) * len(self.data)
+        return self.device.type == "cpu" and work >= COMPILE_MIN_WORK and _compiler_available()
+
+    # -- buffers per point -----------------------------------------------------------------
+    def _buffer_rows(
+        self,
+        base_vec: Tensor,
+        dirs: Tensor,
+        coords: Tensor,
+        buffers: Mapping[str, Tensor] | None,
+        buffer_directions: Sequence[Mapping[str, Tensor]] | None,
+    ) -> Tensor | None:
+        """The float buffers of every point as a (P, nb) matrix, or None when they are fixed."""
+        fixed = self.default_buffers if buffers is None else self.buffers.pack(buffers)
+        self.buffers.write(fixed)
+        if not self.running_stats or self.policy.mode == "eval":
+            return None
+        if self.policy.mode == "interpolate":
+            assert buffer_directions is not None
+            bdirs = torch.stack([self.buffers.pack(d) for d in buffer_directions])
+            rows = fixed + coords.to(fixed.dtype) @ bdirs
+            for name, view in zip(self.buffers.names, self.buffers.views(rows), strict=True):
+                if name.endswith("running_var"):
+                    view.clamp_(min=0)
+            return rows
+        rows = fixed.new_empty(coords.shape[0], fixed.numel())
+        for p in range(coords.shape[0]):
+            self.params.write(torch.addmv(base_vec, dirs.T, coords[p]))
+            recalibrate_(self.net, self.calibration)
+            rows[p] = self.buffers.flat
+        self.buffers.write(fixed)
+        return rows
+
+    def _write_point(self, base_vec: Tensor, dirs: Tensor, c: Tensor, row: Tensor | None) -> None:
+        torch.addmv(base_vec, dirs.T, c, out=self.params.flat)
+        if row is not None:
+            self.buffers.write(row)
+
+    # -- the three paths -------------------------------------------------------------------
+    def _run_loop(self, base_vec, dirs, coords, buffer_rows, chunks, loss, correct, bar) -> None:
+        """One point at a time: write it, then score every chunk."""
+        with torch.inference_mode():
+            for p in range(coords.shape[0]):
+                self._write_point(base_vec, dirs, coords[p], self._row(buffer_rows, p))
+                for x, y in chunks:
+                    part_loss, part_correct = _scores(self.net(x), y)
+                    loss[p] += part_loss
+                    correct[p] += part_correct
+                bar.update(len(chunks))
+
+    @staticmethod
+    def _row(rows: Tensor | None, p: int) -> Tensor | None:
+        return None if rows is None else rows[p]
+
+    def _run_reuse(
+        self,
+        base: Mapping[str, Tensor],
+        directions: Sequence[Mapping[str, Tensor]],
+        base_vec: Tensor,
+        dirs: Tensor,
+        coords: Tensor,
+        buffer_rows: Tensor | None,
+        chunks: list[tuple[Tensor, Tensor]],
+        loss: Tensor,
+        correct: Tensor,
+        bar: tqdm,
+        compiled: bool,
+    ) -> None:
+        """Chunk by chunk: the first layer's K+1 outputs once, then every point's rest."""
+        assert self.split is not None
+        prefix, layer, rest = self.split
+        names = {id(t): k for k, t in self.net.named_parameters()}
+        w_name = names[id(layer.weight)]
+        b_name = names[id(layer.bias)] if layer.bias is not None else None
+        dtype = base_vec.dtype
+
+        def weights(point: Mapping[str, Tensor]) -> tuple[Tensor, Tensor | None]:
+            w = point[w_name].to(self.device, dtype)
+            b = point[b_name].to(self.device, dtype) if b_name is not None else None
+            return w, b
+
+        firsts = [weights(base)] + [weights(d) for d in directions]
+        ones = torch.ones(coords.shape[0], 1, dtype=dtype, device=self.device)
+        mix = torch.cat([ones, coords], dim=1)  # (P, K+1): the base has coefficient 1
+
+        def step(outs: Tensor, m: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+            h = torch.tensordot(m, outs, dims=1)
+            return _scores(rest(h), y)
+
+        fast = self._compiled_step(step) if compiled else step
+        full = chunks[0][0].shape[0]
+        with torch.no_grad():
+            for x, y in chunks:
+                z = prefix(x)
+                outs = torch.stack([_layer_output(layer, z, w, b) for w, b in firsts])
+                run = fast if x.shape[0] == full else step  # a short last chunk runs eagerly
+                for p in range(coords.shape[0]):
+                    self._write_point(base_vec, dirs, coords[p], self._row(buffer_rows, p))
+                    part_loss, part_correct = self._safe(run, step, outs, mix[p], y)
+                    loss[p] += part_loss
+                    correct[p] += part_correct
+                bar.update(coords.shape[0])
+
+    def _compiled_step(self, step: Callable[..., Any]) -> Callable[..., Any]:
+        if "reuse" not in self._compiled:
+            self._compiled["reuse"] = torch.compile(step, dynamic=False)
+        return self._compiled["reuse"]
+
+    def _safe(self, run: Callable[..., Any], eager: Callable[..., Any], *args: Any) -> Any:
+        """Run the compiled step; if compilation fails, warn once and continue eagerly."""
+        if run is eager or self._compile_failed:
+            return eager(*args)
+        try:
+            return run(*args)
+        except Exception as exc:  # a missing or broken compiler must not stop the analysis
+            warnings.warn(
+                f"torch.compile failed ({type(exc).__name__}); evaluating without it",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            self._compile_failed = True
+            return eager(*args)
+
+    def points_per_block(self, chunk: Tensor) -> int:
+        """How many points the vmap path evaluates together within the memory budget."""
+        budget = self.memory_budget
+        if budget is None:
+            if self.device.type == "cuda":
+                free, _ = torch.cuda.mem_get_info(self.device)
+                budget = free // 2
+            else:
+                budget = CPU_MEMORY_BUDGET
+        per_point = 2 * _activation_bytes(self.net, chunk) + 3 * self.params.flat.numel() * 4
+        return max(1, int(budget // max(per_point, 1)))
+
+    def _run_vmap(self, base_vec, dirs, coords, buffer_rows, chunks, loss, correct, bar) -> None:
+        """Blocks of points at once with `functional_call` + `vmap`."""
+        from torch.func import functional_call, vmap
+
+        block = self.points_per_block(chunks[0][0])
+        self.last_block = block
+        net = self.net
+        fixed_buffers = dict(
+            zip(self.buffers.names, self.buffers.views(self.buffers.flat), strict=True)
+        )
+        with torch.inference_mode():
+            for start in range(0, coords.shape[0], block):
+                c = coords[start : start + block]
+                thetas = torch.addmm(base_vec.expand(c.shape[0], -1), c, dirs)
+                params = dict(zip(self.params.names, self.params.views(thetas), strict=True))
+                if buffer_rows is not None:
+                    rows = buffer_rows[start : start + block]
+                    bufs = dict(zip(self.buffers.names, self.buffers.views(rows), strict=True))
+                    dims: tuple[int | None, int | None] = (0, 0)
+                else:
+                    bufs, dims = fixed_buffers, (0, None)
+                for x, y in chunks:
+
+                    def forward(
+                        p: dict[str, Tensor], b: dict[str, Tensor], x: Tensor = x
+                    ) -> Tensor:
+                        return functional_call(net, (p, b), (x,))
+
+                    logits = vmap(forward, in_dims=dims)(params, bufs)  # (B, n, classes)
+                    per = F.cross_entropy(
+                        logits.flatten(0, 1).float(), y.repeat(c.shape[0]), reduction="none"
+                    )
+                    loss[start : start + block] += per.view(c.shape[0], -1).sum(1).double()
+                    correct[start : start + block] += (logits.argmax(-1) == y).sum(1)
+                    bar.update(c.shape[0])
+
+
+def evaluate_points(
+    model: nn.Module,
+    data: Dataset,
+    base: Mapping[str, Tensor],
+    directions: Sequence[Mapping[str, Tensor]],
+    coords: Any,
+    *,
+    buffers: Mapping[str, Tensor] | None = None,
+    buffer_directions: Sequence[Mapping[str, Tensor]] | None = None,
+    **options: Any,
+) -> PointMetrics:
+    """Score base + Σ_k coords[p, k]·directions[k] for every row p; see `Evaluator`."""
+    return Evaluator(model, data, **options)(
+        base, directions, coords, buffers=buffers, buffer_directions=buffer_directions
+    )
+
+
+def grid_coords(x: Sequence[float], y: Sequence[float]) -> np.ndarray:
+    """The (len(y)·len(x), 2) coordinates of a grid, row by row (y outer, x inner)."""
+    xx, yy = np.meshgrid(np.asarray(x, float), np.asarray(y, float))
+    return np.stack([xx.ravel(), yy.ravel()], axis=1)

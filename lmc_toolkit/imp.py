@@ -1,0 +1,637 @@
+"""Iterative magnitude pruning with rewinding, and distilled pruning (IMP on synthetic data).
+
+One IMP run is a sequence of rounds r = 0, 1, ..., R. Round r trains the network under mask m_r
+(m_0 keeps everything) on the pruning data, then m_{r+1} prunes `rate` of the weights m_r still
+keeps, by magnitude. What a round starts from is set by `ImpConfig.rewind`:
+
+- `"init"`: θ0 ⊙ m_r, the lottery-ticket reset, trained for the whole schedule;
+- an int k: θ_k ⊙ m_r, where θ_k is round 0's dense network after k steps, trained from step k
+  to the end of the schedule (fresh momentum, the schedule and data order of steps k, k+1, ...);
+- `"lr"`: learning-rate rewinding: the previous round's final weights ⊙ m_r, whole schedule again;
+- `"finetune"`: the previous round's final weights ⊙ m_r, trained for the same number of steps at
+  the schedule's final learning rate.
+
+Distilled pruning is `imp(..., prune_data=<a synthetic Dataset>)` (`distilled_pruning`): the
+inner training runs on the small synthetic set; with `rewind="init"` the mask found is a ticket
+at the original initialization. `combined` runs distilled pruning for the first rounds, then IMP
+on real data from that mask.
+
+With a `Store`, each round is saved as soon as it finishes, in the run folder named by `ImpRun`
+(the pruning data's fingerprint, the model and its initialization, the `ImpConfig` without
+`rounds`, the data seed and the starting mask): a second call loads what is there and trains only
+the missing rounds, so an interrupted run resumes from its last finished round, bit for bit, and
+asking for more rounds later extends the same run.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from lmc_toolkit.data import Dataset, check_nonempty, num_batches
+from lmc_toolkit.models import ModelSpec, check_input
+from lmc_toolkit.params import with_state
+from lmc_toolkit.pruning import Mask, check_compatible, check_fraction, check_scope, magnitude
+from lmc_toolkit.store import Store
+from lmc_toolkit.train import (
+    Checkpoint,
+    Metrics,
+    TrainConfig,
+    check_classes,
+    evaluate,
+    train,
+)
+
+REWINDS = ("init", "lr", "finetune")
+
+
+@dataclass(frozen=True)
+class ImpConfig:
+    """How to prune: `rounds` of pruning `rate` of the remaining weights each, over `scope`
+    ("global" or "layerwise"), rewinding as `rewind` says (see the module docstring), with the
+    inner training `train`. `prune_first`/`prune_last` put the first conv / the classifier in
+    the prunable set (the study prunes both)."""
+
+    rounds: int = 10
+    rate: float = 0.2
+    scope: str = "global"
+    rewind: str | int = "init"
+    train: TrainConfig = field(default_factory=TrainConfig)
+    prune_first: bool = True
+    prune_last: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.rounds, bool) or not isinstance(self.rounds, int) or self.rounds < 0:
+            raise ValueError(f"rounds must be an int ≥ 0, got {self.rounds!r}")
+        try:
+            check_fraction(self.rate)
+        except ValueError:
+            raise ValueError(
+                f"rate (the fraction of the remaining weights pruned per round) must lie "
+                f"strictly between 0 and 1, got {self.rate!r}"
+            ) from None
+        check_scope(self.scope)
+        r = self.rewind
+        if isinstance(r, bool) or not (r in REWINDS or (isinstance(r, int) and r >= 0)):
+            raise ValueError(
+                f"rewind must be 'init', 'lr', 'finetune' or a step k ≥ 0 (int), got {r!r}"
+            )
+        if not isinstance(self.train, TrainConfig):
+            raise TypeError(f"train must be a TrainConfig, got {type(self.train).__name__}")
+
+    def sparsity(self, r: int) -> float:
+        """The nominal sparsity after r rounds, 1 − (1 − rate)^r (the real one is within
+        rounding of this)."""
+        return 1.0 - (1.0 - self.rate) ** r
+
+
+@dataclass(frozen=True)
+class ImpRound:
+    """One round: the mask m_r trained in it, the weights it ended with, what it cost.
+
+    `samples`/`train_seconds` are this round's training; `mask_samples`/`mask_seconds` are the
+    cost of finding `mask`: every earlier round's training (sample-gradient evaluations, i.e.
+    images through forward and backward) and the pruning steps."""
+
+    round: int
+    mask: Mask
+    state: dict[str, Tensor]
+    data: str
+    steps: int
+    samples: int
+    train_seconds: float
+    prune_seconds: float
+    mask_samples: int
+    mask_seconds: float
+    train_loss: float | None
+    train_accuracy: float | None
+    eval: Metrics | None
+
+    @property
+    def sparsity(self) -> float:
+        return self.mask.sparsity
+
+    @property
+    def accuracy(self) -> float | None:
+        """Accuracy on `eval_data` of the weights this round trained (None without eval_data)."""
+        return None if self.eval is None else self.eval.accuracy
+
+
+@dataclass(frozen=True)
+class ImpResult:
+    """Every round of one IMP run, with what identifies it."""
+
+    config: ImpConfig
+    rounds: tuple[ImpRound, ...]
+    data_seed: int
+    spec: ModelSpec | None
+    prune_size: int
+    train_size: int
+    rewind_state: dict[str, Tensor] | None = None
+    run: str | None = None
+    method: str = "imp"
+
+    @property
+    def masks(self) -> tuple[Mask, ...]:
+        return tuple(r.mask for r in self.rounds)
+
+    @property
+    def sparsities(self) -> tuple[float, ...]:
+        return tuple(r.sparsity for r in self.rounds)
+
+    @property
+    def accuracies(self) -> tuple[float | None, ...]:
+        return tuple(r.accuracy for r in self.rounds)
+
+    def mask(self, sparsity: float, tol: float = 5e-3) -> Mask:
+        """The mask whose sparsity is nearest `sparsity` (within `tol`)."""
+        best = min(self.rounds, key=lambda r: abs(r.sparsity - sparsity))
+        if abs(best.sparsity - sparsity) > tol:
+            have = ", ".join(f"{r.sparsity:.4f}" for r in self.rounds)
+            raise ValueError(f"no round has sparsity {sparsity} (have {have})")
+        return best.mask
+
+    def model(self, r: int, template: nn.Module | None = None) -> nn.Module:
+        """A network holding the weights round `r` trained."""
+        if template is None:
+            if self.spec is None:
+                raise ValueError("this result has no model spec: pass the model as template")
+            template = self.spec.build()
+        return with_state(template, self.rounds[r].state)
+
+    def table(self) -> list[dict[str, Any]]:
+        """One plain dict per round (for printing, JSON or a DataFrame)."""
+        return [
+            {
+                "round": r.round,
+                "data": r.data,
+                "sparsity": r.sparsity,
+                "kept": r.mask.kept,
+                "accuracy": r.accuracy,
+                "train_accuracy": r.train_accuracy,
+                "steps": r.steps,
+                "samples": r.samples,
+                "train_seconds": r.train_seconds,
+                "mask_samples": r.mask_samples,
+                "mask_seconds": r.mask_seconds,
+            }
+            for r in self.rounds
+        ]
+
+    def format(self) -> str:
+        """The per-round table as text."""
+        lines = [
+            f"{'round':>5} {'data':<14} {'sparsity':>8} {'kept':>9} {'acc':>7} "
+            f"{'train acc':>9} {'mask cost (samples)':>20} {'mask cost (s)':>13}"
+        ]
+        for row in self.table():
+            acc = "-" if row["accuracy"] is None else f"{row['accuracy']:.4f}"
+            tacc = "-" if row["train_accuracy"] is None else f"{row['train_accuracy']:.4f}"
+            lines.append(
+                f"{row['round']:>5} {row['data'][:14]:<14} {row['sparsity']:>8.4f} "
+                f"{row['kept']:>9} {acc:>7} {tacc:>9} {row['mask_samples']:>20,} "
+                f"{row['mask_seconds']:>13.1f}"
+            )
+        return "\n".join(lines)
+
+    def plot(self, **kwargs: Any):
+        from lmc_toolkit.plots.pruning import plot_imp
+
+        return plot_imp(self, **kwargs)
+
+
+# -- identities -------------------------------------------------------------------------------
+
+
+def fingerprint(data: Dataset) -> str:
+    """A 16-hex hash of a dataset's images, labels and class names: equal data, equal
+    fingerprint (it names the data in store keys)."""
+    h = hashlib.sha256()
+    for t in (data.x, data.y):
+        t = t.detach().cpu().contiguous()
+        h.update(str((tuple(t.shape), str(t.dtype))).encode())
+        h.update(t.numpy().tobytes())
+    h.update(json.dumps(list(data.classes)).encode())
+    return h.hexdigest()[:16]
+
+
+def state_hash(model: nn.Module | Mapping[str, Tensor]) -> str:
+    """A 16-hex hash of a model's full state (parameters and buffers), in key order."""
+    state = model.state_dict() if isinstance(model, nn.Module) else model
+    h = hashlib.sha256()
+    for k, v in state.items():
+        t = v.detach().cpu().contiguous()
+        h.update(f"{k}:{tuple(t.shape)}:{t.dtype};".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ImpRun:
+    """The store identity of an IMP run (its rounds are the files `round-000.pt`, ...).
+
+    `config` has `rounds` reset to its default, so runs of different lengths share rounds."""
+
+    prune_data: str = ""
+    prune_data_hash: str = ""
+    model: str = ""
+    model_options: tuple[tuple[str, Any], ...] = ()
+    init_seed: int | None = None
+    init_hash: str = ""
+    config: ImpConfig = field(default_factory=ImpConfig)
+    data_seed: int = 0
+    start_mask: str = ""
+
+    def run_prefix(self) -> str:
+        return f"imp-{self.prune_data}-{self.model}"
+
+
+def model_identity(model: nn.Module) -> dict[str, Any]:
+    """The fields naming a model in store keys: its builder name and options, init seed and a
+    hash of its weights."""
+    spec = getattr(model, "spec", None)
+    if isinstance(spec, ModelSpec):
+        name, options, seed = spec.name, spec.options, spec.init_seed
+    else:
+        name, options, seed = type(model).__name__, (), None
+    return {
+        "model": name,
+        "model_options": tuple(options),
+        "init_seed": seed,
+        "init_hash": state_hash(model),
+    }
+
+
+def with_init_seed(model: nn.Module, init_seed: int | None) -> nn.Module:
+    """`model` itself, or (with `init_seed`) the same architecture rebuilt from that seed."""
+    if init_seed is None:
+        return model
+    spec = getattr(model, "spec", None)
+    if not isinstance(spec, ModelSpec):
+        raise ValueError(
+            "init_seed needs a model made by lmc_toolkit.build (it has no .spec); pass "
+            "init_seed=None to use the model's own weights"
+        )
+    device = next((p.device for p in model.parameters()), None)
+    return replace(spec, init_seed=int(init_seed)).build(device)
+
+
+# -- cost accounting --------------------------------------------------------------------------
+
+
+def samples_seen(n: int, batch_size: int, start: int, stop: int) -> int:
+    """Images through forward and backward in optimizer steps [start, stop) of epochs over `n`
+    images in batches of `batch_size` (the last batch of an epoch may be short)."""
+    spe = num_batches(n, batch_size)
+    per_epoch = n
+
+    def upto(step: int) -> int:
+        epochs, offset = divmod(step, spe)
+        return epochs * per_epoch + min(offset * batch_size, n)
+
+    return upto(stop) - upto(start)
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+def _check_int_seed(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    return value
+
+
+def imp(
+    model: nn.Module,
+    train_data: Dataset,
+    config: ImpConfig | None = None,
+    prune_data: Dataset | None = None,
+    eval_data: Dataset | None = None,
+    init_seed: int | None = None,
+    data_seed: int = 0,
+    store: Store | None = None,
+    progress: bool = True,
+    mask: Mapping[str, Tensor] | None = None,
+    recompute: bool = False,
+) -> ImpResult:
+    """Iterative magnitude pruning of `model` (θ0: its weights, or with `init_seed` the same
+    architecture rebuilt from that seed).
+
+    The inner training runs on `prune_data` (default: `train_data`); give a small synthetic set
+    for distilled pruning. `eval_data` (optional) gives each round's accuracy. `mask` starts
+    from a mask other than "everything kept" (`combined` uses it). With `store`, finished
+    rounds are loaded instead of trained and each new round is saved when it finishes;
+    `recompute=True` retrains and overwrites. Returns `config.rounds + 1` rounds (round 0 is
+    the starting mask). The caller's model is not changed.
+    """
+    config = config or ImpConfig()
+    if not isinstance(config, ImpConfig):
+        raise TypeError(f"config must be an ImpConfig, got {type(config).__name__}")
+    data_seed = _check_int_seed("data_seed", data_seed)
+    if init_seed is not None:
+        _check_int_seed("init_seed", init_seed)
+    check_nonempty(train_data, "train_data")
+    prune_data = train_data if prune_data is None else prune_data
+    check_nonempty(prune_data, "prune_data")
+    net0 = with_init_seed(model, init_seed)
+    for what, d in (
+        ("train_data", train_data),
+        ("prune_data", prune_data),
+        ("eval_data", eval_data),
+    ):
+        if d is not None:
+            check_nonempty(d, what)
+            check_input(net0, d.in_shape, what)
+            check_classes(net0, d)
+    tc = config.train
+    total = tc.total_steps(num_batches(len(prune_data), tc.batch_size))
+    if total == 0:
+        raise ValueError("the inner training has 0 steps: nothing would be learned")
+    if isinstance(config.rewind, int) and config.rewind >= total:
+        raise ValueError(
+            f"rewind step {config.rewind} lies beyond training: the inner training on "
+            f"prune_data ({len(prune_data)} images) is {total} steps, so k must be < {total}"
+        )
+    start = Mask.ones(net0, first=config.prune_first, last=config.prune_last)
+    if mask is not None:
+        given = mask if isinstance(mask, Mask) else Mask(mask)
+        check_compatible(given, dict(net0.named_parameters()))
+        start = given
+    key = ImpRun(
+        prune_data=prune_data.name,
+        prune_data_hash=fingerprint(prune_data),
+        config=replace(config, rounds=ImpConfig().rounds),
+        data_seed=data_seed,
+        start_mask="" if mask is None else start.digest(),
+        **model_identity(net0),
+    )
+    run = store.run(key) if store is not None else None
+    eval_id = None if eval_data is None else fingerprint(eval_data)
+    return _rounds(
+        net0,
+        prune_data,
+        config,
+        total,
+        data_seed,
+        start,
+        run,
+        eval_data,
+        eval_id,
+        progress,
+        recompute,
+        train_size=len(train_data),
+    )
+
+
+def _rounds(
+    net0: nn.Module,
+    data: Dataset,
+    config: ImpConfig,
+    total: int,
+    data_seed: int,
+    start: Mask,
+    run: Any,
+    eval_data: Dataset | None,
+    eval_id: str | None,
+    progress: bool,
+    recompute: bool,
+    train_size: int,
+) -> ImpResult:
+    k = config.rewind if isinstance(config.rewind, int) else None
+    rounds: list[ImpRound] = []
+    rewind: dict[str, Any] | None = None  # {"step", "state", "param_groups"} for rewind=k
+    mask_samples, mask_seconds = 0, 0.0
+    bar = tqdm(range(config.rounds + 1), desc="imp rounds", disable=not progress)
+    for r in bar:
+        name = f"round-{r:03d}"
+        if run is not None and not recompute and run.has(name, ".pt"):
+            stored = run.load(name)
+            if r == 0 and k is not None:
+                rewind = stored["rewind"]
+            eval_metrics = _stored_eval(stored, net0, eval_data, eval_id, run, name)
+            rec = stored
+        else:
+            rec, rewind = _train_round(
+                r, net0, data, config, total, data_seed, start, rounds, rewind, progress
+            )
+            eval_metrics = None
+            if eval_data is not None:
+                eval_metrics = evaluate(with_state(net0, rec["state"]), eval_data)
+            if run is not None:
+                payload = dict(rec, eval_data=eval_id)
+                payload["eval"] = None if eval_metrics is None else asdict(eval_metrics)
+                if r == 0 and k is not None:
+                    payload["rewind"] = rewind
+                run.save(name, payload)
+        mask_seconds += rec["prune_seconds"]
+        rnd = ImpRound(
+            round=r,
+            mask=Mask.from_dict(rec["mask"]),
+            state=rec["state"],
+            data=data.name,
+            steps=int(rec["steps"]),
+            samples=int(rec["samples"]),
+            train_seconds=float(rec["train_seconds"]),
+            prune_seconds=float(rec["prune_seconds"]),
+            mask_samples=mask_samples,
+            mask_seconds=mask_seconds,
+            train_loss=rec["train_loss"],
+            train_accuracy=rec["train_accuracy"],
+            eval=eval_metrics,
+        )
+        rounds.append(rnd)
+        mask_samples += rnd.samples
+        mask_seconds += rnd.train_seconds
+        if progress:
+            acc = "" if rnd.accuracy is None else f"{rnd.accuracy:.3f}"
+            bar.set_postfix(sparsity=f"{rnd.sparsity:.3f}", acc=acc)
+    bar.close()
+    return ImpResult(
+        config=config,
+        rounds=tuple(rounds),
+        data_seed=data_seed,
+        spec=getattr(net0, "spec", None),
+        prune_size=len(data),
+        train_size=train_size,
+        rewind_state=None if rewind is None else rewind["state"],
+        run=None if run is None else run.path.name,
+    )
+
+
+def _stored_eval(
+    stored: Mapping[str, Any],
+    net0: nn.Module,
+    eval_data: Dataset | None,
+    eval_id: str | None,
+    run: Any,
+    name: str,
+) -> Metrics | None:
+    if eval_data is None:
+        return None
+    if stored.get("eval") is not None and stored.get("eval_data") == eval_id:
+        return Metrics(**stored["eval"])
+    metrics = evaluate(with_state(net0, stored["state"]), eval_data)
+    run.save(name, dict(stored, eval=asdict(metrics), eval_data=eval_id))
+    return metrics
+
+
+def _train_round(
+    r: int,
+    net0: nn.Module,
+    data: Dataset,
+    config: ImpConfig,
+    total: int,
+    data_seed: int,
+    start: Mask,
+    rounds: list[ImpRound],
+    rewind: dict[str, Any] | None,
+    progress: bool,
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    tc = config.train
+    k = config.rewind if isinstance(config.rewind, int) else None
+    t0 = time.perf_counter()
+    if r == 0:
+        mask = start
+    else:
+        prev = rounds[-1]
+        mask = magnitude(prev.state, config.rate, prev.mask, config.scope)
+    prune_seconds = time.perf_counter() - t0 if r else 0.0
+    first_step = 0
+    if r == 0:
+        result = train(
+            net0,
+            data,
+            tc,
+            data_seed,
+            mask=mask,
+            checkpoint_steps=[] if k is None else [k],
+            progress=progress,
+        )
+        if k is not None:
+            ckpt = result.checkpoints[k]
+            rewind = {
+                "step": k,
+                "state": _cpu(ckpt.state),
+                "param_groups": copy.deepcopy(ckpt.optimizer["param_groups"]),
+            }
+    elif k is not None:
+        assert rewind is not None
+        first_step = k
+        resume = Checkpoint(
+            step=k,
+            state=mask.apply(rewind["state"]),
+            optimizer={"state": {}, "param_groups": copy.deepcopy(rewind["param_groups"])},
+        )
+        result = train(net0, data, tc, data_seed, mask=mask, resume=resume, progress=progress)
+    elif config.rewind == "init":
+        result = train(net0, data, tc, data_seed, mask=mask, progress=progress)
+    else:
+        weights = with_state(net0, mask.apply(rounds[-1].state))
+        if config.rewind == "finetune":
+            spe = num_batches(len(data), tc.batch_size)
+            final_lr = tc.lr_at(max(total - 1, 0), spe)
+            tc = replace(tc, lr=final_lr, milestones=(), warmup_steps=0)
+        result = train(weights, data, tc, data_seed, mask=mask, progress=progress)
+    last = result.history[-1] if result.history else None
+    rec = {
+        "round": r,
+        "mask": mask.to_dict(),
+        "state": _cpu(result.state),
+        "steps": result.steps - first_step,
+        "samples": samples_seen(len(data), tc.batch_size, first_step, result.steps),
+        "train_seconds": result.seconds,
+        "prune_seconds": prune_seconds,
+        "train_loss": None if last is None else last.loss,
+        "train_accuracy": None if last is None else last.accuracy,
+    }
+    return rec, rewind
+
+
+def _cpu(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    return {k: v.detach().cpu() for k, v in state.items()}
+
+
+def distilled_pruning(
+    model: nn.Module,
+    train_data: Dataset,
+    synthetic: Dataset,
+    config: ImpConfig | None = None,
+    **kwargs: Any,
+) -> ImpResult:
+    """IMP whose inner training runs on `synthetic` (a distilled or otherwise small set), the
+    weights rewound to the original initialization by default: `imp(model, train_data, config,
+    prune_data=synthetic, ...)`."""
+    result = imp(model, train_data, config, prune_data=synthetic, **kwargs)
+    return replace(result, method="distilled")
+
+
+def combined(
+    model: nn.Module,
+    train_data: Dataset,
+    synthetic: Dataset,
+    config: ImpConfig,
+    distilled_rounds: int,
+    synthetic_train: TrainConfig | None = None,
+    eval_data: Dataset | None = None,
+    init_seed: int | None = None,
+    data_seed: int = 0,
+    store: Store | None = None,
+    progress: bool = True,
+) -> ImpResult:
+    """Distilled pruning for the first `distilled_rounds` prunings, then IMP on `train_data`
+    from that mask up to `config.rounds` in all (the successor paper's method).
+
+    `synthetic_train` is the inner training on the synthetic set (default `config.train`).
+    Rounds 0 … r0−1 are trained on `synthetic`, rounds r0 … R on `train_data`; each round's
+    `mask_samples` counts both phases.
+    """
+    r0 = distilled_rounds
+    if isinstance(r0, bool) or not isinstance(r0, int) or not 1 <= r0 <= config.rounds:
+        raise ValueError(f"distilled_rounds must be an int in [1, {config.rounds}], got {r0!r}")
+    common = dict(eval_data=eval_data, init_seed=init_seed, data_seed=data_seed, store=store)
+    dconfig = replace(config, rounds=r0 - 1, train=synthetic_train or config.train)
+    first = imp(model, train_data, dconfig, prune_data=synthetic, progress=progress, **common)
+    last = first.rounds[-1]
+    t0 = time.perf_counter()
+    handoff = magnitude(last.state, config.rate, last.mask, config.scope)
+    seconds = time.perf_counter() - t0
+    rest = imp(
+        model,
+        train_data,
+        replace(config, rounds=config.rounds - r0),
+        mask=handoff,
+        progress=progress,
+        **common,
+    )
+    base_samples = last.mask_samples + last.samples
+    base_seconds = last.mask_seconds + last.train_seconds + seconds
+    shifted = tuple(
+        replace(
+            rnd,
+            round=rnd.round + r0,
+            mask_samples=rnd.mask_samples + base_samples,
+            mask_seconds=rnd.mask_seconds + base_seconds,
+            prune_seconds=seconds if rnd.round == 0 else rnd.prune_seconds,
+        )
+        for rnd in rest.rounds
+    )
+    return replace(rest, config=config, rounds=first.rounds + shifted, method="combined")
+
+
+def parse_rewind(text: str) -> str | int:
+    """`"init"`, `"lr"`, `"finetune"` or a step number, from the command line."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    if text in REWINDS:
+        return text
+    raise ValueError(f"rewind must be init, lr, finetune or a step number, got {text!r}")

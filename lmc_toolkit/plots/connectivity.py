@@ -1,0 +1,197 @@
+"""Figures for connectivity and landscapes: curves, barriers, pairwise matrices, surfaces."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+_COLORS = (
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#ff7f0e",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
+
+
+def plot_curve(
+    curves: Sequence[Any], labels: Sequence[str] | None = None, title: str = ""
+) -> go.Figure:
+    """Loss and error (%) against α for one or more `Curve`s, side by side."""
+    curves = list(curves)
+    if not curves:
+        raise ValueError("plot_curve needs at least one curve")
+    if labels is not None and len(labels) != len(curves):
+        raise ValueError(f"got {len(labels)} labels for {len(curves)} curves")
+    x_title = "α" if curves[0].kind == "interpolation" else "t"
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "error (%)"))
+    for i, c in enumerate(curves):
+        name = labels[i] if labels is not None else (c.label or f"curve {i}")
+        color = _COLORS[i % len(_COLORS)]
+        for col, values in ((1, c.loss), (2, 100 * c.error)):
+            fig.add_trace(
+                go.Scatter(
+                    x=c.alphas,
+                    y=values,
+                    mode="lines+markers",
+                    name=name,
+                    legendgroup=name,
+                    showlegend=col == 1,
+                    line={"color": color},
+                ),
+                row=1,
+                col=col,
+            )
+    fig.update_xaxes(title_text=x_title)
+    fig.update_layout(
+        title=title or f"{x_title}-sweep (BN: {curves[0].bn})", template="plotly_white"
+    )
+    return fig
+
+
+def plot_barriers(
+    series: Mapping[str, Any],
+    x_title: str = "sparsity (%)",
+    y_title: str = "error barrier (%)",
+    scale: float = 100.0,
+    title: str = "",
+) -> go.Figure:
+    """Barrier against sparsity (or spawn step, ...) per method.
+
+    `series` maps a method name to `(x, barrier)` or `(x, barrier, std)` arrays; barriers are
+    multiplied by `scale` (100 turns error fractions into percent).
+    """
+    if not series:
+        raise ValueError("plot_barriers needs at least one series")
+    fig = go.Figure()
+    for i, (name, values) in enumerate(series.items()):
+        if len(values) not in (2, 3):
+            raise ValueError(f"series {name!r} must be (x, barrier) or (x, barrier, std)")
+        x = np.asarray(values[0], float)
+        y = scale * np.asarray(values[1], float)
+        err = None
+        if len(values) == 3 and values[2] is not None:
+            err = {"type": "data", "array": scale * np.asarray(values[2], float), "visible": True}
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                error_y=err,
+                mode="lines+markers",
+                name=name,
+                line={"color": _COLORS[i % len(_COLORS)]},
+            )
+        )
+    fig.update_layout(
+        title=title or "barriers",
+        xaxis_title=x_title,
+        yaxis_title=y_title,
+        template="plotly_white",
+    )
+    return fig
+
+
+def plot_pairwise(result: Any, title: str = "") -> go.Figure:
+    """Heat maps of a `PairwiseResult`: error barriers (%) and weight distances."""
+    labels = list(result.labels)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("error barrier (%)", "L2 distance"))
+    fig.add_trace(
+        go.Heatmap(
+            z=100 * result.error_barriers,
+            x=labels,
+            y=labels,
+            colorscale="Reds",
+            colorbar={"x": 0.45},
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Heatmap(z=result.distances, x=labels, y=labels, colorscale="Blues"), row=1, col=2
+    )
+    fig.update_layout(title=title or f"pairwise (BN: {result.bn})", template="plotly_white")
+    return fig
+
+
+def plot_surface(
+    surface: Any, metric: str = "loss", log: bool = False, title: str = ""
+) -> go.Figure:
+    """A contour map and a 3-D surface of `metric` over the plane, with the models marked.
+
+    `log=True` shows log10 of the metric (loss landscapes span orders of magnitude).
+    """
+    z = np.asarray(surface.values(metric), float)
+    if metric == "error":
+        z = 100 * z
+    shown = np.log10(np.clip(z, 1e-12, None)) if log else z
+    label = f"log10 {metric}" if log else metric
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        specs=[[{"type": "xy"}, {"type": "scene"}]],
+        subplot_titles=(f"{label} (contour)", f"{label} (surface)"),
+    )
+    fig.add_trace(
+        go.Contour(x=surface.x, y=surface.y, z=shown, colorscale="Viridis", colorbar={"x": 0.45}),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Surface(x=surface.x, y=surface.y, z=shown, colorscale="Viridis", showscale=False),
+        row=1,
+        col=2,
+    )
+    if surface.markers:
+        mx = [m.x for m in surface.markers]
+        my = [m.y for m in surface.markers]
+        names = [m.label for m in surface.markers]
+        fig.add_trace(
+            go.Scatter(
+                x=mx,
+                y=my,
+                mode="markers+text",
+                text=names,
+                textposition="top center",
+                marker={"color": "white", "size": 10, "line": {"color": "black", "width": 2}},
+                name="models",
+            ),
+            row=1,
+            col=1,
+        )
+        mz = [_nearest(surface, shown, m.x, m.y) for m in surface.markers]
+        fig.add_trace(
+            go.Scatter3d(
+                x=mx,
+                y=my,
+                z=mz,
+                mode="markers+text",
+                text=names,
+                marker={"color": "red", "size": 5},
+                name="models",
+                showlegend=False,
+            ),
+            row=1,
+            col=2,
+        )
+    meta = surface.meta
+    fig.update_layout(
+        title=title
+        or f"{meta.get('kind', 'plane')} plane on {meta.get('dataset', '?')} "
+        f"(BN: {meta.get('bn', '?')})",
+        template="plotly_white",
+    )
+    return fig
+
+
+def _nearest(surface: Any, z: np.ndarray, x: float, y: float) -> float:
+    i, j = int(np.abs(surface.y - y).argmin()), int(np.abs(surface.x - x).argmin())
+    return float(z[i, j])

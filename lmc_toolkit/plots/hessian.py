@@ -1,0 +1,174 @@
+"""Figures for Hessian analysis: spectral densities, diagonal distributions, curvature vs sparsity.
+
+Each builder takes one result or a `{label: result}` mapping, so dense, IMP and synthetic
+networks can be drawn on one figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+_COLORS = (
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#ff7f0e",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
+
+
+def _labelled(results: Any, what: str) -> dict[str, Any]:
+    if isinstance(results, Mapping):
+        out = dict(results)
+    elif isinstance(results, Sequence) and not isinstance(results, str):
+        out = {f"{what} {i}": r for i, r in enumerate(results)}
+    else:
+        out = {"": results}
+    if not out:
+        raise ValueError(f"nothing to plot: pass a {what} or a non-empty {{label: {what}}} dict")
+    return out
+
+
+def plot_spectrum(spectra: Any, log_y: bool = False, title: str = "") -> go.Figure:
+    """The SLQ density of one `Spectrum` or of a `{label: Spectrum}` dict; with `log_y` the
+    density axis is logarithmic (tails and outliers show), clipped at 1e-12 of the peak."""
+    fig = go.Figure()
+    for i, (label, s) in enumerate(_labelled(spectra, "spectrum").items()):
+        dens = np.asarray(s.density, dtype=float)
+        if log_y:
+            dens = np.maximum(dens, dens.max() * 1e-12)
+        fig.add_trace(
+            go.Scatter(
+                x=np.asarray(s.grid, dtype=float),
+                y=dens,
+                mode="lines",
+                name=label or "density",
+                line={"color": _COLORS[i % len(_COLORS)]},
+            )
+        )
+    fig.update_xaxes(title_text="eigenvalue")
+    fig.update_yaxes(title_text="density", type="log" if log_y else "linear")
+    fig.update_layout(title=title or "Hessian spectral density (SLQ)", template="plotly_white")
+    return fig
+
+
+def _positive(diag: Any) -> tuple[np.ndarray, int]:
+    values = diag.flat().numpy()
+    keep = values > 0
+    return values[keep], int((~keep).sum())
+
+
+def plot_diagonal_hist(diagonals: Any, bins: int = 60, title: str = "") -> go.Figure:
+    """Histograms of the Hessian diagonal (kept coordinates) on a log x-axis, as fractions of
+    each network's coordinates; entries ≤ 0 cannot be placed on it and are counted in the legend."""
+    if not isinstance(bins, int) or bins < 1:
+        raise ValueError(f"bins must be a positive int, got {bins!r}")
+    items = _labelled(diagonals, "diagonal")
+    positives = {k: _positive(d) for k, d in items.items()}
+    pooled = np.concatenate([v for v, _ in positives.values()] or [np.ones(1)])
+    if len(pooled) == 0:
+        raise ValueError("no positive diagonal entries to place on a log axis")
+    edges = np.logspace(np.log10(pooled.min()), np.log10(pooled.max()), bins + 1)
+    edges[-1] *= 1 + 1e-12
+    fig = go.Figure()
+    for i, (label, (values, nonpositive)) in enumerate(positives.items()):
+        total = len(values) + nonpositive
+        counts, _ = np.histogram(values, bins=edges)
+        name = label or "diagonal"
+        if nonpositive:
+            name += f" ({nonpositive} entries ≤ 0 not shown)"
+        fig.add_trace(
+            go.Scatter(
+                x=np.sqrt(edges[:-1] * edges[1:]),
+                y=counts / max(total, 1),
+                mode="lines",
+                line={"shape": "hvh", "color": _COLORS[i % len(_COLORS)]},
+                name=name,
+            )
+        )
+    fig.update_xaxes(title_text="Hessian diagonal entry", type="log")
+    fig.update_yaxes(title_text="fraction of coordinates")
+    fig.update_layout(title=title or "Hessian diagonal", template="plotly_white")
+    return fig
+
+
+def plot_diagonal_sorted(diagonals: Any, log_y: bool = True, title: str = "") -> go.Figure:
+    """Each network's diagonal sorted from largest to smallest against the rank as a fraction
+    of its kept coordinates (log y: positive entries only)."""
+    fig = go.Figure()
+    for i, (label, d) in enumerate(_labelled(diagonals, "diagonal").items()):
+        values = np.sort(d.flat().numpy())[::-1]
+        rank = (np.arange(len(values)) + 0.5) / max(len(values), 1)
+        if log_y:
+            keep = values > 0
+            values, rank = values[keep], rank[keep]
+        fig.add_trace(
+            go.Scatter(
+                x=rank,
+                y=values,
+                mode="lines",
+                name=label or "diagonal",
+                line={"color": _COLORS[i % len(_COLORS)]},
+            )
+        )
+    fig.update_xaxes(title_text="rank (fraction of kept coordinates)")
+    fig.update_yaxes(title_text="Hessian diagonal entry", type="log" if log_y else "linear")
+    fig.update_layout(title=title or "Hessian diagonal, sorted", template="plotly_white")
+    return fig
+
+
+def _value(r: Any) -> tuple[float, float | None]:
+    """A number and its standard error from an `Eigen` (top value), `Estimate` (mean ± SE),
+    `Diagonal` (mean over kept coordinates) or a plain number."""
+    if hasattr(r, "values") and hasattr(r, "bounds"):
+        return float(r.values[0]), float(r.bounds[0])
+    if hasattr(r, "mean") and hasattr(r, "stderr"):
+        return float(r.mean), float(r.stderr)
+    if hasattr(r, "summary"):
+        return float(r.summary()["mean"]), None
+    if isinstance(r, int | float | np.floating):
+        return float(r), None
+    raise TypeError(f"cannot read a value from {type(r).__name__}")
+
+
+def plot_vs_sparsity(
+    series: Mapping[str, Sequence[tuple[float, Any]]],
+    quantity: str = "top eigenvalue",
+    log_y: bool = False,
+    title: str = "",
+) -> go.Figure:
+    """One line per method (e.g. dense, IMP, synthetic) of a curvature measure against
+    sparsity (%): `series[method] = [(sparsity, result), ...]`, results being `Eigen`,
+    `Estimate` (plotted with ± one standard error), `Diagonal` or numbers."""
+    if not isinstance(series, Mapping) or not series:
+        raise ValueError("series must be a non-empty {method: [(sparsity, result), ...]} dict")
+    fig = go.Figure()
+    for i, (method, points) in enumerate(series.items()):
+        pts = sorted(((float(s), *_value(r)) for s, r in points), key=lambda p: p[0])
+        if not pts:
+            raise ValueError(f"method {method!r} has no points")
+        errors = [e for _, _, e in pts]
+        has_err = any(e is not None for e in errors)
+        fig.add_trace(
+            go.Scatter(
+                x=[p[0] for p in pts],
+                y=[p[1] for p in pts],
+                mode="lines+markers",
+                name=method,
+                line={"color": _COLORS[i % len(_COLORS)]},
+                error_y={"type": "data", "array": [e or 0.0 for e in errors]} if has_err else None,
+            )
+        )
+    fig.update_xaxes(title_text="sparsity (%)")
+    fig.update_yaxes(title_text=quantity, type="log" if log_y else "linear")
+    fig.update_layout(title=title or f"{quantity} vs sparsity", template="plotly_white")
+    return fig

@@ -1,0 +1,312 @@
+"""The study's shared, expensive results behind every figure notebook, computed once per store.
+
+A `StudyConfig` fixes the data, the model, its initialization, the training recipes and which
+pruning methods are compared; `Study` computes (or loads from the store) the synthetic sets,
+the IMP and distilled-pruning runs, the random masks and the trained tickets. The figure
+notebooks F1, F2, F5, F6 and F7 all read the same `Study`, so running a second notebook, or a
+notebook a second time, only redraws.
+
+Methods are named `"dense"`, `"imp"` (IMP on real data, rewound to init), `"random"` (random
+pruning at IMP's sparsities) and `"distilled-<source>"` (IMP whose inner training runs on the
+synthetic set `<source>`: one of `SYNTHETIC`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
+from typing import Any
+
+from torch import nn
+
+from lmc_toolkit.data import Dataset, load
+from lmc_toolkit.imp import ImpConfig, ImpResult, distilled_pruning, imp
+from lmc_toolkit.models import build
+from lmc_toolkit.pruning import Mask
+from lmc_toolkit.pruning import random as random_mask
+from lmc_toolkit.store import Store
+from lmc_toolkit.tickets import TicketTable, evaluate_tickets
+from lmc_toolkit.train import TrainConfig, TrainResult, default_device
+
+#: The synthetic sets distilled pruning can run on (the same-size real control included).
+SYNTHETIC = ("random", "herding", "dm", "dc")
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Everything the figure notebooks share. `train` is the real-data recipe (IMP's inner
+    loop and every ticket), `synth_train` the inner loop on synthetic data; tickets are trained
+    at the masks of `ticket_rounds` (round r has sparsity 1 - 0.8^r) for every data seed."""
+
+    dataset: str = "mnist"
+    data_root: str | None = None
+    train_limit: int | None = None
+    test_limit: int | None = None
+    model: str = "convnet3"
+    model_options: tuple[tuple[str, Any], ...] = (("width", 32),)
+    init_seed: int = 0
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=4, lr=0.05))
+    rounds: int = 5
+    ticket_rounds: tuple[int, ...] = (1, 3, 5)
+    synthetic: tuple[str, ...] = ("random",)
+    ipc: int = 10
+    synth_iterations: int = 200
+    synth_train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=100, lr=0.01))
+    data_seeds: tuple[int, ...] = (0, 1)
+
+    def __post_init__(self) -> None:
+        bad = [s for s in self.synthetic if s not in SYNTHETIC]
+        if bad:
+            raise ValueError(f"synthetic source {bad[0]!r} is not one of {SYNTHETIC}")
+        if not isinstance(self.rounds, int) or self.rounds < 1:
+            raise ValueError(f"rounds must be an int ≥ 1, got {self.rounds!r}")
+        wrong = [r for r in self.ticket_rounds if not 0 <= r <= self.rounds]
+        if wrong:
+            raise ValueError(
+                f"ticket round {wrong[0]} lies outside the IMP run (rounds 0 to {self.rounds})"
+            )
+        if len(self.data_seeds) < 2 or len(set(self.data_seeds)) != len(self.data_seeds):
+            raise ValueError(f"need at least two distinct data seeds, got {self.data_seeds!r}")
+        object.__setattr__(self, "model_options", tuple(sorted(dict(self.model_options).items())))
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return ("dense", "imp", *(f"distilled-{s}" for s in self.synthetic), "random")
+
+    def sparsity(self, r: int) -> float:
+        """The nominal sparsity after r rounds of pruning 20% of the remaining weights."""
+        return 1.0 - 0.8**r
+
+
+STUDY_PRESETS: dict[str, StudyConfig] = {
+    # seconds per notebook: 8×8 digits, a tiny ConvNet
+    "smoke": StudyConfig(
+        dataset="digits",
+        train_limit=400,
+        model_options=(("width", 8), ("depth", 2)),
+        train=TrainConfig(epochs=1, lr=0.05, batch_size=32),
+        rounds=2,
+        ticket_rounds=(1, 2),
+        ipc=2,
+        synth_iterations=5,
+        synth_train=TrainConfig(epochs=5, lr=0.01, batch_size=32),
+    ),
+    # the embedded real MNIST on 2 CPU cores; lr 0.3 puts dense training in the regime where
+    # copies spawned at init are unstable (ENVIRONMENT.md), which is what the study is about
+    "cpu": StudyConfig(
+        dataset="mnist",
+        model_options=(("width", 32),),
+        train=TrainConfig(epochs=4, lr=0.3, batch_size=64),
+        rounds=9,
+        ticket_rounds=(2, 4, 6, 9),
+        synthetic=("random", "dm"),
+        ipc=10,
+        synth_iterations=300,
+        synth_train=TrainConfig(epochs=100, lr=0.01, batch_size=64, milestones=(67, 84)),
+    ),
+    # the paper's settings (PAPER.md): CIFAR-10, narrow ResNet-18, IDC-style distilled data
+    "paper": StudyConfig(
+        dataset="cifar10",
+        model="resnet18",
+        model_options=(),
+        train=TrainConfig(epochs=300, lr=0.01, milestones=(200, 250), augment="crop+flip"),
+        rounds=10,
+        ticket_rounds=(1, 3, 4, 6, 9, 10),
+        synthetic=("dc", "dm", "random"),
+        ipc=50,
+        synth_iterations=2000,
+        synth_train=TrainConfig(epochs=1000, lr=0.01, milestones=(667, 833), augment="crop+flip"),
+    ),
+}
+
+
+def study_config(preset: str, **overrides: Any) -> StudyConfig:
+    """The preset's `StudyConfig` with `overrides` (None values are ignored) applied."""
+    if preset not in STUDY_PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; presets: {list(STUDY_PRESETS)}")
+    names = {f.name for f in fields(StudyConfig)}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    bad = sorted(set(given) - names)
+    if bad:
+        raise ValueError(f"StudyConfig has no field {bad[0]!r}; fields: {sorted(names)}")
+    for key in ("ticket_rounds", "synthetic", "data_seeds", "model_options"):
+        if key in given:
+            given[key] = tuple(
+                tuple(v) if isinstance(v, list) else v for v in given[key]
+            )  # lists from papermill parameters
+    return replace(STUDY_PRESETS[preset], **given)
+
+
+class Study:
+    """Lazily computed, store-cached results of one `StudyConfig` (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: StudyConfig,
+        store: Store | str | None = None,
+        device: Any = None,
+        progress: bool = True,
+    ):
+        self.config = config
+        self.store = store if isinstance(store, Store) else Store(store)
+        self.device = device or default_device()
+        self.progress = progress
+        self._runs: dict[str, ImpResult] = {}
+
+    def __repr__(self) -> str:
+        return f"Study({self.config.dataset}, {self.config.model}, store={self.store.root})"
+
+    # -- data and the initialization -------------------------------------------------------
+
+    def _load(self, split: str, limit: int | None) -> Dataset:
+        c = self.config
+        data = load(c.dataset, split, root=c.data_root)
+        if limit is not None and limit < len(data):
+            data = data[:limit]
+        return data.to(self.device)
+
+    @cached_property
+    def train_data(self) -> Dataset:
+        return self._load("train", self.config.train_limit)
+
+    @cached_property
+    def test_data(self) -> Dataset:
+        return self._load("test", self.config.test_limit)
+
+    @cached_property
+    def model0(self) -> nn.Module:
+        """θ0: the network every method prunes, rewinds to and trains."""
+        c, d = self.config, self.train_data
+        return build(
+            c.model, d.num_classes, d.in_shape, c.init_seed, self.device, **dict(c.model_options)
+        )
+
+    def synthetic(self, source: str) -> Dataset:
+        """The synthetic set `source` (ipc images per class), made once and stored."""
+        from lmc_toolkit import synth
+
+        c, real = self.config, self.train_data
+        common = {"store": self.store}
+        if source == "random":
+            data = synth.random_subset(real, c.ipc, seed=0, **common)
+        elif source == "herding":
+            data = synth.herding(real, c.ipc, progress=self.progress, **common)
+        elif source == "dm":
+            data = synth.distribution_matching(
+                real, c.ipc, c.synth_iterations, progress=self.progress, **common
+            )
+        elif source == "dc":
+            data = synth.gradient_matching(
+                real, c.ipc, iterations=c.synth_iterations, progress=self.progress, **common
+            )
+        else:
+            raise ValueError(f"synthetic source {source!r} is not one of {SYNTHETIC}")
+        return data.to(self.device)
+
+    # -- pruning ---------------------------------------------------------------------------
+
+    def imp_run(self) -> ImpResult:
+        """IMP on the real training data, rewound to θ0 each round."""
+        c = self.config
+        return imp(
+            self.model0,
+            self.train_data,
+            ImpConfig(rounds=c.rounds, train=c.train),
+            eval_data=self.test_data,
+            store=self.store,
+            progress=self.progress,
+        )
+
+    def distilled_run(self, source: str) -> ImpResult:
+        """Distilled pruning: IMP whose inner training runs on `self.synthetic(source)`."""
+        c = self.config
+        return distilled_pruning(
+            self.model0,
+            self.train_data,
+            self.synthetic(source),
+            ImpConfig(rounds=c.rounds, train=c.synth_train),
+            eval_data=self.test_data,
+            store=self.store,
+            progress=self.progress,
+        )
+
+    def run_of(self, method: str) -> ImpResult:
+        """The IMP run behind a pruned method ("imp" or "distilled-<source>")."""
+        if method not in self._runs:
+            if method == "imp":
+                self._runs[method] = self.imp_run()
+            elif method.startswith("distilled-"):
+                self._runs[method] = self.distilled_run(method.removeprefix("distilled-"))
+            else:
+                raise ValueError(f"{method!r} has no IMP run; methods: {self.config.methods}")
+        return self._runs[method]
+
+    def masks(self, rounds: tuple[int, ...] | None = None) -> dict[str, list[Mask | None]]:
+        """Each method's masks at `rounds` (default `ticket_rounds`); dense is `[None]`."""
+        c = self.config
+        rounds = c.ticket_rounds if rounds is None else rounds
+        out: dict[str, list[Mask | None]] = {"dense": [None]}
+        for method in c.methods[1:-1]:
+            run = self.run_of(method)
+            out[method] = [run.rounds[r].mask for r in rounds]
+        out["random"] = [
+            random_mask(self.model0, c.sparsity(r), seed=c.init_seed) if r > 0 else None
+            for r in rounds
+        ]
+        return out
+
+    # -- trained tickets -------------------------------------------------------------------
+
+    def tickets(self) -> TicketTable:
+        """Every method's masks trained on real data from θ0 for each data seed (figure F1)."""
+        c = self.config
+        return evaluate_tickets(
+            self.model0,
+            self.masks(),
+            self.train_data,
+            self.test_data,
+            c.train,
+            data_seeds=c.data_seeds,
+            store=self.store,
+            progress=self.progress,
+        )
+
+    def trained(self, method: str, round: int, data_seed: int) -> TrainResult:
+        """The trained ticket of `method` at IMP round `round` for `data_seed`."""
+        from lmc_toolkit.tickets import train_ticket
+
+        c = self.config
+        if method == "dense":
+            mask = None
+        else:
+            masks = self.masks((round,))
+            if method not in masks:
+                raise ValueError(f"unknown method {method!r}; methods: {c.methods}")
+            mask = masks[method][0]
+        return train_ticket(
+            self.model0,
+            mask,
+            self.train_data,
+            c.train,
+            data_seed,
+            store=self.store,
+            progress=self.progress,
+        )
+
+    def network(self, method: str, round: int, data_seed: int) -> nn.Module:
+        """The trained ticket as a network on the study's device."""
+        return self.trained(method, round, data_seed).model(self.model0)
+
+    def mask(self, method: str, round: int) -> Mask | None:
+        """The mask `method` trains at IMP round `round` (None for dense)."""
+        if method == "dense":
+            return None
+        return self.masks((round,))[method][0]
+
+
+def describe(config: StudyConfig) -> Mapping[str, Any]:
+    """The config as plain values, for the JSON beside each figure."""
+    from lmc_toolkit.store import _canonical
+
+    return _canonical(config)

@@ -1,0 +1,33 @@
+"""Synthetic data as a pluggable, cached input: real subsets, coresets, distilled sets, files.
+
+Every maker returns a `Dataset` whose `meta` records how it was made (method, ipc, iterations,
+seeds, settings, source dataset) and is cached in the run store when given `store=`:
+
+- `random_subset(data, ipc, seed)`: ipc real images per class, the same-size real control;
+- `herding(data, ipc, embed=...)`: a greedy coreset tracking each class's feature mean;
+- `distribution_matching(...)` (Zhao & Bilen 2023) and `gradient_matching(...)` (Zhao et al.
+  2021, with IDC's multi-formation `factor`): images optimized through random networks;
+- `load_distilled(path, ...)`: sets saved by the public IDC, DC/DSA/DM and MTT code bases.
+"""
+
+from __future__ import annotations
+
+from lmc_toolkit.augment import SiameseAugment, default_augment
+from lmc_toolkit.coreset import herd, herding, random_subset
+from lmc_toolkit.distill import distribution_matching
+from lmc_toolkit.distilled_files import load_distilled
+from lmc_toolkit.gradmatch import gradient_matching
+from lmc_toolkit.multiformation import decode, encode
+
+__all__ = [
+    "SiameseAugment",
+    "decode",
+    "default_augment",
+    "distribution_matching",
+    "encode",
+    "gradient_matching",
+    "herd",
+    "herding",
+    "load_distilled",
+    "random_subset",
+]

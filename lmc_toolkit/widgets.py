@@ -1,0 +1,515 @@
+"""The interactive explorer: pick two networks, see their interpolation curve and a landscape
+slice, and change what is computed with widgets.
+
+`explorer(a, b, data)` (or `explorer(data=..., store=store)` to pick among the store's trained
+tickets) returns an `Explorer`; display it in a notebook. The interpolation curve has an α
+slider that moves a marker along it; the slice has controls for the direction type,
+normalization, span, resolution, BatchNorm policy and evaluation data (real or synthetic).
+Figures are plotly `FigureWidget`s updated in place when `anywidget` is installed, otherwise
+plotly figures redrawn in an `Output`; a progress bar shows what is being computed.
+All numbers come from `connectivity.interpolate` and `landscape.plane`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as W
+import numpy as np
+import plotly.graph_objects as go
+from torch import Tensor, nn
+
+from lmc_toolkit import connectivity, landscape
+from lmc_toolkit.data import Dataset
+from lmc_toolkit.plots.explore import (
+    MARKER_TRACES,
+    SLICE_MARKERS,
+    SLICE_TRACE,
+    metric_label,
+    nearest_index,
+    plot_interpolation,
+    plot_slice,
+    slice_title,
+    slice_values,
+)
+from lmc_toolkit.pruning import Mask
+from lmc_toolkit.store import Store
+from lmc_toolkit.stored_networks import stored_networks
+from lmc_toolkit.surface import Marker, Surface
+
+DIRECTIONS = ("random", "a → b")
+SLICE_BN = ("recalibrate", "eval")
+CURVE_BN = ("recalibrate", "eval", "interpolate")
+METRICS = ("loss", "error")
+
+Network = tuple[nn.Module, Mask | None]
+
+
+class FigureView:
+    """A plotly figure shown live: a `FigureWidget` (in place) when anywidget is installed, else
+    the figure redrawn in an `Output` after each edit. Edit through `with view.editing() as fig`."""
+
+    def __init__(self, figure: go.Figure, live: bool | None = None):
+        self.live = _figure_widgets_available() if live is None else live
+        if self.live:
+            self.figure: go.Figure = go.FigureWidget(figure)
+            self.widget: W.Widget = self.figure
+        else:
+            self.figure = figure
+            self.widget = W.Output()
+            self.refresh()
+
+    @contextlib.contextmanager
+    def editing(self) -> Iterator[go.Figure]:
+        if self.live:
+            with self.figure.batch_update():
+                yield self.figure
+        else:
+            yield self.figure
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Redraw the figure in the `Output` (nothing to do for a `FigureWidget`)."""
+        from IPython import get_ipython
+        from IPython.display import display
+
+        if self.live or get_ipython() is None:
+            return  # a FigureWidget syncs itself; outside IPython there is nothing to draw on
+
+        bundle = {
+            "application/vnd.plotly.v1+json": self.figure.to_plotly_json(),
+            "text/plain": f"<plotly figure: {self.figure.layout.title.text}>",
+        }
+        self.widget.clear_output(wait=True)
+        with self.widget:
+            display(_jsonable(bundle), raw=True)
+
+
+def _jsonable(bundle: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    import plotly.io as pio
+
+    return {
+        **bundle,
+        "application/vnd.plotly.v1+json": json.loads(
+            pio.to_json(bundle["application/vnd.plotly.v1+json"])
+        ),
+    }
+
+
+def _figure_widgets_available() -> bool:
+    try:
+        import anywidget  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class Progress:
+    """A progress bar with a line of text: what is being computed and how far it got."""
+
+    def __init__(self) -> None:
+        self.bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, layout=W.Layout(width="240px"))
+        self.label = W.Label("idle")
+        self.widget = W.HBox([self.bar, self.label])
+        self.busy = False
+
+    def start(self, what: str) -> None:
+        self.busy = True
+        self.bar.bar_style = "info"
+        self.bar.value = 0.0
+        self.label.value = f"computing {what}…"
+
+    def update(self, fraction: float, what: str) -> None:
+        self.bar.value = min(max(float(fraction), 0.0), 1.0)
+        self.label.value = f"computing {what}… {100 * self.bar.value:.0f}%"
+
+    def finish(self, text: str, failed: bool = False) -> None:
+        self.busy = False
+        self.bar.value = 1.0
+        self.bar.bar_style = "danger" if failed else "success"
+        self.label.value = text
+
+
+class Explorer:
+    """Two networks' interpolation curve and a landscape slice around them, with controls.
+
+    `networks` maps a label to a model (with an optional mask) or to a function loading one;
+    `datasets` maps a label to an evaluation set (the first is the default). Attributes named
+    after the controls (`alpha`, `direction`, `span`, ...) are the widgets themselves.
+    """
+
+    def __init__(
+        self,
+        networks: Mapping[str, Network | Callable[[], Network]],
+        datasets: Mapping[str, Dataset],
+        *,
+        pick: tuple[str, str] | None = None,
+        alphas: int = 11,
+        resolution: int = 11,
+        span: float = 1.0,
+        seed: int = 0,
+        auto: bool = True,
+        bn_data: Dataset | None = None,
+        **evaluator_options: Any,
+    ):
+        _check_choices(networks, datasets, pick)
+        _check_int("alphas", alphas, 2, 101)
+        _check_int("resolution", resolution, 2, 101)
+        if not (isinstance(span, int | float) and 0 < span <= 10):
+            raise ValueError(f"span must be a number in (0, 10], got {span!r}")
+        self._networks = dict(networks)
+        self._loaded: dict[str, Network] = {}
+        self._datasets = dict(datasets)
+        self.bn_data = bn_data
+        self.evaluator_options = {"compile": False, **evaluator_options}
+        self.curve: connectivity.Curve | None = None
+        self.surface: Surface | None = None
+        self.errors: list[str] = []
+        names = list(networks)
+        pick = pick or (names[0], names[1])
+        self.progress = Progress()
+        self.network_a = W.Dropdown(options=names, value=pick[0], description="network a")
+        self.network_b = W.Dropdown(options=names, value=pick[1], description="network b")
+        self.data = W.Dropdown(options=list(datasets), description="data")
+        self.points = W.IntSlider(
+            alphas, min=2, max=101, description="α points", continuous_update=False
+        )
+        self.curve_bn = W.Dropdown(options=CURVE_BN, description="BN policy")
+        self.alpha = W.FloatSlider(
+            0.5, min=0.0, max=1.0, step=0.01, description="α", readout_format=".2f"
+        )
+        self.readout = W.Label()
+        self.direction = W.Dropdown(options=DIRECTIONS, description="direction")
+        self.norm = W.Dropdown(options=landscape.NORMS, description="normalize")
+        self.span = W.FloatSlider(
+            float(span), min=0.1, max=3.0, step=0.1, description="span", continuous_update=False
+        )
+        self.resolution = W.IntSlider(
+            resolution, min=2, max=41, description="resolution", continuous_update=False
+        )
+        self.slice_bn = W.Dropdown(options=SLICE_BN, description="BN policy")
+        self.seed = W.BoundedIntText(seed, min=0, max=2**31 - 1, description="seed")
+        self.metric = W.Dropdown(options=METRICS, description="metric")
+        self.compute = W.Button(description="compute", icon="refresh")
+        self.auto = W.Checkbox(auto, description="recompute on change")
+        self.curve_view = FigureView(_empty_curve_figure())
+        self.slice_view = FigureView(_empty_slice_figure())
+        self.widget = self._layout()
+        self._connect()
+        if auto:
+            self.update()
+
+    # -- layout and events -------------------------------------------------------------------
+    def _layout(self) -> W.Widget:
+        picks = W.HBox([self.network_a, self.network_b, self.data])
+        curve = W.VBox(
+            [
+                W.HBox([self.points, self.curve_bn]),
+                self.curve_view.widget,
+                W.HBox([self.alpha, self.readout]),
+            ]
+        )
+        slice_controls = W.VBox(
+            [
+                W.HBox([self.direction, self.norm, self.seed]),
+                W.HBox([self.span, self.resolution]),
+                W.HBox([self.slice_bn, self.metric]),
+            ]
+        )
+        tabs = W.Tab([curve, W.VBox([slice_controls, self.slice_view.widget])])
+        tabs.set_title(0, "interpolation")
+        tabs.set_title(1, "landscape slice")
+        box = W.VBox([picks, W.HBox([self.compute, self.auto, self.progress.widget]), tabs])
+        box.add_class("lmc-explorer")
+        return box
+
+    def _connect(self) -> None:
+        def on(widgets: Sequence[W.Widget], action: Callable[[], None]) -> None:
+            for w in widgets:
+                w.observe(lambda _change: self._maybe(action), names="value")
+
+        on([self.network_a, self.network_b, self.data], self.update)
+        on([self.points, self.curve_bn], self.update_curve)
+        on(
+            [self.direction, self.norm, self.span, self.resolution, self.slice_bn, self.seed],
+            self.update_slice,
+        )
+        self.alpha.observe(lambda _change: self.move_alpha(), names="value")
+        self.metric.observe(lambda _change: self.draw_slice(), names="value")
+        self.compute.on_click(lambda _button: self.update())
+
+    def _maybe(self, action: Callable[[], None]) -> None:
+        if self.auto.value:
+            action()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    # -- what is picked ----------------------------------------------------------------------
+    def network(self, label: str) -> Network:
+        """The model and mask behind a picker label (loaded from the store once)."""
+        if label not in self._loaded:
+            entry = self._networks[label]
+            self._loaded[label] = entry() if callable(entry) else entry
+        return self._loaded[label]
+
+    def picked(self) -> tuple[nn.Module, nn.Module, Mask | None]:
+        """Networks a and b, and their common mask (None unless both have the same mask)."""
+        (a, mask_a), (b, mask_b) = (
+            self.network(self.network_a.value),
+            self.network(self.network_b.value),
+        )
+        same = mask_a is not None and mask_b is not None and mask_a.digest() == mask_b.digest()
+        return a, b, mask_a if same else None
+
+    @property
+    def dataset(self) -> Dataset:
+        return self._datasets[self.data.value]
+
+    # -- computing ---------------------------------------------------------------------------
+    def update(self) -> None:
+        """Recompute the curve and the slice for the current picks."""
+        self.update_curve()
+        self.update_slice()
+
+    def _guard(self, what: str, work: Callable[[], str]) -> None:
+        self.progress.start(what)
+        try:
+            text = work()
+        except (ValueError, TypeError, RuntimeError) as exc:
+            self.errors.append(f"{what}: {exc}")
+            self.progress.finish(f"{what} failed: {exc}", failed=True)
+            return
+        self.progress.finish(text)
+
+    def update_curve(self) -> None:
+        """Interpolate a → b on the chosen data with the chosen α grid and BN policy."""
+
+        def work() -> str:
+            a, b, mask = self.picked()
+            curve = connectivity.interpolate(
+                a, b, self.dataset, alphas=self.points.value, bn=self.curve_bn.value, mask=mask,
+                bn_data=self.bn_data, label=f"{self.network_a.value} → {self.network_b.value}",
+                progress=False, **self.evaluator_options,
+            )  # fmt: skip
+            self.curve = curve
+            self.alpha.step = 1.0 / (len(curve.alphas) - 1)
+            self.draw_curve()
+            barrier = curve.barrier("error")
+            return f"error barrier {100 * barrier.value:.2f}% at α = {barrier.alpha:.2f}"
+
+        self._guard("interpolation", work)
+
+    def slice_plane(
+        self,
+    ) -> tuple[
+        dict[str, Tensor],
+        dict[str, Tensor],
+        dict[str, Tensor],
+        Any,
+        Any,
+        tuple[Marker, ...],
+        dict[str, Any],
+    ]:
+        """(centre, d1, d2, x grid, y grid, markers, meta) of the slice the controls describe."""
+        a, b, mask = self.picked()
+        center = {k: v.detach() for k, v in a.state_dict().items()}
+        params = {k: p.detach() for k, p in a.named_parameters()}
+        s, n, seed = float(self.span.value), int(self.resolution.value), int(self.seed.value)
+        norm = self.norm.value
+        meta = {"direction": self.direction.value, "norm": norm, "seed": seed, "span": s}
+        if self.direction.value == "random":
+            d1 = landscape.random_direction(params, seed, norm, mask=mask)
+            d2 = landscape.random_direction(params, seed + 1, norm, mask=mask)
+            return (
+                center,
+                d1,
+                d2,
+                (-s, s, n),
+                (-s, s, n),
+                (Marker("a", 0.0, 0.0),),
+                {**meta, "kind": "random"},
+            )
+        d1 = landscape.towards(a, b)
+        d2 = landscape.orthogonalize(d1, landscape.random_direction(params, seed, norm, mask=mask))
+        scale = float(_norm(d1) / max(_norm(d2), 1e-30))
+        d2 = {k: v * scale for k, v in d2.items()}
+        markers = (Marker("a", 0.0, 0.0), Marker("b", 1.0, 0.0))
+        return (
+            center,
+            d1,
+            d2,
+            (-s, 1 + s, n),
+            (-0.5 - s, 0.5 + s, n),
+            markers,
+            {**meta, "kind": "a → b"},
+        )
+
+    def update_slice(self) -> None:
+        """Compute the slice row by row, redrawing it and the progress bar after each row."""
+
+        def work() -> str:
+            a, _b, mask = self.picked()
+            center, d1, d2, x, y, markers, meta = self.slice_plane()
+            n = int(self.resolution.value)
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "slice.pt"
+                while True:
+                    surface = landscape.plane(
+                        center, d1, d2, self.dataset, x=x, y=y, bn=self.slice_bn.value,
+                        mask=mask, model=a, bn_data=self.bn_data, markers=markers, meta=meta,
+                        path=path, max_points=n, progress=False, **self.evaluator_options,
+                    )  # fmt: skip
+                    self.surface = surface
+                    self.draw_slice()
+                    self.progress.update(1 - surface.missing / surface.loss.size, "slice")
+                    if surface.complete:
+                        break
+            lo = float(surface.loss.min())
+            return f"slice done: {n}×{n} points, lowest loss {lo:.3f}"
+
+        self._guard("slice", work)
+
+    # -- drawing -----------------------------------------------------------------------------
+    def draw_curve(self) -> None:
+        """Put the current curve into the figure (traces edited in place)."""
+        if self.curve is None:
+            return
+        new = plot_interpolation(self.curve, self.alpha.value)
+        with self.curve_view.editing() as fig:
+            for old, fresh in zip(fig.data, new.data, strict=True):
+                old.update(x=fresh.x, y=fresh.y, name=fresh.name)
+            fig.layout.title.text = new.layout.title.text
+        self.move_alpha()
+
+    def move_alpha(self) -> None:
+        """Move the α marker to the grid point nearest the slider and show its numbers."""
+        if self.curve is None:
+            return
+        c = self.curve
+        i = nearest_index(c.alphas, self.alpha.value)
+        with self.curve_view.editing() as fig:
+            fig.data[MARKER_TRACES[0]].update(x=[float(c.alphas[i])], y=[float(c.loss[i])])
+            fig.data[MARKER_TRACES[1]].update(x=[float(c.alphas[i])], y=[float(100 * c.error[i])])
+        self.readout.value = (
+            f"α = {c.alphas[i]:.2f}: loss {c.loss[i]:.4f}, error {100 * c.error[i]:.2f}%"
+        )
+
+    def draw_slice(self) -> None:
+        """Put the current surface (partial ones included) into the slice figure."""
+        surface = self.surface
+        if surface is None:
+            return
+        marks = surface.markers
+        with self.slice_view.editing() as fig:
+            fig.data[SLICE_TRACE].update(
+                x=surface.x, y=surface.y, z=slice_values(surface, self.metric.value),
+                colorbar={"title": {"text": metric_label(self.metric.value)}},
+            )  # fmt: skip
+            fig.data[SLICE_MARKERS].update(
+                x=[m.x for m in marks], y=[m.y for m in marks], text=[m.label for m in marks]
+            )
+            fig.layout.title.text = slice_title(surface)
+
+
+def _norm(params: Mapping[str, Tensor]) -> float:
+    return float(sum(float(v.double().pow(2).sum()) for v in params.values()) ** 0.5)
+
+
+def _empty_curve_figure() -> go.Figure:
+    nan = np.full(2, np.nan)
+    empty = connectivity.Curve(np.array([0.0, 1.0]), nan, nan, label="(not computed)")
+    return plot_interpolation(empty, 0.0, title="interpolation (not computed yet)")
+
+
+def _empty_slice_figure() -> go.Figure:
+    from lmc_toolkit.surface import empty_surface
+
+    return plot_slice(
+        empty_surface([0.0, 1.0], [0.0, 1.0], (), {}), title="slice (not computed yet)"
+    )
+
+
+def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ValueError(f"{name} must be an int in [{lo}, {hi}], got {value!r}")
+
+
+def _check_choices(networks: Mapping[str, Any], datasets: Mapping[str, Any], pick: Any) -> None:
+    if not isinstance(networks, Mapping) or len(networks) < 2:
+        have = list(networks) if isinstance(networks, Mapping) else networks
+        raise ValueError(f"the explorer needs at least two networks to pick from, got {have!r}")
+    for label, entry in networks.items():
+        ok = callable(entry) or (
+            isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], nn.Module)
+        )
+        if not ok:
+            raise TypeError(
+                f"network {label!r} must be (model, mask) or a loader, got {type(entry).__name__}"
+            )
+    if not isinstance(datasets, Mapping) or not datasets:
+        raise ValueError("the explorer needs at least one evaluation Dataset")
+    for label, d in datasets.items():
+        if not isinstance(d, Dataset):
+            raise TypeError(
+                f"data {label!r} must be an lmc_toolkit Dataset, got {type(d).__name__}"
+            )
+    if pick is not None:
+        bad = [p for p in pick if p not in networks]
+        if len(pick) != 2 or bad:
+            raise ValueError(f"pick must name two of {list(networks)}, got {pick!r}")
+
+
+def explorer(
+    a: nn.Module | None = None,
+    b: nn.Module | None = None,
+    data: Dataset | None = None,
+    *,
+    store: Store | None = None,
+    synthetic: Dataset | Mapping[str, Dataset] | None = None,
+    labels: tuple[str, str] = ("a", "b"),
+    masks: tuple[Mapping[str, Tensor] | None, Mapping[str, Tensor] | None] = (None, None),
+    **options: Any,
+) -> Explorer:
+    """An `Explorer` of two networks on `data`.
+
+    Pass two models `a` and `b`, or a `store` to pick among its trained tickets on `data`'s
+    dataset (dense, IMP or distilled, at every sparsity and data seed), or both. `synthetic` adds evaluation sets
+    (a `Dataset` or label → `Dataset`) to choose instead of `data`. Other keywords go to
+    `Explorer` (alphas, resolution, span, seed, auto, bn_data, evaluator options).
+    """
+    if not isinstance(data, Dataset):
+        raise TypeError(f"data must be an lmc_toolkit Dataset, got {type(data).__name__}")
+    if (a is None) != (b is None):
+        raise ValueError("pass both models a and b, or neither (then pick from the store)")
+    for name, m in (("a", a), ("b", b)):
+        if m is not None and not isinstance(m, nn.Module):
+            raise TypeError(f"{name} must be a torch nn.Module, got {type(m).__name__}")
+    if store is not None and not isinstance(store, Store):
+        raise TypeError(f"store must be an lmc_toolkit Store, got {type(store).__name__}")
+    networks: dict[str, Network | Callable[[], Network]] = {}
+    if a is not None and b is not None:
+        for label, model, mask in zip(labels, (a, b), masks, strict=True):
+            networks[label] = (model, None if mask is None else Mask(mask))
+    if store is not None:
+        for entry in stored_networks(store):
+            if entry.data == data.name:  # networks trained on other data do not fit `data`
+                networks[entry.label] = lambda entry=entry: entry.load(store)
+    if len(networks) < 2:
+        where = f"the store at {store.root}" if store is not None else "no store"
+        raise ValueError(
+            f"need two networks: pass a and b, or a store with at least two trained tickets "
+            f"({where} holds {len(networks)})"
+        )
+    datasets = {f"real: {data.name}": data}
+    if isinstance(synthetic, Dataset):
+        synthetic = {synthetic.name: synthetic}
+    for label, d in (synthetic or {}).items():
+        datasets[f"synthetic: {label}"] = d
+    return Explorer(networks, datasets, **options)

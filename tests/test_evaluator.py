@@ -1,0 +1,119 @@
+"""The evaluator of many parameter points against an independent per-point loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from helpers import tensors_equal
+
+from lmc_toolkit import models
+from lmc_toolkit import params as P
+from lmc_toolkit.evaluator import Evaluator, evaluate_points, grid_coords
+from lmc_toolkit.train import evaluate
+
+
+def _setup(name="convnet3", **options):
+    a = models.build(name, 10, (1, 8, 8), init_seed=0, **options)
+    b = models.build(name, 10, (1, 8, 8), init_seed=1, **options)
+    base = P.params_of(a)
+    d1 = P.sub(P.params_of(b), base)
+    g = torch.Generator().manual_seed(3)
+    d2 = {k: 0.1 * torch.randn(v.shape, generator=g) for k, v in base.items()}
+    return a, base, [d1, d2]
+
+
+def _reference(model, base, dirs, coords, data):
+    """Write each point into a fresh copy and evaluate it: no shared code with the evaluator."""
+    out = []
+    for c in coords:
+        point = {
+            k: base[k] + sum(float(ci) * d[k] for ci, d in zip(c, dirs, strict=True)) for k in base
+        }
+        out.append(evaluate(P.with_state(model, point), data))
+    return np.array([m.loss for m in out]), np.array([m.accuracy for m in out])
+
+
+COORDS = grid_coords([-0.5, 0.0, 1.0], [0.0, 0.7])
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "kw"),
+    [
+        ("convnet3", {"width": 4}, {"reuse_first_layer": False, "compile": False}),
+        ("convnet3", {"width": 4}, {"compile": False}),
+        ("convnet3", {"width": 4}, {"method": "vmap"}),
+        ("mlp", {"hidden": (16,)}, {"compile": False}),
+        ("lenet", {}, {"method": "vmap", "memory_budget": 1}),
+    ],
+)
+def test_every_path_equals_a_per_point_loop(digits_small, name, options, kw):
+    model, base, dirs = _setup(name, **options)
+    result = evaluate_points(model, digits_small, base, dirs, COORDS, progress=False, **kw)
+    loss, acc = _reference(model, base, dirs, COORDS, digits_small)
+    np.testing.assert_allclose(result.loss, loss, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(result.accuracy, acc, rtol=0, atol=1e-9)
+    assert result.n == len(digits_small)
+
+
+def test_paths_and_chunk_sizes_agree(digits_small):
+    model, base, dirs = _setup(width=4)
+    runs = [
+        evaluate_points(model, digits_small, base, dirs, COORDS, progress=False, **kw)
+        for kw in (
+            {"batch_size": 7, "compile": False},
+            {"batch_size": 300, "compile": False, "reuse_first_layer": False},
+            {"batch_size": 64, "method": "vmap", "memory_budget": 10**5},
+        )
+    ]
+    assert {r.details["method"] for r in runs} == {"loop+first-layer", "loop", "vmap"}
+    for r in runs[1:]:
+        np.testing.assert_allclose(r.loss, runs[0].loss, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(r.accuracy, runs[0].accuracy, rtol=0, atol=1e-9)
+
+
+def test_memory_budget_sets_the_block_size(digits_small):
+    model, _, _ = _setup(width=4)
+    small = Evaluator(model, digits_small, method="vmap", memory_budget=1, progress=False)
+    large = Evaluator(model, digits_small, method="vmap", memory_budget=2**40, progress=False)
+    chunk = digits_small.x[:100]
+    assert small.points_per_block(chunk) == 1
+    assert large.points_per_block(chunk) > 1000
+
+
+def test_the_model_is_never_changed(digits_small):
+    model, base, dirs = _setup(width=4)
+    before = P.state_of(model)
+    for method in ("loop", "vmap"):
+        evaluate_points(model, digits_small, base, dirs, COORDS, method=method, progress=False)
+    assert tensors_equal(P.state_of(model), before)
+    assert all(p.requires_grad for p in model.parameters())
+
+
+def test_bad_input_is_refused(digits_small):
+    model, base, dirs = _setup(width=4)
+    ev = Evaluator(model, digits_small, progress=False)
+    with pytest.raises(ValueError, match=r"coords must have shape \(points, 2\)"):
+        ev(base, dirs, np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="coords holds no points"):
+        ev(base, dirs, np.zeros((0, 2)))
+    bad = dict(base)
+    bad["0.weight"] = torch.full_like(bad["0.weight"], float("nan"))
+    with pytest.raises(ValueError, match="NaN or inf"):
+        ev(bad, dirs, COORDS)
+    other = P.params_of(models.build("convnet3", 10, (1, 8, 8), width=8))
+    with pytest.raises(ValueError, match=r"'0.weight' has shape \(4, 1, 3, 3\)"):
+        ev(other, dirs, COORDS)
+    with pytest.raises(ValueError, match="method must be one of"):
+        Evaluator(model, digits_small, method="fast")
+    with pytest.raises(ValueError, match="was built for"):
+        Evaluator(models.build("convnet3", 10, (1, 28, 28), width=4), digits_small)
+
+
+@pytest.mark.slow
+def test_compiled_path_equals_eager(digits_small):
+    model, base, dirs = _setup(width=4)
+    eager = evaluate_points(model, digits_small, base, dirs, COORDS, compile=False, progress=False)
+    fast = evaluate_points(model, digits_small, base, dirs, COORDS, compile=True, progress=False)
+    assert fast.details["compiled"]
+    np.testing.assert_allclose(fast.loss, eager.loss, rtol=0, atol=1e-5)

@@ -1,0 +1,69 @@
+"""Figures for curves, barriers, pairwise matrices and surfaces."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lmc_toolkit.connectivity import Curve, PairwiseResult
+from lmc_toolkit.plots.connectivity import plot_barriers, plot_curve, plot_pairwise, plot_surface
+from lmc_toolkit.surface import Marker, Surface
+
+
+def _curve(label):
+    a = np.linspace(0, 1, 5)
+    return Curve(a, 1 + a * (1 - a), 0.9 - 0.2 * a * (1 - a), label=label)
+
+
+def test_plot_curve_has_a_loss_and_an_error_panel_per_curve():
+    fig = plot_curve([_curve("one"), _curve("two")])
+    assert len(fig.data) == 4
+    np.testing.assert_allclose(fig.data[1].y, 100 * _curve("one").error)
+    assert fig.data[0].name == "one" and fig.data[2].name == "two"
+    assert len(_curve("x").plot().data) == 2
+    with pytest.raises(ValueError, match="at least one curve"):
+        plot_curve([])
+
+
+def test_plot_barriers_with_error_bars():
+    fig = plot_barriers(
+        {"IMP": ([0, 20, 36], [0.1, 0.05, 0.02], [0.01, 0.01, 0.0]), "dense": ([0], [0.1])}
+    )
+    assert [t.name for t in fig.data] == ["IMP", "dense"]
+    np.testing.assert_allclose(fig.data[0].y, [10, 5, 2])
+    np.testing.assert_allclose(fig.data[0].error_y.array, [1, 1, 0])
+    with pytest.raises(ValueError, match=r"\(x, barrier\)"):
+        plot_barriers({"bad": ([0],)})
+
+
+def test_plot_surface_contour_3d_and_markers():
+    x, y = np.linspace(-1, 1, 3), np.linspace(-1, 1, 4)
+    loss = 1 + np.add.outer(y**2, x**2)
+    s = Surface(
+        x,
+        y,
+        loss,
+        np.full_like(loss, 0.5),
+        (Marker("a", 0.0, 0.0), Marker("b", 1.0, 1.0)),
+        {"kind": "random"},
+    )
+    fig = s.plot()
+    kinds = [t.type for t in fig.data]
+    assert kinds == ["contour", "surface", "scatter", "scatter3d"]
+    assert list(fig.data[2].text) == ["a", "b"]
+    logged = plot_surface(s, log=True)
+    np.testing.assert_allclose(np.asarray(logged.data[0].z), np.log10(loss))
+
+
+def test_plot_pairwise_heatmaps():
+    r = PairwiseResult(
+        ("a", "b"),
+        np.array([[0, 0.1], [0.1, 0]]),
+        np.zeros((2, 2)),
+        np.array([[0, 3.0], [3.0, 0]]),
+        {},
+        "eval",
+    )
+    fig = plot_pairwise(r)
+    assert [t.type for t in fig.data] == ["heatmap", "heatmap"]
+    np.testing.assert_allclose(np.asarray(fig.data[0].z), [[0, 10], [10, 0]])

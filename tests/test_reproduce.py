@@ -1,0 +1,62 @@
+"""`lmc-toolkit reproduce --preset smoke`: every figure notebook runs and the report links all."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from lmc_toolkit.cli import main
+from lmc_toolkit.figures import FIGURES
+
+
+def test_smoke_preset_writes_every_artifact_and_an_index_that_links_them(tmp_path: Path, capsys):
+    code = main(["reproduce", "--preset", "smoke", "--out", str(tmp_path), "--no-progress"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    root = tmp_path / "smoke"
+    index = (root / "index.html").read_text()
+    links = set(re.findall(r"(?:href|src)='([^']+)'", index))
+    for fid, (notebook, _) in FIGURES.items():
+        folder = root / fid
+        assert (folder / notebook).exists(), f"{fid}: no executed notebook"
+        figures = sorted(p.stem for p in folder.glob("*.html"))
+        assert figures, f"{fid} wrote no figure"
+        for name in figures:
+            for suffix in (".png", ".json", ".html"):
+                path = folder / f"{name}{suffix}"
+                assert path.exists() and path.stat().st_size > 0, path
+                assert f"{fid}/{name}{suffix}" in links, f"the index does not link {path}"
+            json.loads((folder / f"{name}.json").read_text())
+        assert f"{fid}/{notebook}" in links
+    assert (root / "plotly.min.js").exists()
+    for table in ("test accuracy", "error barrier", "curvature"):
+        assert table in index, f"the headline table {table!r} is missing"
+    for link in links:
+        assert (root / link).exists(), f"the index links a missing file {link}"
+
+
+def test_a_failing_notebook_is_reported_and_the_exit_code_is_non_zero(tmp_path: Path, capsys):
+    import nbformat
+
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    for fid, (name, _) in FIGURES.items():
+        nb = nbformat.v4.new_notebook()
+        params = nbformat.v4.new_code_cell('preset = "smoke"\nout = None\nstore = None')
+        params.metadata["tags"] = ["parameters"]
+        body = "raise ValueError('no data for ' + preset)" if fid == "F3" else "x = 1"
+        nb.cells = [params, nbformat.v4.new_code_cell(body)]
+        nbformat.write(nb, folder / name)
+    args = ["reproduce", "--preset", "smoke", "--only", "F2,F3", "--out", str(tmp_path / "r")]
+    code = main([*args, "--notebooks", str(folder), "--no-progress"])
+    printed = capsys.readouterr().out
+    assert code == 1
+    assert "F3" in printed and "FAILED: ValueError: no data for smoke" in printed
+    assert re.search(r"F2 .* ok", printed)
+
+
+def test_bad_preset_or_figure_is_refused_before_any_work(tmp_path: Path, capsys):
+    assert main(["reproduce", "--preset", "smoke", "--only", "F9", "--out", str(tmp_path)]) == 2
+    assert "unknown figure 'F9'" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

@@ -6,3 +6,5 @@ import os
 import tempfile
 
 os.environ["LMC_TOOLKIT_STORE"] = tempfile.mkdtemp(prefix="lmc_toolkit_test_store_")
+# the tutorial's smallest scale (its parameters cell reads this; nbval cannot pass parameters)
+os.environ.setdefault("LMC_TUTORIAL_PRESET", "smoke")

@@ -39,7 +39,8 @@ from lmc_toolkit import data as D
 from lmc_toolkit import models
 from lmc_toolkit.hessian import Hessian
 from lmc_toolkit.hessian_diag import diagonal
-from lmc_toolkit.spectrum import density, top_eigenvalues, trace
+from lmc_toolkit.hessian_trace import trace
+from lmc_toolkit.spectrum import density, top_eigenvalues
 from lmc_toolkit.train import TrainConfig, train
 
 SECTIONS = ("hvp", "eigen", "trace", "diag", "results")

@@ -52,7 +52,7 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--rate", type=float, default=0.4, help="fraction pruned per round")
-    p.add_argument("--ticket-rounds", type=int, nargs="+", default=[2, 4, 5, 6])
+    p.add_argument("--ticket-rounds", type=int, nargs="+", default=[2, 4, 6])
     p.add_argument("--ipc", type=int, default=10)
     p.add_argument("--synth-epochs", type=float, default=50)
     p.add_argument("--synth-batch", type=int, default=50)

@@ -136,6 +136,7 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
     steps = args.grid
     limit = min(args.baseline_points or steps * steps, steps * steps)
     ll = loss_landscapes_plane(model, test.x, test.y, steps, limit, args.seed)
+    print(f"loss-landscapes: {ll['per_point']:.3f} s per point", flush=True)
     like = [p.detach() for p in model.parameters()]
     walk = walk_coords(steps, len(ll["points"]))
     p0 = ll["points"][0][0]  # column 0, offset 1
@@ -147,10 +148,18 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
     base = unflatten(p0 - d2_flat, like)  # the walk's origin: column 0, offset 0
     d1, d2 = unflatten(d1_flat, like), unflatten(d2_flat, like)
     grid = np.arange(steps, dtype=float)
-    ours = toolkit_plane(model, test, base, d1, d2, grid, grid)
-    surface = ours["surface"]
     naive_coords = [(float(i), float(o)) for i, o in walk]
     naive = naive_loop(model, test.x, test.y, base, d1, d2, naive_coords)
+    print(f"naive loop: {naive['per_point']:.3f} s per point", flush=True)
+    ours = toolkit_plane(model, test, base, d1, d2, grid, grid)
+    print(f"toolkit: {ours['per_point']:.3f} s per point", flush=True)
+    surface = ours["surface"]
+    # the machine is shared: time both baselines again after the toolkit and average, so a
+    # change of load during the run affects all three alike
+    naive_after = naive_loop(model, test.x, test.y, base, d1, d2, naive_coords)
+    ll_after = loss_landscapes_plane(model, test.x, test.y, steps, limit, args.seed)
+    naive_s = (naive["per_point"] + naive_after["per_point"]) / 2
+    ll_s = (ll["per_point"] + ll_after["per_point"]) / 2
     diffs_ll, diffs_naive = [], []
     for (i, o), (_, value), nv in zip(walk, ll["points"], naive["losses"], strict=True):
         if o < steps:
@@ -163,12 +172,14 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
         "toolkit_s_per_point": ours["per_point"],
         "toolkit_total_s": ours["seconds"],
         "toolkit_path": ours["evaluator"],
-        "loss_landscapes_s_per_point": ll["per_point"],
+        "loss_landscapes_s_per_point": ll_s,
+        "loss_landscapes_before_after": [ll["per_point"], ll_after["per_point"]],
         "loss_landscapes_points_timed": len(ll["points"]),
-        "naive_s_per_point": naive["per_point"],
+        "naive_s_per_point": naive_s,
+        "naive_before_after": [naive["per_point"], naive_after["per_point"]],
         "naive_points_timed": len(naive_coords),
-        "speedup_vs_naive": naive["per_point"] / ours["per_point"],
-        "speedup_vs_loss_landscapes": ll["per_point"] / ours["per_point"],
+        "speedup_vs_naive": naive_s / ours["per_point"],
+        "speedup_vs_loss_landscapes": ll_s / ours["per_point"],
         "max_abs_diff_vs_loss_landscapes": float(max(diffs_ll)),
         "max_abs_diff_vs_naive": float(max(diffs_naive)),
         "compared_points": len(diffs_ll),
@@ -182,8 +193,8 @@ def scaling(args: argparse.Namespace) -> list[dict[str, Any]]:
     full = D.load("mnist", "test")
     n0, w0, g0 = args.scaling_images, args.width, args.scaling_grid
     cases = [("grid", g, n0, w0) for g in (3, 5, 9)]
-    cases += [("images", g0, n, w0) for n in (250, 500, 1000)]
-    cases += [("width", g0, n0, w) for w in (16, 32, 64, 128)]
+    cases += [("images", g0, n, w0) for n in (n0 // 2, n0, 2 * n0)]
+    cases += [("width", g0, n0, w) for w in (16, 32, 64)]
     for what, g, n, w in cases:
         data = full[:n]
         model = benchmark_model(w, data.in_shape)
@@ -223,9 +234,11 @@ def main() -> None:
         help="time the baselines on this many points (0: all)",
     )
     p.add_argument("--scaling", action="store_true", help="also measure cost vs grid, data, width")
+    p.add_argument("--scaling-grid", type=int, default=5, help="grid side of the data/width sweeps")
     p.add_argument(
-        "--grid-scaling", type=int, default=11, help="grid side for the data/width sweeps"
+        "--scaling-images", type=int, default=250, help="images of the grid/width sweeps"
     )
+    p.add_argument("--skip-comparison", action="store_true", help="only the scaling sweeps")
     p.add_argument("--json", default=None, help="write the results here")
     args = p.parse_args()
     env = {
@@ -236,8 +249,10 @@ def main() -> None:
         "load_average": os.getloadavg(),
     }
     print(json.dumps(env))
-    result = {"env": env, "comparison": compare(args)}
-    print(json.dumps(result["comparison"], indent=2, default=str), flush=True)
+    result: dict[str, Any] = {"env": env}
+    if not args.skip_comparison:
+        result["comparison"] = compare(args)
+        print(json.dumps(result["comparison"], indent=2, default=str), flush=True)
     if args.scaling:
         result["scaling"] = scaling(args)
     if args.json:

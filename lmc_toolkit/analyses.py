@@ -20,7 +20,19 @@ from lmc_toolkit.connectivity import Curve, PairwiseResult, interpolate, pairwis
 from lmc_toolkit.study import Study, StudyConfig, describe
 
 T = TypeVar("T")
-__all__ = ["AnalysisRun", "barrier_table", "cached", "curvature", "curve", "describe", "mask_convergence", "mask_costs", "paper_surface", "pairwise_seeds", "random_surface"]
+__all__ = [
+    "AnalysisRun",
+    "barrier_table",
+    "cached",
+    "curvature",
+    "curve",
+    "describe",
+    "mask_convergence",
+    "mask_costs",
+    "pairwise_seeds",
+    "paper_surface",
+    "random_surface",
+]
 
 
 @dataclass(frozen=True)
@@ -145,6 +157,8 @@ class CurvatureSummary:
     trace_stderr: float
     diagonal: dict[str, float]
     diagonal_sorted: list[float]
+    diagonal_route: str
+    diagonal_exact: bool
     density_grid: list[float]
     density: list[float]
     seconds: float
@@ -164,14 +178,19 @@ def curvature(
     probes: int = 30,
     density_runs: int = 2,
     density_steps: int = 30,
+    diagonal_method: str = "auto",
 ) -> CurvatureSummary:
     """The Hessian of one trained ticket on `images` training images (eval-mode BN; pruned
-    coordinates are outside the operator's space)."""
+    coordinates are outside the operator's space).
+
+    `diagonal_method="auto"` takes the exact diagonal where it is cheap (piecewise-linear
+    networks: one pass per class) and the Gauss–Newton diagonal elsewhere (instance norm, where
+    the exact route costs one product per weight); the summary records which (`diagonal_route`,
+    `diagonal_exact`). Any method of `hessian.diagonal` can be named instead."""
     import time
 
-    from lmc_toolkit.hessian import Hessian
-    from lmc_toolkit.hessian_diag import diagonal
-    from lmc_toolkit.spectrum import density, top_eigenvalues, trace
+    from lmc_toolkit.hessian import Hessian, density, diagonal, top_eigenvalues, trace
+    from lmc_toolkit.hessian_diag import is_piecewise_linear
 
     def compute() -> CurvatureSummary:
         start = time.perf_counter()
@@ -181,7 +200,10 @@ def curvature(
         H = Hessian(net, data, mask=mask, bn="eval")
         eig = top_eigenvalues(H, k=min(k, H.shape[0]), which="LA", progress=study.progress)
         tr = trace(H, probes=probes, progress=study.progress)
-        diag = diagonal(H, method="exact", progress=study.progress)
+        route = diagonal_method
+        if route == "auto":
+            route = "exact" if is_piecewise_linear(H) else "ggn"
+        diag = diagonal(H, method=route, probes=probes, progress=study.progress)
         spec = density(H, runs=density_runs, steps=density_steps, progress=study.progress)
         flat = diag.flat().sort().values
         picks = torch.linspace(0, len(flat) - 1, min(len(flat), 2000)).round().long()
@@ -194,6 +216,8 @@ def curvature(
             trace_stderr=float(tr.stderr),
             diagonal=diag.summary(),
             diagonal_sorted=flat[picks].tolist(),
+            diagonal_route=diag.route,
+            diagonal_exact=bool(diag.exact),
             density_grid=np.asarray(spec.grid).tolist(),
             density=np.asarray(spec.density).tolist(),
             seconds=time.perf_counter() - start,
@@ -208,6 +232,7 @@ def curvature(
         "k": k,
         "probes": probes,
         "density": (density_runs, density_steps),
+        "diagonal": diagonal_method,
     }
     return cached(
         study,
@@ -381,9 +406,7 @@ def mask_convergence(
         )
 
     args = {"source": source, "sparsity": sparsity, "checkpoints": checkpoints}
-    return cached(
-        study, "mask-convergence", args, compute, asdict, lambda d: MaskConvergence(**d)
-    )
+    return cached(study, "mask-convergence", args, compute, asdict, lambda d: MaskConvergence(**d))
 
 
 def finite(value: float) -> float | None:

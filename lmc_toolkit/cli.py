@@ -130,8 +130,16 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         os.environ["LMC_TOOLKIT_STORE"] = str(args.store)
     if args.device:
         os.environ["LMC_TOOLKIT_DEVICE"] = str(args.device)
+    common = {"progress": False}
+    if args.data_root:
+        common["data_root"] = str(args.data_root)
     report = run_figures(
-        args.preset, args.only, args.out, notebooks=args.notebooks, progress=not args.no_progress
+        args.preset,
+        args.only,
+        args.out,
+        notebooks=args.notebooks,
+        progress=not args.no_progress,
+        common=common,
     )
     for s in report.statuses:
         state = "ok" if s.ok else f"FAILED: {s.error}"
@@ -147,6 +155,7 @@ def _configure_reproduce(p: argparse.ArgumentParser) -> None:
     p.add_argument("--only", default=None, metavar="F2,F4", help="run only these figures")
     p.add_argument("--out", default="reports", help="report folder (default: reports/)")
     p.add_argument("--notebooks", default=None, help="notebook folder (default: the shipped one)")
+    p.add_argument("--data-root", default=None, help="torchvision dataset folder (paper preset)")
     _add_common(p)
 
 

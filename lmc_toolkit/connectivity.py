@@ -279,23 +279,25 @@ def pairwise(
     return PairwiseResult(labels, errors, losses, distances, curves, as_policy(bn).mode, meta)
 
 
-# Instability analysis builds on `interpolate`; it lives in its own module, named here too.
-from lmc_toolkit.instability import (  # noqa: E402
-    Instability,
-    InstabilityCurve,
-    instability,
-    instability_vs_k,
-)
+_INSTABILITY = ("Instability", "InstabilityCurve", "instability", "instability_vs_k")
+
+
+def __getattr__(name: str) -> Any:
+    """Instability analysis builds on `interpolate` and lives in `lmc_toolkit.instability`;
+    its names (`_INSTABILITY`) resolve here too, lazily, so either module can be imported
+    first."""
+    if name in _INSTABILITY:
+        from lmc_toolkit import instability
+
+        return getattr(instability, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Barrier",
     "Curve",
-    "Instability",
-    "InstabilityCurve",
     "PairwiseResult",
     "alpha_grid",
-    "instability",
-    "instability_vs_k",
     "interpolate",
     "pairwise",
 ]

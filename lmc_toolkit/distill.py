@@ -136,6 +136,7 @@ def distribution_matching(
 
 
 def check_int(name: str, value: Any, minimum: int) -> int:
+    """Raise a `ValueError` naming `name` unless `value` is an int ≥ `minimum`."""
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} must be an int ≥ {minimum}, got {value!r}")
     return value
@@ -209,6 +210,7 @@ def _embedder(net: nn.Module) -> nn.Module:
 
 
 def fresh_net(data: Dataset, config: Any, init_seed: int) -> nn.Module:
+    """A newly initialized `config.model` for `data`, on the data's device."""
     return build(
         config.model,
         data.num_classes,
@@ -220,11 +222,13 @@ def fresh_net(data: Dataset, config: Any, init_seed: int) -> nn.Module:
 
 
 def real_batch_of(data: Dataset, rows: Tensor, n: int, g: torch.Generator) -> Tensor:
+    """Up to `n` images drawn without replacement from `rows` of `data`."""
     pick = rows[torch.randperm(len(rows), generator=g)[:n]]
     return data.x[pick.to(data.device)]
 
 
 def apply_augment(aug: SiameseAugment | None, x: Tensor, seed: int) -> Tensor:
+    """`x` under the draw `seed` of `aug` (unchanged when there is no augmentation)."""
     return x if aug is None else aug(x, seed)
 
 
@@ -250,7 +254,9 @@ def finish(
     return synthetic_dataset(x, y, data, method, ipc, meta)
 
 
-def _run_dm(data: Dataset, config: DistributionMatchingRun, setup: Setup, progress: bool):
+def _run_dm(
+    data: Dataset, config: DistributionMatchingRun, setup: Setup, progress: bool
+) -> Dataset:
     start = time.perf_counter()
     stored = initial_images(data, config.ipc, config.init, config.factor, config.seed)
     stored.requires_grad_(True)

@@ -151,11 +151,13 @@ def run_figures(
     parameters: Mapping[str, Mapping[str, Any]] | None = None,
     notebooks: str | Path | None = None,
     progress: bool = True,
+    common: Mapping[str, Any] | None = None,
 ) -> RunReport:
     """Execute the figure notebooks for `preset` into `out/<preset>/` and write its index.
 
-    `parameters` maps a figure id to overrides of its notebook's parameters; each notebook also
-    receives `preset` and `out` (its preset folder). Everything is checked first; a notebook
+    `parameters` maps a figure id to overrides of its notebook's parameters, `common` holds
+    overrides for every notebook; each notebook also receives `preset` and `out` (its preset
+    folder). Everything is checked first; a notebook
     that raises is recorded with its error while the others still run.
     """
     VALIDATORS["preset"]("preset", preset)
@@ -171,7 +173,12 @@ def run_figures(
         path = folder / FIGURES[fid][0]
         if not path.exists():
             raise FileNotFoundError(f"the notebook of {fid} is missing: {path}")
-        params = {"preset": preset, "out": str(root.resolve()), **overrides.get(fid, {})}
+        params = {
+            "preset": preset,
+            "out": str(root.resolve()),
+            **(common or {}),
+            **overrides.get(fid, {}),
+        }
         check_parameters(path, params)
         plan.append((fid, path, params))
 

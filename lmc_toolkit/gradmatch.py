@@ -163,7 +163,7 @@ def matched_parameters(net: nn.Module) -> list[Tensor]:
     return [p for p in net.parameters() if p.dim() >= 2]
 
 
-def _run_gm(data: Dataset, config: GradientMatchingRun, setup: Setup, progress: bool):
+def _run_gm(data: Dataset, config: GradientMatchingRun, setup: Setup, progress: bool) -> Dataset:
     start = time.perf_counter()
     stored = initial_images(data, config.ipc, config.init, config.factor, config.seed)
     stored.requires_grad_(True)

@@ -149,13 +149,15 @@ def diagonal(
     seed: int = 0,
     progress: bool = True,
     limit: int | None = None,
+    ggn_batch: int | None = None,
 ) -> Diagonal:
     """The diagonal of `H` as per-parameter tensors.
 
     `method`: `"exact"` (GGN route where it is exact, else one product per coordinate), `"ggn"`,
     `"onehot"`, or `"hutchinson"` (mean of z⊙Hz over `probes` Rademacher probes, with standard
     errors). `limit` computes only the first `limit` coordinates of the one-hot route (the rest
-    NaN), to time a prefix.
+    NaN), to time a prefix. `ggn_batch` is the GGN route's chunk (default up to 512 images;
+    the route is per sample, so it needs not match the operator's batches).
     """
     check_operator(H)
     if method not in DIAG_METHODS:
@@ -171,7 +173,7 @@ def diagonal(
     start, before = time.perf_counter(), H.products
     stderr = None
     if route == "ggn":
-        flat = H.flatten(_ggn_diagonal(H, progress))
+        flat = H.flatten(_ggn_diagonal(H, progress, ggn_batch or min(H.n, 512)))
     elif route == "onehot":
         flat = _onehot_diagonal(H, progress, limit)
     else:
@@ -230,14 +232,16 @@ Handler = Callable[[nn.Module, Tensor, Tensor], dict[str, Tensor]]
 
 
 def _linear(m: nn.Linear, a: Tensor, g: Tensor) -> dict[str, Tensor]:
+    """g: classes × N × ... × out. Without shared positions the squares factor per sample."""
     if a.dim() == 2:
-        out = {"weight": (g * g).T @ (a * a)}
-    else:  # shared over positions: materialize the per-sample gradient before squaring
-        per = torch.einsum("n...o,n...i->noi", g, a)
-        out = {"weight": (per * per).sum(0)}
-    gb = g.reshape(g.shape[0], -1, g.shape[-1]).sum(1)
-    out["bias"] = (gb * gb).sum(0)
-    return out
+        g2 = (g * g).sum(0)  # N × out, summed over the factor's columns
+        return {"weight": g2.T @ (a * a), "bias": g2.sum(0)}
+    weight = torch.zeros_like(m.weight)
+    for gc in g:  # shared over positions: materialize each per-sample gradient, then square
+        per = torch.einsum("n...o,n...i->noi", gc, a)
+        weight += (per * per).sum(0)
+    gb = g.reshape(g.shape[0], g.shape[1], -1, g.shape[-1]).sum(2)
+    return {"weight": weight, "bias": (gb * gb).sum((0, 1))}
 
 
 def _conv2d(m: nn.Conv2d, a: Tensor, g: Tensor) -> dict[str, Tensor]:
@@ -247,17 +251,20 @@ def _conv2d(m: nn.Conv2d, a: Tensor, g: Tensor) -> dict[str, Tensor]:
             "use method='onehot' or 'hutchinson' for this model"
         )
     cols = F.unfold(a, m.kernel_size, m.dilation, m.padding, m.stride)  # N × Cin·k·k × L
-    gg = g.reshape(g.shape[0], g.shape[1], -1)  # N × O × L
-    per = torch.einsum("nol,nkl->nok", gg, cols)
-    gb = gg.sum(2)
-    return {"weight": (per * per).sum(0).view_as(m.weight), "bias": (gb * gb).sum(0)}
+    gg = g.reshape(g.shape[0], g.shape[1], g.shape[2], -1)  # classes × N × O × L
+    weight = torch.zeros(m.weight.shape[0], cols.shape[1], device=a.device, dtype=a.dtype)
+    for gc in gg:
+        per = torch.bmm(gc, cols.transpose(1, 2))  # N × O × Cin·k·k
+        weight += (per * per).sum(0)
+    gb = gg.sum(3)
+    return {"weight": weight.view_as(m.weight), "bias": (gb * gb).sum((0, 1))}
 
 
 def _affine(normalized: Tensor, g: Tensor) -> dict[str, Tensor]:
-    n, c = g.shape[:2]
-    gw = (g * normalized).reshape(n, c, -1).sum(2)
-    gb = g.reshape(n, c, -1).sum(2)
-    return {"weight": (gw * gw).sum(0), "bias": (gb * gb).sum(0)}
+    k, n, c = g.shape[:3]
+    gw = (g * normalized).reshape(k, n, c, -1).sum(3)
+    gb = g.reshape(k, n, c, -1).sum(3)
+    return {"weight": (gw * gw).sum((0, 1)), "bias": (gb * gb).sum((0, 1))}
 
 
 def _batchnorm(m: nn.modules.batchnorm._BatchNorm, a: Tensor, g: Tensor) -> dict[str, Tensor]:
@@ -299,25 +306,35 @@ def _owners(H: Hessian) -> dict[str, tuple[str, nn.Module, str]]:
     return out
 
 
-def _output_factor(H: Hessian, out: Tensor) -> list[Tensor]:
-    """Columns a_c (N × C each) with Σ_c a_c a_cᵀ = the per-sample Hessian of the loss w.r.t.
-    the outputs, scaled so that the total is the mean over all data."""
-    c = out.shape[-1]
+def _output_factor(H: Hessian, out: Tensor) -> Tensor:
+    """Columns a_c (stacked: C × N × C) with Σ_c a_c a_cᵀ = the per-sample Hessian of the loss
+    w.r.t. the outputs."""
+    n, c = out.shape
     if H.loss == "mse":
-        col = math.sqrt(2.0 / c)
-        eye = torch.eye(c, device=out.device, dtype=out.dtype) * col
-        return [eye[k].expand_as(out) for k in range(c)]
-    p = torch.softmax(out.detach().double(), dim=-1)
+        eye = torch.eye(c, device=out.device, dtype=out.dtype) * math.sqrt(2.0 / c)
+        return eye[:, None, :].expand(c, n, c)
+    p = torch.softmax(out.detach().double(), dim=-1)  # N × C
     sq = p.sqrt()
-    factors = []
-    for k in range(c):
-        col = -sq[:, k : k + 1] * p
-        col[:, k] += sq[:, k]
-        factors.append(col.to(out.dtype))
-    return factors
+    eye = torch.eye(c, device=out.device, dtype=torch.float64)
+    # a_k[n] = √p_nk (e_k − p_n)
+    factors = sq.T[:, :, None] * (eye[:, None, :] - p[None, :, :])
+    return factors.to(out.dtype)
 
 
-def _ggn_diagonal(H: Hessian, progress: bool) -> list[Tensor]:
+def _output_grads(out: Tensor, outputs: list[Tensor], factors: Tensor) -> list[Tensor]:
+    """The gradients of Σ_n a_c[n]·out[n] w.r.t. each tapped output, for every column c at once
+    (a vmapped backward pass), or column by column where the batched pass is not supported."""
+    try:
+        grads = torch.autograd.grad(out, outputs, grad_outputs=factors, is_grads_batched=True)
+        return [g.detach() for g in grads]
+    except RuntimeError:
+        cols = [
+            torch.autograd.grad(out, outputs, grad_outputs=f, retain_graph=True) for f in factors
+        ]
+        return [torch.stack([c[i] for c in cols]).detach() for i in range(len(outputs))]
+
+
+def _ggn_diagonal(H: Hessian, progress: bool, batch_size: int) -> list[Tensor]:
     owners = _owners(H)
     modules = {mname: module for mname, module, _ in owners.values()}
     net = H.network()
@@ -325,7 +342,8 @@ def _ggn_diagonal(H: Hessian, progress: bool) -> list[Tensor]:
         k: torch.zeros(s, device=H.device, dtype=H.dtype)
         for k, s in zip(H.names, H.shapes, strict=True)
     }
-    for x, _, _ in tqdm(list(H.chunks()), desc="ggn diagonal", disable=not progress, leave=False):
+    chunks = list(H.chunks(batch_size))
+    for x, _, _ in tqdm(chunks, desc="ggn diagonal", disable=not progress, leave=False):
         seen: dict[str, list[tuple[Tensor, Tensor]]] = {m: [] for m in modules}
 
         def hook(mname, seen=seen):
@@ -346,15 +364,11 @@ def _ggn_diagonal(H: Hessian, progress: bool) -> list[Tensor]:
         names = list(modules)
         outputs = [seen[m][0][1] for m in names]
         scale = 1.0 / H.n  # per-sample sums, averaged over all data
-        factors = _output_factor(H, out)
-        for i, a_c in enumerate(factors):
-            grads = torch.autograd.grad(
-                out, outputs, grad_outputs=a_c, retain_graph=i + 1 < len(factors)
-            )
-            per_module = {
-                m: _HANDLERS[type(modules[m])](modules[m], seen[m][0][0], g.detach())
-                for m, g in zip(names, grads, strict=True)
-            }
-            for full, (mname, _, attr) in owners.items():
-                totals[full] += per_module[mname][attr].view_as(totals[full]) * scale
+        grads = _output_grads(out, outputs, _output_factor(H, out))
+        per_module = {
+            m: _HANDLERS[type(modules[m])](modules[m], seen[m][0][0], g)
+            for m, g in zip(names, grads, strict=True)
+        }
+        for full, (mname, _, attr) in owners.items():
+            totals[full] += per_module[mname][attr].view_as(totals[full]) * scale
     return [totals[k] for k in H.names]

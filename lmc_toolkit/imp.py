@@ -26,19 +26,18 @@ asking for more rounds later extends the same run.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from lmc_toolkit.data import Dataset, check_nonempty, num_batches
-from lmc_toolkit.models import ModelSpec, check_input
+from lmc_toolkit.identity import fingerprint, model_identity, state_hash, with_init_seed
+from lmc_toolkit.imp_result import ImpResult, ImpRound
+from lmc_toolkit.models import check_input
 from lmc_toolkit.params import with_state
 from lmc_toolkit.pruning import Mask, check_compatible, check_fraction, check_scope, magnitude
 from lmc_toolkit.store import Store
@@ -52,6 +51,22 @@ from lmc_toolkit.train import (
 )
 
 REWINDS = ("init", "lr", "finetune")
+__all__ = [
+    "REWINDS",
+    "ImpConfig",
+    "ImpResult",
+    "ImpRound",
+    "ImpRun",
+    "combined",
+    "distilled_pruning",
+    "fingerprint",
+    "imp",
+    "model_identity",
+    "parse_rewind",
+    "samples_seen",
+    "state_hash",
+    "with_init_seed",
+]
 
 
 @dataclass(frozen=True)
@@ -95,147 +110,6 @@ class ImpConfig:
 
 
 @dataclass(frozen=True)
-class ImpRound:
-    """One round: the mask m_r trained in it, the weights it ended with, what it cost.
-
-    `samples`/`train_seconds` are this round's training; `mask_samples`/`mask_seconds` are the
-    cost of finding `mask`: every earlier round's training (sample-gradient evaluations, i.e.
-    images through forward and backward) and the pruning steps."""
-
-    round: int
-    mask: Mask
-    state: dict[str, Tensor]
-    data: str
-    steps: int
-    samples: int
-    train_seconds: float
-    prune_seconds: float
-    mask_samples: int
-    mask_seconds: float
-    train_loss: float | None
-    train_accuracy: float | None
-    eval: Metrics | None
-
-    @property
-    def sparsity(self) -> float:
-        return self.mask.sparsity
-
-    @property
-    def accuracy(self) -> float | None:
-        """Accuracy on `eval_data` of the weights this round trained (None without eval_data)."""
-        return None if self.eval is None else self.eval.accuracy
-
-
-@dataclass(frozen=True)
-class ImpResult:
-    """Every round of one IMP run, with what identifies it."""
-
-    config: ImpConfig
-    rounds: tuple[ImpRound, ...]
-    data_seed: int
-    spec: ModelSpec | None
-    prune_size: int
-    train_size: int
-    rewind_state: dict[str, Tensor] | None = None
-    run: str | None = None
-    method: str = "imp"
-
-    @property
-    def masks(self) -> tuple[Mask, ...]:
-        return tuple(r.mask for r in self.rounds)
-
-    @property
-    def sparsities(self) -> tuple[float, ...]:
-        return tuple(r.sparsity for r in self.rounds)
-
-    @property
-    def accuracies(self) -> tuple[float | None, ...]:
-        return tuple(r.accuracy for r in self.rounds)
-
-    def mask(self, sparsity: float, tol: float = 5e-3) -> Mask:
-        """The mask whose sparsity is nearest `sparsity` (within `tol`)."""
-        best = min(self.rounds, key=lambda r: abs(r.sparsity - sparsity))
-        if abs(best.sparsity - sparsity) > tol:
-            have = ", ".join(f"{r.sparsity:.4f}" for r in self.rounds)
-            raise ValueError(f"no round has sparsity {sparsity} (have {have})")
-        return best.mask
-
-    def model(self, r: int, template: nn.Module | None = None) -> nn.Module:
-        """A network holding the weights round `r` trained."""
-        if template is None:
-            if self.spec is None:
-                raise ValueError("this result has no model spec: pass the model as template")
-            template = self.spec.build()
-        return with_state(template, self.rounds[r].state)
-
-    def table(self) -> list[dict[str, Any]]:
-        """One plain dict per round (for printing, JSON or a DataFrame)."""
-        return [
-            {
-                "round": r.round,
-                "data": r.data,
-                "sparsity": r.sparsity,
-                "kept": r.mask.kept,
-                "accuracy": r.accuracy,
-                "train_accuracy": r.train_accuracy,
-                "steps": r.steps,
-                "samples": r.samples,
-                "train_seconds": r.train_seconds,
-                "mask_samples": r.mask_samples,
-                "mask_seconds": r.mask_seconds,
-            }
-            for r in self.rounds
-        ]
-
-    def format(self) -> str:
-        """The per-round table as text."""
-        lines = [
-            f"{'round':>5} {'data':<14} {'sparsity':>8} {'kept':>9} {'acc':>7} "
-            f"{'train acc':>9} {'mask cost (samples)':>20} {'mask cost (s)':>13}"
-        ]
-        for row in self.table():
-            acc = "-" if row["accuracy"] is None else f"{row['accuracy']:.4f}"
-            tacc = "-" if row["train_accuracy"] is None else f"{row['train_accuracy']:.4f}"
-            lines.append(
-                f"{row['round']:>5} {row['data'][:14]:<14} {row['sparsity']:>8.4f} "
-                f"{row['kept']:>9} {acc:>7} {tacc:>9} {row['mask_samples']:>20,} "
-                f"{row['mask_seconds']:>13.1f}"
-            )
-        return "\n".join(lines)
-
-    def plot(self, **kwargs: Any):
-        from lmc_toolkit.plots.pruning import plot_imp
-
-        return plot_imp(self, **kwargs)
-
-
-# -- identities -------------------------------------------------------------------------------
-
-
-def fingerprint(data: Dataset) -> str:
-    """A 16-hex hash of a dataset's images, labels and class names: equal data, equal
-    fingerprint (it names the data in store keys)."""
-    h = hashlib.sha256()
-    for t in (data.x, data.y):
-        t = t.detach().cpu().contiguous()
-        h.update(str((tuple(t.shape), str(t.dtype))).encode())
-        h.update(t.numpy().tobytes())
-    h.update(json.dumps(list(data.classes)).encode())
-    return h.hexdigest()[:16]
-
-
-def state_hash(model: nn.Module | Mapping[str, Tensor]) -> str:
-    """A 16-hex hash of a model's full state (parameters and buffers), in key order."""
-    state = model.state_dict() if isinstance(model, nn.Module) else model
-    h = hashlib.sha256()
-    for k, v in state.items():
-        t = v.detach().cpu().contiguous()
-        h.update(f"{k}:{tuple(t.shape)}:{t.dtype};".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()[:16]
-
-
-@dataclass(frozen=True)
 class ImpRun:
     """The store identity of an IMP run (its rounds are the files `round-000.pt`, ...).
 
@@ -253,36 +127,6 @@ class ImpRun:
 
     def run_prefix(self) -> str:
         return f"imp-{self.prune_data}-{self.model}"
-
-
-def model_identity(model: nn.Module) -> dict[str, Any]:
-    """The fields naming a model in store keys: its builder name and options, init seed and a
-    hash of its weights."""
-    spec = getattr(model, "spec", None)
-    if isinstance(spec, ModelSpec):
-        name, options, seed = spec.name, spec.options, spec.init_seed
-    else:
-        name, options, seed = type(model).__name__, (), None
-    return {
-        "model": name,
-        "model_options": tuple(options),
-        "init_seed": seed,
-        "init_hash": state_hash(model),
-    }
-
-
-def with_init_seed(model: nn.Module, init_seed: int | None) -> nn.Module:
-    """`model` itself, or (with `init_seed`) the same architecture rebuilt from that seed."""
-    if init_seed is None:
-        return model
-    spec = getattr(model, "spec", None)
-    if not isinstance(spec, ModelSpec):
-        raise ValueError(
-            "init_seed needs a model made by lmc_toolkit.build (it has no .spec); pass "
-            "init_seed=None to use the model's own weights"
-        )
-    device = next((p.device for p in model.parameters()), None)
-    return replace(spec, init_seed=int(init_seed)).build(device)
 
 
 # -- cost accounting --------------------------------------------------------------------------

@@ -304,7 +304,8 @@ def _resume(
             f"{path} holds another plane or grid (different centre, directions, data, BN policy "
             "or grid); delete it or choose another path"
         )
-    return Surface(stored.x, stored.y, stored.loss, stored.accuracy, tuple(markers), dict(record))
+    meta = {**record, "seconds": float(stored.meta.get("seconds", 0.0))}
+    return Surface(stored.x, stored.y, stored.loss, stored.accuracy, tuple(markers), meta)
 
 
 def random_plane(

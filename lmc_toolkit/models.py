@@ -112,7 +112,9 @@ def _option_int(name: str, value: Any, minimum: int = 1) -> int:
 
 @register("mlp")
 def mlp(num_classes: int, in_shape: tuple[int, int, int], hidden: tuple[int, ...] = (300, 100)):
-    """A fully connected ReLU network; the default is LeNet-300-100."""
+    """A fully connected ReLU network; the default is LeNet-300-100. `hidden` is a tuple of
+    widths (one int means one hidden layer)."""
+    hidden = (hidden,) if isinstance(hidden, int) and not isinstance(hidden, bool) else hidden
     widths = [math.prod(in_shape), *(_option_int("hidden width", h) for h in hidden)]
     layers: list[nn.Module] = [nn.Flatten()]
     for a, b in itertools.pairwise(widths):

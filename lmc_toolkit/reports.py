@@ -56,7 +56,9 @@ class FigureOutput:
     def save(self, name: str, fig: Any, data: Mapping[str, Any] | None = None) -> Artifact:
         """Write `fig` as PNG and offline HTML, and `data` as JSON, under `name`."""
         if not _NAME.fullmatch(name):
-            raise ValueError(f"a figure name must be letters, digits, '_', '.' or '-', got {name!r}")
+            raise ValueError(
+                f"a figure name must be letters, digits, '_', '.' or '-', got {name!r}"
+            )
         self.folder.mkdir(parents=True, exist_ok=True)
         ensure_plotly_js(self.root)
         html_path = self.folder / f"{name}.html"

@@ -8,6 +8,11 @@ seeds, settings, source dataset) and is cached in the run store when given `stor
 - `distribution_matching(...)` (Zhao & Bilen 2023) and `gradient_matching(...)` (Zhao et al.
   2021, with IDC's multi-formation `factor`): images optimized through random networks;
 - `load_distilled(path, ...)`: sets saved by the public IDC, DC/DSA/DM and MTT code bases.
+
+A set saved with `Dataset.save` loads back with `Dataset.load` (weights-only). The work lives in
+`coreset` (random, herding), `distill` (DM and the shared machinery), `gradmatch` (DC/IDC),
+`augment` (differentiable siamese augmentation), `multiformation` (IDC's encoding) and
+`distilled_files` (the loaders); this module gathers their public names.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from lmc_toolkit.data import Dataset, check_nonempty
+from lmc_toolkit.identity import fingerprint, state_hash
 from lmc_toolkit.store import Store
 
 #: Keys of the source's `meta` that a synthetic set inherits (its pixels live in the same space).
@@ -41,25 +42,11 @@ class Source:
         )
 
 
-def fingerprint(data: Dataset) -> str:
-    """A short hash of the images, labels and class names: equal data, equal fingerprint."""
-    h = hashlib.sha256()
-    for t in (data.x, data.y):
-        t = t.detach().cpu().contiguous()
-        h.update(str((tuple(t.shape), str(t.dtype))).encode())
-        h.update(t.numpy().tobytes())
-    h.update(json.dumps(list(data.classes)).encode())
-    return h.hexdigest()[:16]
-
-
 def module_fingerprint(module: nn.Module) -> str:
     """A short hash of a network's class and state (for caching results that depend on it)."""
-    h = hashlib.sha256(type(module).__qualname__.encode())
-    for k, v in module.state_dict().items():
-        v = v.detach().cpu().contiguous()
-        h.update(f"{k}{tuple(v.shape)}{v.dtype}".encode())
-        h.update(v.numpy().tobytes() if v.dtype != torch.bfloat16 else v.float().numpy().tobytes())
-    return h.hexdigest()[:16]
+    return hashlib.sha256(f"{type(module).__qualname__}:{state_hash(module)}".encode()).hexdigest()[
+        :16
+    ]
 
 
 def check_ipc(data: Dataset, ipc: int, what: str = "ipc") -> None:

@@ -32,7 +32,8 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from lmc_toolkit.data import Dataset, check_nonempty
-from lmc_toolkit.imp import ImpResult, fingerprint, model_identity, with_init_seed
+from lmc_toolkit.identity import fingerprint, model_identity, with_init_seed
+from lmc_toolkit.imp_result import ImpResult
 from lmc_toolkit.models import check_input
 from lmc_toolkit.params import with_state
 from lmc_toolkit.pruning import Mask, check_compatible

@@ -5,16 +5,17 @@ slice, and change what is computed with widgets.
 tickets) returns an `Explorer`; display it in a notebook. The interpolation curve has an α
 slider that moves a marker along it; the slice has controls for the direction type,
 normalization, span, resolution, BatchNorm policy and evaluation data (real or synthetic).
-Figures are plotly `FigureWidget`s updated in place when `anywidget` is installed, otherwise
-plotly figures redrawn in an `Output`; a progress bar shows what is being computed.
+Figures are plotly figures redrawn in an `Output` after each change (or, with
+`figure_widgets=True` and anywidget installed, `FigureWidget`s edited in place); a progress bar
+shows what is being computed.
 All numbers come from `connectivity.interpolate` and `landscape.plane`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from lmc_toolkit.pruning import Mask
 from lmc_toolkit.store import Store
 from lmc_toolkit.stored_networks import stored_networks
 from lmc_toolkit.surface import Marker, Surface
+from lmc_toolkit.widget_views import FigureView, Progress, figure_widgets_available
 
 DIRECTIONS = ("random", "a → b")
 SLICE_BN = ("recalibrate", "eval")
@@ -49,91 +51,17 @@ METRICS = ("loss", "error")
 Network = tuple[nn.Module, Mask | None]
 
 
-class FigureView:
-    """A plotly figure shown live: a `FigureWidget` (in place) when anywidget is installed, else
-    the figure redrawn in an `Output` after each edit. Edit through `with view.editing() as fig`."""
+@dataclass(frozen=True)
+class SlicePlane:
+    """A plane to slice: centre + x·d1 + y·d2 over the grids x, y ((start, stop, n))."""
 
-    def __init__(self, figure: go.Figure, live: bool | None = None):
-        self.live = _figure_widgets_available() if live is None else live
-        if self.live:
-            self.figure: go.Figure = go.FigureWidget(figure)
-            self.widget: W.Widget = self.figure
-        else:
-            self.figure = figure
-            self.widget = W.Output()
-            self.refresh()
-
-    @contextlib.contextmanager
-    def editing(self) -> Iterator[go.Figure]:
-        if self.live:
-            with self.figure.batch_update():
-                yield self.figure
-        else:
-            yield self.figure
-            self.refresh()
-
-    def refresh(self) -> None:
-        """Redraw the figure in the `Output` (nothing to do for a `FigureWidget`)."""
-        from IPython import get_ipython
-        from IPython.display import display
-
-        if self.live or get_ipython() is None:
-            return  # a FigureWidget syncs itself; outside IPython there is nothing to draw on
-
-        bundle = {
-            "application/vnd.plotly.v1+json": self.figure.to_plotly_json(),
-            "text/plain": f"<plotly figure: {self.figure.layout.title.text}>",
-        }
-        self.widget.clear_output(wait=True)
-        with self.widget:
-            display(_jsonable(bundle), raw=True)
-
-
-def _jsonable(bundle: dict[str, Any]) -> dict[str, Any]:
-    import json
-
-    import plotly.io as pio
-
-    return {
-        **bundle,
-        "application/vnd.plotly.v1+json": json.loads(
-            pio.to_json(bundle["application/vnd.plotly.v1+json"])
-        ),
-    }
-
-
-def _figure_widgets_available() -> bool:
-    try:
-        import anywidget  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-class Progress:
-    """A progress bar with a line of text: what is being computed and how far it got."""
-
-    def __init__(self) -> None:
-        self.bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, layout=W.Layout(width="240px"))
-        self.label = W.Label("idle")
-        self.widget = W.HBox([self.bar, self.label])
-        self.busy = False
-
-    def start(self, what: str) -> None:
-        self.busy = True
-        self.bar.bar_style = "info"
-        self.bar.value = 0.0
-        self.label.value = f"computing {what}…"
-
-    def update(self, fraction: float, what: str) -> None:
-        self.bar.value = min(max(float(fraction), 0.0), 1.0)
-        self.label.value = f"computing {what}… {100 * self.bar.value:.0f}%"
-
-    def finish(self, text: str, failed: bool = False) -> None:
-        self.busy = False
-        self.bar.value = 1.0
-        self.bar.bar_style = "danger" if failed else "success"
-        self.label.value = text
+    center: dict[str, Tensor]
+    d1: dict[str, Tensor]
+    d2: dict[str, Tensor]
+    x: tuple[float, float, int]
+    y: tuple[float, float, int]
+    markers: tuple[Marker, ...]
+    meta: dict[str, Any]
 
 
 class Explorer:
@@ -156,9 +84,14 @@ class Explorer:
         seed: int = 0,
         auto: bool = True,
         bn_data: Dataset | None = None,
+        figure_widgets: bool = False,
         **evaluator_options: Any,
     ):
         _check_choices(networks, datasets, pick)
+        if figure_widgets and not figure_widgets_available():
+            raise ImportError(
+                "figure_widgets=True needs plotly's FigureWidget: pip install anywidget"
+            )
         _check_int("alphas", alphas, 2, 101)
         _check_int("resolution", resolution, 2, 101)
         if not (isinstance(span, int | float) and 0 < span <= 10):
@@ -174,8 +107,9 @@ class Explorer:
         names = list(networks)
         pick = pick or (names[0], names[1])
         self.progress = Progress()
-        self.network_a = W.Dropdown(options=names, value=pick[0], description="network a")
-        self.network_b = W.Dropdown(options=names, value=pick[1], description="network b")
+        wide = {"layout": W.Layout(width="430px"), "style": {"description_width": "initial"}}
+        self.network_a = W.Dropdown(options=names, value=pick[0], description="network a", **wide)
+        self.network_b = W.Dropdown(options=names, value=pick[1], description="network b", **wide)
         self.data = W.Dropdown(options=list(datasets), description="data")
         self.points = W.IntSlider(
             alphas, min=2, max=101, description="α points", continuous_update=False
@@ -198,8 +132,8 @@ class Explorer:
         self.metric = W.Dropdown(options=METRICS, description="metric")
         self.compute = W.Button(description="compute", icon="refresh")
         self.auto = W.Checkbox(auto, description="recompute on change")
-        self.curve_view = FigureView(_empty_curve_figure())
-        self.slice_view = FigureView(_empty_slice_figure())
+        self.curve_view = FigureView(_empty_curve_figure(), live=figure_widgets)
+        self.slice_view = FigureView(_empty_slice_figure(), live=figure_widgets)
         self.widget = self._layout()
         self._connect()
         if auto:
@@ -295,7 +229,7 @@ class Explorer:
             a, b, mask = self.picked()
             curve = connectivity.interpolate(
                 a, b, self.dataset, alphas=self.points.value, bn=self.curve_bn.value, mask=mask,
-                bn_data=self.bn_data, label=f"{self.network_a.value} → {self.network_b.value}",
+                bn_data=self.bn_data, label="a → b",
                 progress=False, **self.evaluator_options,
             )  # fmt: skip
             self.curve = curve
@@ -306,64 +240,41 @@ class Explorer:
 
         self._guard("interpolation", work)
 
-    def slice_plane(
-        self,
-    ) -> tuple[
-        dict[str, Tensor],
-        dict[str, Tensor],
-        dict[str, Tensor],
-        Any,
-        Any,
-        tuple[Marker, ...],
-        dict[str, Any],
-    ]:
-        """(centre, d1, d2, x grid, y grid, markers, meta) of the slice the controls describe."""
+    def slice_plane(self) -> SlicePlane:
+        """The plane the slice controls describe: around a, along two random directions
+        (`"random"`), or along b − a and a random direction orthogonal to it, scaled to the
+        same length, so that a sits at (0, 0) and b at (1, 0) (`"a → b"`)."""
         a, b, mask = self.picked()
         center = {k: v.detach() for k, v in a.state_dict().items()}
         params = {k: p.detach() for k, p in a.named_parameters()}
         s, n, seed = float(self.span.value), int(self.resolution.value), int(self.seed.value)
         norm = self.norm.value
-        meta = {"direction": self.direction.value, "norm": norm, "seed": seed, "span": s}
+        meta = {"kind": self.direction.value, "norm": norm, "seed": seed, "span": s}
         if self.direction.value == "random":
             d1 = landscape.random_direction(params, seed, norm, mask=mask)
             d2 = landscape.random_direction(params, seed + 1, norm, mask=mask)
-            return (
-                center,
-                d1,
-                d2,
-                (-s, s, n),
-                (-s, s, n),
-                (Marker("a", 0.0, 0.0),),
-                {**meta, "kind": "random"},
-            )
+            markers = (Marker("a", 0.0, 0.0),)
+            return SlicePlane(center, d1, d2, (-s, s, n), (-s, s, n), markers, meta)
         d1 = landscape.towards(a, b)
         d2 = landscape.orthogonalize(d1, landscape.random_direction(params, seed, norm, mask=mask))
-        scale = float(_norm(d1) / max(_norm(d2), 1e-30))
+        scale = _norm(d1) / max(_norm(d2), 1e-30)
         d2 = {k: v * scale for k, v in d2.items()}
         markers = (Marker("a", 0.0, 0.0), Marker("b", 1.0, 0.0))
-        return (
-            center,
-            d1,
-            d2,
-            (-s, 1 + s, n),
-            (-0.5 - s, 0.5 + s, n),
-            markers,
-            {**meta, "kind": "a → b"},
-        )
+        return SlicePlane(center, d1, d2, (-s, 1 + s, n), (-0.5 - s, 0.5 + s, n), markers, meta)
 
     def update_slice(self) -> None:
         """Compute the slice row by row, redrawing it and the progress bar after each row."""
 
         def work() -> str:
             a, _b, mask = self.picked()
-            center, d1, d2, x, y, markers, meta = self.slice_plane()
+            p = self.slice_plane()
             n = int(self.resolution.value)
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / "slice.pt"
                 while True:
                     surface = landscape.plane(
-                        center, d1, d2, self.dataset, x=x, y=y, bn=self.slice_bn.value,
-                        mask=mask, model=a, bn_data=self.bn_data, markers=markers, meta=meta,
+                        p.center, p.d1, p.d2, self.dataset, x=p.x, y=p.y, bn=self.slice_bn.value,
+                        mask=mask, model=a, bn_data=self.bn_data, markers=p.markers, meta=p.meta,
                         path=path, max_points=n, progress=False, **self.evaluator_options,
                     )  # fmt: skip
                     self.surface = surface

@@ -19,6 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from lmc_toolkit.plots.explore import MARKER_TRACES
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is missing")
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "explore.ipynb"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -31,15 +35,15 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
 ]
 TOKEN = "lmc-toolkit-browser-test"
-#: The α-marker traces of the curve figure (see `lmc_toolkit.plots.explore.MARKER_TRACES`).
+#: The curve figure's line and α-marker traces, decoded by plotly (`_fullData`).
 MARKER_JS = """() => {
     const plots = document.querySelectorAll('.lmc-explorer .js-plotly-plot');
     if (!plots.length) return null;
     const full = plots[0]._fullData;  // plotly's decoded copy of the traces
     if (!full || full.length < 4) return null;
-    const m = full[2];
+    const m = full[MARKER];
     return {x: Array.from(m.x), y: Array.from(m.y), n: Array.from(full[0].x).length};
-}"""
+}""".replace("MARKER", str(MARKER_TRACES[0]))
 
 pytestmark = [
     pytest.mark.skipif(
@@ -126,6 +130,13 @@ def lab(tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
+SLICE_JS = """() => {
+    const plots = Array.from(document.querySelectorAll('.lmc-explorer .js-plotly-plot'))
+        .filter(p => p._fullData && p._fullData.length && p._fullData[0].type === 'contour');
+    if (!plots.length || plots[0].getBoundingClientRect().width === 0) return null;
+    const z = Array.from(plots[0]._fullData[0].z, row => Array.from(row));
+    return {rows: z.length, finite: z.every(row => row.every(Number.isFinite))};
+}"""
 KERNEL_READY_JS = """() => {
     const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
     const kernel = panel && panel.sessionContext && panel.sessionContext.session
@@ -164,9 +175,6 @@ def _wait_until(check, timeout: float, what: str):
 
 
 def test_explorer_renders_and_the_alpha_slider_moves_the_marker(lab, tmp_path):
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="the playwright package is missing"
-    )
     shot = Path(os.environ.get("LMC_BROWSER_SCREENSHOT", tmp_path / "explorer.png"))
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
@@ -195,12 +203,20 @@ def test_explorer_renders_and_the_alpha_slider_moves_the_marker(lab, tmp_path):
             page.mouse.move(box["x"] + box["width"] - 1, box["y"] + box["height"] / 2, steps=8)
             page.mouse.up()
             moved = _wait_until(
-                lambda: (m := _marker(page)) and m["x"] != first["x"] and m,
+                lambda: (m := _marker(page)) and m["x"] == [1.0] and m,  # the slider's end
                 30, "the α marker's move",
             )  # fmt: skip
-            assert moved["x"][0] > first["x"][0] and moved["x"][0] == pytest.approx(1.0)
+            assert first["x"] == [0.5] and moved["y"] != first["y"]
             readout = page.locator(".lmc-explorer .widget-label", has_text="α =").inner_text()
             assert readout != readout_before and "α = 1.00" in readout
+            explorer = page.locator(".lmc-explorer")
+            explorer.scroll_into_view_if_needed()
+            explorer.screenshot(path=str(shot.with_name(shot.stem + "-curve.png")))
+            page.get_by_role("tab", name="landscape slice").click()
+            contour = _wait_until(lambda: page.evaluate(SLICE_JS), 30, "the slice's contour map")
+            assert contour["finite"] and contour["rows"] >= 2, contour
+            explorer.scroll_into_view_if_needed()
+            explorer.screenshot(path=str(shot.with_name(shot.stem + "-slice.png")))
         finally:
             page.screenshot(path=str(shot), full_page=True)
             browser.close()

@@ -24,7 +24,11 @@ def _notebook(path: Path, body: str, parameters: str) -> None:
     params = nbformat.v4.new_code_cell(parameters)
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params, nbformat.v4.new_code_cell(body)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, path)
 
 
@@ -80,7 +84,9 @@ def test_static_png_is_written_when_a_browser_is_there(notebooks: Path, tmp_path
 
 def test_bad_parameters_are_refused_before_running(notebooks: Path, tmp_path: Path):
     out = tmp_path / "reports"
-    with pytest.raises(ValueError, match=r"no parameter 'epochs'.*\['n', 'out', 'preset', 'static'\]"):
+    with pytest.raises(
+        ValueError, match=r"no parameter 'epochs'.*\['n', 'out', 'preset', 'static'\]"
+    ):
         figures.run_figures("smoke", "F1", out, {"F1": {"epochs": 3}}, notebooks, progress=False)
     with pytest.raises(ValueError, match=r"n=.*must be int"):
         figures.run_figures("smoke", "F1", out, {"F1": {"n": "x"}}, notebooks, progress=False)

@@ -45,9 +45,13 @@ def test_batch_weighting_with_unequal_batches(data):
     """40 images in batches of 16, 16 and 8: the mean over images, not over batches."""
     net = cnn(norm="gn")
     dense = dense_hessian(net, data)
+    V = torch.randn(
+        3, dense.shape[0], generator=torch.Generator().manual_seed(0), dtype=dense.dtype
+    )
     for method in ("reuse", "fresh"):
         H = Hessian(net, data, batch_size=16, hvp_method=method)
-        torch.testing.assert_close(H.dense(), dense)
+        torch.testing.assert_close(H.hvp(V), V @ dense)
+        assert H.products == 3
     full = torch.nn.functional.cross_entropy(net(data.x), data.y)
     expected = torch.cat([g.reshape(-1) for g in torch.autograd.grad(full, list(net.parameters()))])
     torch.testing.assert_close(Hessian(net, data, batch_size=16).gradient(), expected)
@@ -144,6 +148,8 @@ def test_bad_input_is_refused(data, digits_train):
     conv = models.build("convnet3", 10, (1, 28, 28), width=4)
     with pytest.raises(ValueError, match="shape"):
         Hessian(conv, digits_train)
+    with pytest.raises(ValueError, match="classes"):
+        Hessian(models.build("mlp", 3, (1, 8, 8), hidden=(4,)), digits_train)
 
 
 def test_runs_on_float32_convnet3(digits_train):

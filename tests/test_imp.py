@@ -311,13 +311,13 @@ def test_parse_rewind():
 def test_the_imp_command_prints_a_per_round_table(tmp_path, capsys, digits_small):
     from lmc_toolkit.cli import main
 
-    common = ["--data", "digits", "--model", "mlp", "--option", "hidden=16", "--steps", "6"]
+    common = ["--data", "digits", "--model", "mlp", "--option", "hidden=16,16", "--steps", "6"]
     common += ["--batch-size", "32", "--store", str(tmp_path / "store"), "--no-progress"]
     assert main(["imp", "--rounds", "2", "--rewind", "2", *common]) == 0
     out = capsys.readouterr().out
     assert "rewind 2" in out and "mask cost (samples)" in out
     rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
-    assert [r[0] for r in rows] == ["0", "1", "2"] and rows[2][2] == "0.3600"
+    assert [r[0] for r in rows] == ["0", "1", "2"] and rows[2][2] == "0.3597"
     synthetic = tmp_path / "tiny.pt"
     dataclasses.replace(digits_small[:30], name="tiny").save(synthetic)
     assert main(["imp", "--rounds", "1", "--prune-data", str(synthetic), *common]) == 0

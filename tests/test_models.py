@@ -114,3 +114,9 @@ def test_check_input_names_both_shapes():
         ValueError, match=r"shape \(1, 28, 28\) but the mlp model was built for \(1, 8, 8\)"
     ):
         models.check_input(model, (1, 28, 28))
+
+
+def test_mlp_takes_one_int_as_one_hidden_layer():
+    net = models.build("mlp", 10, (1, 8, 8), hidden=16)
+    widths = [m.out_features for m in net if isinstance(m, nn.Linear)]
+    assert widths == [16, 10]

@@ -43,10 +43,15 @@ def test_a_failing_notebook_is_reported_and_the_exit_code_is_non_zero(tmp_path: 
     folder.mkdir()
     for fid, (name, _) in FIGURES.items():
         nb = nbformat.v4.new_notebook()
-        params = nbformat.v4.new_code_cell('preset = "smoke"\nout = None\nstore = None')
+        params = nbformat.v4.new_code_cell('preset = "smoke"\nout = None\nprogress = True')
         params.metadata["tags"] = ["parameters"]
         body = "raise ValueError('no data for ' + preset)" if fid == "F3" else "x = 1"
         nb.cells = [params, nbformat.v4.new_code_cell(body)]
+        nb.metadata["kernelspec"] = {
+            "name": "python3",
+            "display_name": "Python 3",
+            "language": "python",
+        }
         nbformat.write(nb, folder / name)
     args = ["reproduce", "--preset", "smoke", "--only", "F2,F3", "--out", str(tmp_path / "r")]
     code = main([*args, "--notebooks", str(folder), "--no-progress"])

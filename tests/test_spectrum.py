@@ -9,7 +9,8 @@ import torch
 from hessian_helpers import cnn, dense_hessian, mlp, tiny_data
 
 from lmc_toolkit.hessian import Hessian
-from lmc_toolkit.spectrum import density, top_eigenvalues, trace
+from lmc_toolkit.hessian_trace import trace
+from lmc_toolkit.spectrum import density, top_eigenvalues
 
 
 @pytest.fixture(scope="module")
@@ -142,3 +143,25 @@ def test_density_mass_sits_on_the_spectrum(case):
         assert abs(per_run.mean() - exact / H.dim) <= 3 * err
     with pytest.raises(ValueError, match="runs"):
         density(H, runs=0)
+
+
+def test_top_eigenvalue_agrees_with_pyhessian_on_convnet3(digits_train):
+    pytest.importorskip("pyhessian")
+    import copy
+
+    from pyhessian import hessian as pyhessian_operator
+
+    from lmc_toolkit import models
+
+    d = digits_train[:64]
+    net = models.build("convnet3", 10, d.in_shape, init_seed=1, width=4, depth=2)
+    ours = top_eigenvalues(Hessian(net, d), k=1, which="LM", progress=False)
+    ref = pyhessian_operator(
+        copy.deepcopy(net), torch.nn.CrossEntropyLoss(), data=(d.x, d.y), cuda=False
+    )
+    with torch.random.fork_rng():  # PyHessian draws its start vector from the global RNG
+        torch.manual_seed(0)
+        (theirs,), _ = ref.eigenvalues(top_n=1, tol=1e-3, maxIter=200)
+    # power iteration stops when the Rayleigh quotient changes by < 1e-3 (relative)
+    assert abs(theirs - ours.top) <= 1e-2 * abs(ours.top), (theirs, ours.top)
+    assert ours.converged and float(ours.bounds[0]) <= 1e-6 * abs(ours.top)

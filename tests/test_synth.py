@@ -13,6 +13,7 @@ from lmc_toolkit.gradmatch import layer_distance
 from lmc_toolkit.models import build
 from lmc_toolkit.multiformation import decode_by_class, join_tiles, split_tiles
 from lmc_toolkit.store import Store
+from lmc_toolkit.synth_common import class_rows, draw_seed, generator
 
 TINY = {"width": 8, "depth": 2}  # a convnet3 this small keeps each distillation test fast
 # On 8×8 digits a depth-3 convnet3 instance-normalizes 2×2 maps: its embedding says little.
@@ -165,6 +166,24 @@ def test_distribution_matching_pulls_noise_towards_the_real_embedding(digits_tra
         assert gap(s, net_seed) < 0.2 * gap(start, net_seed)
 
 
+def test_one_dm_step_is_sgd_on_the_squared_distance_of_mean_embeddings(digits_small):
+    """Recompute the first step by hand from the same random streams: a fresh network, a real
+    batch per class, the squared distance of mean embeddings, one SGD step (no velocity yet)."""
+    kw = {"ipc": 2, "seed": 3, "augment": False, "lr": 0.5}
+    start = _dm(digits_small, iterations=0, **kw).x
+    one = _dm(digits_small, iterations=1, **kw).x
+    g_net, g_batch, g_aug = (generator(3, s) for s in ("net", "batch", "augment"))
+    embed = build("convnet3", 10, digits_small.in_shape, draw_seed(g_net), **TINY)[:-1]
+    x = start.clone().requires_grad_(True)
+    loss = torch.zeros(())
+    for c, rows in enumerate(class_rows(digits_small)):
+        draw_seed(g_aug)  # the augmentation seed is drawn even when nothing uses it
+        real = digits_small.x[rows[torch.randperm(len(rows), generator=g_batch)[:32]]]
+        loss = loss + ((embed(real).mean(0) - embed(x[2 * c : 2 * c + 2]).mean(0)) ** 2).sum()
+    loss.backward()
+    torch.testing.assert_close(one, start - 0.5 * x.grad)
+
+
 # --- gradient matching -----------------------------------------------------------------------
 
 
@@ -202,6 +221,32 @@ def test_gradient_matching_lowers_the_matching_loss_from_noise(digits_train):
     s = _gm(digits_train, ipc=2, init="noise", outer_loops=20, inner_loops=0, augment=False, lr=1.0)
     losses = s.meta["losses"]
     assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5
+
+
+def test_one_gm_step_is_sgd_on_the_layerwise_gradient_distance(digits_small):
+    """Recompute the first matching step by hand: per class, the gradient of the loss on a real
+    batch and on the synthetic images, compared layer by layer, then one SGD step."""
+    kw = {"ipc": 2, "seed": 1, "augment": False, "lr": 0.5, "outer_loops": 1}
+    start = _gm(digits_small, iterations=0, **kw).x
+    one = _gm(digits_small, iterations=1, **kw).x
+    g_net, g_batch, g_aug = (generator(1, s) for s in ("net", "batch", "augment"))
+    net = build("convnet3", 10, digits_small.in_shape, draw_seed(g_net), **TINY)
+    weights = [p for p in net.parameters() if p.dim() > 1]
+    x = start.clone().requires_grad_(True)
+    loss = torch.zeros(())
+    for c, rows in enumerate(class_rows(digits_small)):
+        draw_seed(g_aug)
+        real = digits_small.x[rows[torch.randperm(len(rows), generator=g_batch)[:32]]]
+        ce = torch.nn.functional.cross_entropy
+        g_real = torch.autograd.grad(ce(net(real), torch.full((len(real),), c)), weights)
+        syn = x[2 * c : 2 * c + 2]
+        g_syn = torch.autograd.grad(ce(net(syn), torch.full((2,), c)), weights, create_graph=True)
+        for gr, gs in zip(g_real, g_syn, strict=True):
+            r, s_ = gr.flatten(1), gs.flatten(1)
+            cos = (r * s_).sum(1) / (r.norm(dim=1) * s_.norm(dim=1) + 1e-6)
+            loss = loss + (1 - cos).sum()
+    loss.backward()
+    torch.testing.assert_close(one, start - 0.5 * x.grad)
 
 
 def test_layer_distance_matches_its_definitions():

@@ -13,7 +13,7 @@ from lmc_toolkit.plots.explore import MARKER_TRACES, SLICE_MARKERS, SLICE_TRACE
 from lmc_toolkit.store import Store
 from lmc_toolkit.stored_networks import stored_networks
 from lmc_toolkit.train import TrainConfig, evaluate
-from lmc_toolkit.widgets import Explorer, FigureView, explorer
+from lmc_toolkit.widgets import Explorer, explorer
 
 TOL = 1e-5
 
@@ -80,6 +80,8 @@ def test_controls_recompute_the_slice(ex, pair, eval_data):
     assert ex.surface.loss.shape == (5, 5)
     assert np.asarray(ex.slice_view.figure.data[SLICE_TRACE].z).shape == (5, 5)
     ex.direction.value = "a → b"  # a at (0, 0), b at (1, 0): their own losses
+    assert ex.surface.meta["kind"] == "a → b" and ex.surface.meta["span"] == ex.span.value
+    assert ex.slice_view.figure.layout.title.text.startswith("a → b slice")
     marks = ex.slice_view.figure.data[SLICE_MARKERS]
     assert list(marks.x) == [0.0, 1.0] and list(marks.text) == ["a", "b"]
     for model, x in zip(pair, (0.0, 1.0), strict=True):
@@ -178,9 +180,19 @@ def test_picks_from_the_store_with_methods_and_masks(digits_small, eval_data, tm
     assert ex.surface is not None and ex.surface.meta["sparsity"] == pytest.approx(mask.sparsity)
 
 
-def test_figure_widget_path_updates_in_place(ex):
+def test_figure_widgets_are_edited_in_place(pair, eval_data):
     pytest.importorskip("anywidget")
-    view = FigureView(ex.curve_view.figure, live=True)
-    with view.editing() as fig:
-        fig.data[0].y = [1.0, 2.0]
-    assert list(view.figure.data[0].y) == [1.0, 2.0]
+    ex = explorer(*pair, eval_data, alphas=3, resolution=2, figure_widgets=True)
+    fig = ex.curve_view.figure
+    assert ex.curve_view.widget is fig and type(fig).__name__ == "FigureWidget"
+    ex.alpha.value = 1.0
+    assert tuple(fig.data[MARKER_TRACES[0]].x) == (1.0,)
+    assert fig.data[MARKER_TRACES[0]].y[0] == pytest.approx(ex.curve.loss[-1])
+
+
+def test_figure_widgets_without_anywidget_are_refused(pair, eval_data, monkeypatch):
+    import lmc_toolkit.widgets as widgets
+
+    monkeypatch.setattr(widgets, "figure_widgets_available", lambda: False)
+    with pytest.raises(ImportError, match="anywidget"):
+        explorer(*pair, eval_data, figure_widgets=True)

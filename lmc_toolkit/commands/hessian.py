@@ -14,7 +14,8 @@ def cmd_hessian(args: argparse.Namespace) -> int:
     from lmc_toolkit.data import load
     from lmc_toolkit.hessian import Hessian
     from lmc_toolkit.hessian_diag import diagonal
-    from lmc_toolkit.spectrum import density, top_eigenvalues, trace
+    from lmc_toolkit.hessian_trace import trace
+    from lmc_toolkit.spectrum import density, top_eigenvalues
     from lmc_toolkit.store import Store
     from lmc_toolkit.train import train_run
 

@@ -3,3 +3,52 @@
 The only part of the toolkit that imports plotly. One submodule per area; everything public is
 re-exported here, so `from lmc_toolkit import plots; plots.plot_curve(...)` works.
 """
+
+from lmc_toolkit.plots.connectivity import plot_barriers, plot_curve, plot_pairwise, plot_surface
+from lmc_toolkit.plots.explore import plot_interpolation, plot_slice
+from lmc_toolkit.plots.hessian import (
+    plot_diagonal_hist,
+    plot_diagonal_sorted,
+    plot_spectrum,
+    plot_vs_sparsity,
+)
+from lmc_toolkit.plots.pruning import (
+    plot_accuracy_vs_sparsity,
+    plot_imp,
+    plot_layer_sparsity,
+    plot_mask_iou,
+)
+from lmc_toolkit.plots.study import (
+    plot_curvature_vs_sparsity,
+    plot_densities,
+    plot_diagonals,
+    plot_mask_convergence,
+    plot_mask_costs,
+    plot_tradeoff,
+)
+from lmc_toolkit.plots.synth import image_grid, plot_synthetic
+
+__all__ = [
+    "image_grid",
+    "plot_accuracy_vs_sparsity",
+    "plot_barriers",
+    "plot_curvature_vs_sparsity",
+    "plot_curve",
+    "plot_densities",
+    "plot_diagonal_hist",
+    "plot_diagonal_sorted",
+    "plot_diagonals",
+    "plot_imp",
+    "plot_interpolation",
+    "plot_layer_sparsity",
+    "plot_mask_convergence",
+    "plot_mask_costs",
+    "plot_mask_iou",
+    "plot_pairwise",
+    "plot_slice",
+    "plot_spectrum",
+    "plot_surface",
+    "plot_synthetic",
+    "plot_tradeoff",
+    "plot_vs_sparsity",
+]

@@ -9,18 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-_COLORS = (
-    "#1f77b4",
-    "#d62728",
-    "#2ca02c",
-    "#ff7f0e",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-    "#17becf",
-)
+from lmc_toolkit.plots.style import nth_color
 
 
 def plot_curve(
@@ -36,7 +25,7 @@ def plot_curve(
     fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "error (%)"))
     for i, c in enumerate(curves):
         name = labels[i] if labels is not None else (c.label or f"curve {i}")
-        color = _COLORS[i % len(_COLORS)]
+        color = nth_color(i)
         for col, values in ((1, c.loss), (2, 100 * c.error)):
             fig.add_trace(
                 go.Scatter(
@@ -88,7 +77,7 @@ def plot_barriers(
                 error_y=err,
                 mode="lines+markers",
                 name=name,
-                line={"color": _COLORS[i % len(_COLORS)]},
+                line={"color": nth_color(i)},
             )
         )
     fig.update_layout(

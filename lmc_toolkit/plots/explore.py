@@ -37,7 +37,12 @@ def plot_interpolation(curve: Any, alpha: float, title: str = "") -> go.Figure:
             row=1,
             col=col,
         )
-    fig.update_layout(height=380, margin={"t": 70, "b": 40})
+    fig.update_layout(
+        width=900,
+        height=400,
+        margin={"t": 70, "b": 40},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0},
+    )
     return fig
 
 
@@ -83,6 +88,7 @@ def plot_slice(surface: Any, metric: str = "loss", title: str = "") -> go.Figure
                 text=[m.label for m in markers],
                 mode="markers+text",
                 textposition="top center",
+                textfont={"color": "white", "size": 14},
                 marker={"color": "white", "size": 11, "line": {"color": "black", "width": 2}},
                 name="models",
             ),
@@ -93,7 +99,8 @@ def plot_slice(surface: Any, metric: str = "loss", title: str = "") -> go.Figure
         xaxis_title="x",
         yaxis_title="y",
         template="plotly_white",
-        height=450,
+        width=700,
+        height=520,
         margin={"t": 60, "b": 40},
     )
     return fig

@@ -12,18 +12,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-_COLORS = (
-    "#1f77b4",
-    "#d62728",
-    "#2ca02c",
-    "#ff7f0e",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-    "#17becf",
-)
+from lmc_toolkit.plots.style import nth_color
 
 
 def _labelled(results: Any, what: str) -> dict[str, Any]:
@@ -52,7 +41,7 @@ def plot_spectrum(spectra: Any, log_y: bool = False, title: str = "") -> go.Figu
                 y=dens,
                 mode="lines",
                 name=label or "density",
-                line={"color": _COLORS[i % len(_COLORS)]},
+                line={"color": nth_color(i)},
             )
         )
     fig.update_xaxes(title_text="eigenvalue")
@@ -91,7 +80,7 @@ def plot_diagonal_hist(diagonals: Any, bins: int = 60, title: str = "") -> go.Fi
                 x=np.sqrt(edges[:-1] * edges[1:]),
                 y=counts / max(total, 1),
                 mode="lines",
-                line={"shape": "hvh", "color": _COLORS[i % len(_COLORS)]},
+                line={"shape": "hvh", "color": nth_color(i)},
                 name=name,
             )
         )
@@ -117,7 +106,7 @@ def plot_diagonal_sorted(diagonals: Any, log_y: bool = True, title: str = "") ->
                 y=values,
                 mode="lines",
                 name=label or "diagonal",
-                line={"color": _COLORS[i % len(_COLORS)]},
+                line={"color": nth_color(i)},
             )
         )
     fig.update_xaxes(title_text="rank (fraction of kept coordinates)")
@@ -164,7 +153,7 @@ def plot_vs_sparsity(
                 y=[p[1] for p in pts],
                 mode="lines+markers",
                 name=method,
-                line={"color": _COLORS[i % len(_COLORS)]},
+                line={"color": nth_color(i)},
                 error_y={"type": "data", "array": [e or 0.0 for e in errors]} if has_err else None,
             )
         )

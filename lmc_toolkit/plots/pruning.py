@@ -9,20 +9,8 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from lmc_toolkit.plots.style import nth_color
 from lmc_toolkit.pruning import Mask, hamming, iou, random_iou
-
-_COLORS = (
-    "#1f77b4",
-    "#d62728",
-    "#2ca02c",
-    "#ff7f0e",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#7f7f7f",
-    "#bcbd22",
-    "#17becf",
-)
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
@@ -52,7 +40,7 @@ def plot_accuracy_vs_sparsity(
     x_lo, x_hi = (min(xs_all), max(xs_all)) if xs_all else (0.0, 1.0)
     for i, method in enumerate(order):
         rows = sorted((s for s in summary if s.method == method), key=lambda s: s.sparsity)
-        color = _COLORS[i % len(_COLORS)]
+        color = nth_color(i)
         x = [scale * s.sparsity for s in rows]
         mean = [scale * s.mean for s in rows]
         lo = [scale * (s.mean - s.std) for s in rows]
@@ -127,7 +115,7 @@ def plot_layer_sparsity(
                 x=[_short(r.name) for r in rows],
                 y=[scale * r.sparsity for r in rows],
                 name=f"{label} ({scale * mask.sparsity:.1f}{'%' if percent else ''} overall)",
-                marker_color=_COLORS[i % len(_COLORS)],
+                marker_color=nth_color(i),
                 customdata=[[r.kept, r.total] for r in rows],
                 hovertemplate="%{x}: %{y:.2f} (kept %{customdata[0]} of %{customdata[1]})"
                 "<extra></extra>",
@@ -172,7 +160,7 @@ def plot_mask_iou(
         per = score(a, b, True)
         x = [_short(n) for n in per] + ["all"]
         y = [*per.values(), score(a, b, False)]
-        fig = go.Figure(go.Bar(x=x, y=y, name=name, marker_color=_COLORS[0]))
+        fig = go.Figure(go.Bar(x=x, y=y, name=name, marker_color=nth_color(0)))
         if chance and metric == "iou":
             base = random_iou(a, b, per_layer=True)
             fig.add_trace(
@@ -204,7 +192,7 @@ def plot_mask_iou(
                 y=[p[layer] for p in per],
                 mode="lines+markers",
                 name=_short(layer),
-                line={"color": _COLORS[i % len(_COLORS)]},
+                line={"color": nth_color(i)},
             )
         )
     fig.add_trace(
@@ -238,7 +226,7 @@ def plot_imp(results: Any, title: str = "") -> go.Figure:
     runs = results if isinstance(results, Mapping) else {getattr(results, "method", "imp"): results}
     fig = make_subplots(rows=1, cols=2, subplot_titles=("eval accuracy (%)", "mask cost (samples)"))
     for i, (label, res) in enumerate(runs.items()):
-        color = _COLORS[i % len(_COLORS)]
+        color = nth_color(i)
         xs = [100 * r.sparsity for r in res.rounds]
         acc = [None if r.accuracy is None else 100 * r.accuracy for r in res.rounds]
         fig.add_trace(

@@ -13,13 +13,13 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-_PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2")
+from lmc_toolkit.plots.style import nth_color
 
 
 def method_colors(methods: Sequence[str]) -> dict[str, str]:
     """One colour per method, in order of first appearance."""
     order = list(dict.fromkeys(methods))
-    return {m: _PALETTE[i % len(_PALETTE)] for i, m in enumerate(order)}
+    return {m: nth_color(i) for i, m in enumerate(order)}
 
 
 def _group(items: Sequence[Any]) -> dict[str, list[Any]]:
@@ -77,7 +77,9 @@ def plot_curvature_vs_sparsity(summaries: Sequence[Any], title: str = "") -> go.
         x = [100 * s.sparsity for s in items]
         common = {"mode": "lines+markers", "name": method, "legendgroup": method}
         fig.add_trace(
-            go.Scatter(x=x, y=[s.eigenvalues[0] for s in items], line_color=colors[method], **common),
+            go.Scatter(
+                x=x, y=[s.eigenvalues[0] for s in items], line_color=colors[method], **common
+            ),
             row=1,
             col=1,
         )
@@ -179,7 +181,7 @@ def plot_mask_convergence(results: Sequence[Any], title: str = "") -> go.Figure:
                 y=[100 * h for h in r.hamming_to_final],
                 mode="lines+markers",
                 name=f"{r.source} ({100 * r.sparsity:.0f}% sparse)",
-                line_color=_PALETTE[i % len(_PALETTE)],
+                line_color=nth_color(i),
             )
         )
     fig.update_layout(

@@ -287,9 +287,9 @@ def __getattr__(name: str) -> Any:
     its names (`_INSTABILITY`) resolve here too, lazily, so either module can be imported
     first."""
     if name in _INSTABILITY:
-        from lmc_toolkit import instability
+        import importlib
 
-        return getattr(instability, name)
+        return getattr(importlib.import_module("lmc_toolkit.instability"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

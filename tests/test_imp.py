@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 
 import pytest
 import torch
 from helpers import tensors_equal
 
-from lmc_toolkit import imp as imp_module
 from lmc_toolkit import models
 from lmc_toolkit.data import Dataset
 from lmc_toolkit.imp import (
@@ -24,6 +24,9 @@ from lmc_toolkit.params import state_of
 from lmc_toolkit.pruning import Mask
 from lmc_toolkit.store import Store
 from lmc_toolkit.train import TrainConfig, train
+
+# the module (the package binds the name `imp` to the function)
+imp_module = importlib.import_module("lmc_toolkit.imp")
 
 INNER = TrainConfig(steps=12, batch_size=32, lr=0.05)
 

@@ -63,10 +63,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
-def _train_run(args: argparse.Namespace):
-    from lmc_toolkit.train import TrainConfig, TrainRun
+def _train_config(args: argparse.Namespace):
+    """The `TrainConfig` of the options `_add_train_options` added."""
+    from lmc_toolkit.train import TrainConfig
 
-    config = TrainConfig(
+    return TrainConfig(
         epochs=args.epochs,
         steps=args.steps,
         batch_size=args.batch_size,
@@ -76,11 +77,16 @@ def _train_run(args: argparse.Namespace):
         milestones=tuple(args.milestones),
         augment=args.augment,
     )
+
+
+def _train_run(args: argparse.Namespace):
+    from lmc_toolkit.train import TrainRun
+
     return TrainRun(
         data=args.data,
         model=args.model,
         model_options=_model_options(args.option),
-        train=config,
+        train=_train_config(args),
         init_seed=args.init_seed,
         data_seed=args.data_seed,
     )

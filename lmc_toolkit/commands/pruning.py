@@ -7,7 +7,7 @@ import argparse
 import time
 from pathlib import Path
 
-from lmc_toolkit.cli import _add_common, _add_train_options, _model_options, command
+from lmc_toolkit.cli import _add_common, _add_train_options, _model_options, _train_config, command
 
 
 def _add_imp_options(p: argparse.ArgumentParser) -> None:
@@ -41,18 +41,9 @@ def _setup(args: argparse.Namespace):
     from lmc_toolkit.data import Dataset, load
     from lmc_toolkit.imp import ImpConfig, parse_rewind
     from lmc_toolkit.models import build
-    from lmc_toolkit.train import TrainConfig, default_device
+    from lmc_toolkit.train import default_device
 
-    train_config = TrainConfig(
-        epochs=args.epochs,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        optimizer=args.optimizer,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        milestones=tuple(args.milestones),
-        augment=args.augment,
-    )
+    train_config = _train_config(args)
     config = ImpConfig(
         rounds=args.rounds,
         rate=args.rate,

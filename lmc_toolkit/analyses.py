@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from lmc_toolkit.connectivity import Curve, PairwiseResult, interpolate, pairwise
-from lmc_toolkit.study import Study, StudyConfig, describe
+from lmc_toolkit.study import Study, StudyConfig, describe, subsample
 
 T = TypeVar("T")
 __all__ = [
@@ -196,7 +196,7 @@ def curvature(
         start = time.perf_counter()
         net = study.network(method, round, data_seed)
         mask = study.mask(method, round)
-        data = study.train_data[: min(images, len(study.train_data))]
+        data = subsample(study.train_data, images)
         H = Hessian(net, data, mask=mask, bn="eval")
         eig = top_eigenvalues(H, k=min(k, H.shape[0]), which="LA", progress=study.progress)
         tr = trace(H, probes=probes, progress=study.progress)
@@ -265,8 +265,7 @@ def paper_surface(
         points = study.synthetic(data.removeprefix("synthetic-"))
     else:
         points = _data(study, data)
-    if images is not None:
-        points = points[: min(images, len(points))]
+    points = subsample(points, images)
 
     def compute() -> Surface:
         nets = [study.network(method, round, s) for s in seeds]
@@ -304,7 +303,7 @@ def random_surface(
     from lmc_toolkit.landscape import random_plane
     from lmc_toolkit.surface import Surface
 
-    points = study.test_data[: min(images or len(study.test_data), len(study.test_data))]
+    points = subsample(study.test_data, images)
 
     def compute() -> Surface:
         net = study.network(method, round, data_seed)

@@ -18,7 +18,7 @@ import json
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,6 @@ class FigureOutput:
     root: Path
     figure: str
     static: bool = True
-    written: list[Artifact] = field(default_factory=list, compare=False)
 
     @property
     def folder(self) -> Path:
@@ -71,15 +70,13 @@ class FigureOutput:
                 png = f"{self.figure}/{name}.png"
             except Exception as exc:  # no Chromium, or kaleido missing: keep going without PNG
                 error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        artifact = Artifact(
+        return Artifact(
             name=name,
             png=png,
             html=f"{self.figure}/{name}.html",
             json=f"{self.figure}/{name}.json",
             png_error=error,
         )
-        self.written.append(artifact)
-        return artifact
 
     def headline(self, title: str, rows: Sequence[Mapping[str, Any]]) -> Path:
         """Record a table of headline numbers (one dict per row) for the report index."""

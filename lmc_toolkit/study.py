@@ -175,14 +175,9 @@ class Study:
     # -- data and the initialization -------------------------------------------------------
 
     def _load(self, split: str, limit: int | None) -> Dataset:
-        """The split, or a seeded random `limit` of it (files are often sorted by class, so a
-        prefix would miss classes); the chosen images keep their file order."""
         c = self.config
         data = load(c.dataset, split, root=c.data_root)
-        if limit is not None and limit < len(data):
-            g = torch.Generator().manual_seed(c.init_seed)
-            data = data.subset(torch.randperm(len(data), generator=g)[:limit].sort().values)
-        return data.to(self.device)
+        return subsample(data, limit, c.init_seed).to(self.device)
 
     @cached_property
     def train_data(self) -> Dataset:
@@ -324,6 +319,16 @@ class Study:
         if method == "dense":
             return None
         return self.masks((round,))[method][0]
+
+
+def subsample(data: Dataset, n: int | None, seed: int = 0) -> Dataset:
+    """`n` images of `data` drawn at random by a generator seeded with `seed` (all of it when
+    `n` is None or not smaller). Dataset files are often sorted by class, so a prefix would
+    miss classes; the chosen images keep their file order."""
+    if n is None or n >= len(data):
+        return data
+    g = torch.Generator().manual_seed(seed)
+    return data.subset(torch.randperm(len(data), generator=g)[:n].sort().values)
 
 
 def describe(config: StudyConfig) -> Mapping[str, Any]:

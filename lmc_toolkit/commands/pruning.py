@@ -75,12 +75,28 @@ def _setup(args: argparse.Namespace):
 
 @command("imp", "iterative magnitude pruning (or distilled pruning); prints a per-round table")
 def cmd_imp(args: argparse.Namespace) -> int:
+
+    start = time.perf_counter()
+    _, _, test_data, prune_data, config, store, result = _run_imp(args)
+    source = "real data" if prune_data is None else f"{prune_data.name} ({len(prune_data)} images)"
+    print(
+        f"IMP of {args.model} on {args.data}, inner training on {source}, rewind "
+        f"{config.rewind}, {config.rate:.0%} per round ({config.scope})"
+    )
+    print(result.format())
+    print(f"accuracy: {test_data.name} test split; wall time {time.perf_counter() - start:.1f} s")
+    print(f"rounds saved in {store.root / result.run}")
+    return 0
+
+
+def _run_imp(args: argparse.Namespace):
+    """The IMP run the command line asks for (loaded from the store when it is there), with
+    what it was run on."""
     from lmc_toolkit.imp import imp
     from lmc_toolkit.store import Store
 
     model, train_data, test_data, prune_data, config = _setup(args)
     store = Store(args.store)
-    start = time.perf_counter()
     result = imp(
         model,
         train_data,
@@ -91,15 +107,7 @@ def cmd_imp(args: argparse.Namespace) -> int:
         store=store,
         progress=not args.no_progress,
     )
-    source = "real data" if prune_data is None else f"{prune_data.name} ({len(prune_data)} images)"
-    print(
-        f"IMP of {args.model} on {args.data}, inner training on {source}, rewind "
-        f"{config.rewind}, {config.rate:.0%} per round ({config.scope})"
-    )
-    print(result.format())
-    print(f"accuracy: {test_data.name} test split; wall time {time.perf_counter() - start:.1f} s")
-    print(f"rounds saved in {store.root / result.run}")
-    return 0
+    return model, train_data, test_data, prune_data, config, store, result
 
 
 def _configure_imp(p: argparse.ArgumentParser) -> None:
@@ -113,24 +121,11 @@ cmd_imp.configure = _configure_imp
 
 @command("tickets", "train IMP's masks, random masks and the dense network; accuracy table")
 def cmd_tickets(args: argparse.Namespace) -> int:
-    from lmc_toolkit.imp import imp
     from lmc_toolkit.pruning import random
-    from lmc_toolkit.store import Store
     from lmc_toolkit.tickets import evaluate_tickets
 
-    model, train_data, test_data, prune_data, config = _setup(args)
-    store = Store(args.store)
+    model, train_data, test_data, prune_data, config, store, result = _run_imp(args)
     progress = not args.no_progress
-    result = imp(
-        model,
-        train_data,
-        config,
-        prune_data=prune_data,
-        eval_data=test_data,
-        data_seed=args.data_seed,
-        store=store,
-        progress=progress,
-    )
     method = "imp" if prune_data is None else "distilled"
     masks = {
         "dense": None,

@@ -18,7 +18,7 @@ KEEP_ENVS ?= 3
 .PHONY: help setup system reproduce test test-slow lint format constraints clean-envs
 
 help:
-	@echo "make reproduce   set everything up, then run the main job"
+	@echo "make reproduce   set everything up, then regenerate every figure into reports/cpu/"
 	@echo "make test        set everything up, then lint and run the test suite"
 	@echo "make test-slow   the checks marked slow"
 	@echo "make format      format the code with ruff"
@@ -48,18 +48,20 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	  $(PIP) install -q -c constraints.txt --upgrade setuptools; \
 	  $(PIP) install -q -c constraints.txt -e ".[all]"; \
 	  touch $(VENV)/.installed'
-	@ls -dt $(ENV_ROOT)/env-*/ 2>/dev/null | tail -n +$$(($(KEEP_ENVS) + 1)) | xargs -r rm -rf
+	@find $(ENV_ROOT) -maxdepth 1 -type d -name 'env-*' -printf '%T@ %p\n' | sort -rn \
+	  | tail -n +$$(($(KEEP_ENVS) + 1)) | cut -d' ' -f2- | grep -vx '$(VENV)' | xargs -r rm -rf
 
 # Point the shared environment's editable install at this clone (a no-op when it already is).
 setup: system $(VENV)/.installed
 	@$(PY) -c "import lmc_toolkit, pathlib, sys; sys.exit(pathlib.Path(lmc_toolkit.__file__).parent != pathlib.Path('$(CURDIR)/lmc_toolkit'))" 2>/dev/null \
 	  || flock $(VENV).lock $(PIP) install -q --no-deps --no-build-isolation -e .
 
-# The main job: the default ConvNet-3 on the embedded MNIST, trained, evaluated and stored. The
-# figure pipeline (`lmc-toolkit reproduce --preset cpu`) takes this place once its cpu preset is
-# calibrated to run in under 45 minutes on 2 cores.
+# The main job: every figure of the study at the cpu preset (the embedded MNIST, 2 CPU cores),
+# into reports/cpu/ (PNG, offline HTML, JSON, executed notebooks, index.html). Finished runs stay
+# in the store, so a second run only redraws. PRESET=smoke|cpu|paper and SCHEDULER=... override.
+PRESET ?= cpu
 reproduce: setup
-	$(VENV)/bin/lmc-toolkit train
+	$(VENV)/bin/lmc-toolkit reproduce --preset $(PRESET) --out reports/ $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -233,6 +233,7 @@ def imp(
         progress,
         recompute,
         train_size=len(train_data),
+        store=store,
     )
 
 
@@ -249,6 +250,7 @@ def _rounds(
     progress: bool,
     recompute: bool,
     train_size: int,
+    store: Store | None = None,
 ) -> ImpResult:
     k = config.rewind if isinstance(config.rewind, int) else None
     rounds: list[ImpRound] = []
@@ -265,7 +267,17 @@ def _rounds(
             rec = stored
         else:
             rec, rewind = _train_round(
-                r, net0, data, config, total, data_seed, start, rounds, rewind, progress
+                r,
+                net0,
+                data,
+                config,
+                total,
+                data_seed,
+                start,
+                rounds,
+                rewind,
+                progress,
+                None if recompute else store,
             )
             eval_metrics = None
             if eval_data is not None:
@@ -339,7 +351,12 @@ def _train_round(
     rounds: list[ImpRound],
     rewind: dict[str, Any] | None,
     progress: bool,
+    store: Store | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Train round `r`. A round trained from θ0 (every round of rewinding to init, and round 0
+    without a rewind step) is exactly the ticket θ0 ⊙ mask, so with a store it is trained
+    through `train_ticket` and kept under the ticket's key: ticket tables, interpolation and
+    the figure notebooks reuse it instead of training it again."""
     tc = config.train
     k = config.rewind if isinstance(config.rewind, int) else None
     t0 = time.perf_counter()
@@ -350,7 +367,11 @@ def _train_round(
         mask = magnitude(prev.state, config.rate, prev.mask, config.scope)
     prune_seconds = time.perf_counter() - t0 if r else 0.0
     first_step = 0
-    if r == 0:
+    if k is None and (r == 0 or config.rewind == "init"):
+        from lmc_toolkit.tickets import train_ticket
+
+        result = train_ticket(net0, mask, data, tc, data_seed, store=store, progress=progress)
+    elif r == 0:
         result = train(
             net0,
             data,

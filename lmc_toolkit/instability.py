@@ -150,12 +150,22 @@ def instability(
     policy = as_policy(bn)
     start = time.perf_counter()
     spawn_key = _spawn_key(model, train_data, config, k, int(data_seeds[0]), mask)
-    spawn = _spawn(model, train_data, config, spawn_key, mask, store, progress)
     children: dict[int, TrainResult] = {}
-    for seed in (s for pair in seed_pairs for s in pair):
-        children[seed] = _child(
-            model, train_data, spawn, ChildRun(spawn_key, seed), mask, store, progress
-        )
+    if k == 0 and store is not None:
+        # copies spawned at init are the tickets θ0 ⊙ mask trained with each seed (bit for bit),
+        # so they share the tickets' store entries with the ticket tables and F1/F2
+        from lmc_toolkit.tickets import train_ticket
+
+        for seed in (s for pair in seed_pairs for s in pair):
+            children[seed] = train_ticket(
+                model, mask, train_data, config, seed, store=store, progress=progress
+            )
+    else:
+        spawn = _spawn(model, train_data, config, spawn_key, mask, store, progress)
+        for seed in (s for pair in seed_pairs for s in pair):
+            children[seed] = _child(
+                model, train_data, spawn, ChildRun(spawn_key, seed), mask, store, progress
+            )
     trained = time.perf_counter() - start
     curves = []
     for s1, s2 in seed_pairs:

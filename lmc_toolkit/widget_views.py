@@ -15,29 +15,42 @@ import plotly.graph_objects as go
 class FigureView:
     """A plotly figure shown live in a notebook; edit it through `with view.editing() as fig`.
 
-    By default the figure is redrawn in an `Output` after each edit (plotly's mime renderer;
-    works wherever plotly's JupyterLab extension does). `live=True` uses a `FigureWidget`
-    edited in place instead; it needs `anywidget`, and edits made before the widget is first
-    displayed do not reach the page, so use it for figures displayed before they change.
+    `live=True` (the explorer's default where anywidget is installed) shows a `FigureWidget`
+    that is edited in place once the page shows it. A FigureWidget's edits travel as messages
+    to the views that exist, so edits made before it is first displayed would never reach the
+    page: until `shown()` is called, each edit builds a fresh FigureWidget from the edited
+    figure instead. `live=False` redraws a plain figure in an `Output` after each edit
+    (plotly's mime renderer; works wherever plotly's JupyterLab extension does).
     """
 
     def __init__(self, figure: go.Figure, live: bool = False):
         if live and not figure_widgets_available():
             raise ImportError("live=True needs plotly's FigureWidget, which needs anywidget")
         self.live = live
+        self.is_shown = False
         if live:
             self.figure: go.Figure = go.FigureWidget(figure)
-            self.widget: W.Widget = self.figure
+            self.widget: W.Widget = W.Box([self.figure])
         else:
             self.figure = figure
             self.widget = W.Output()
             self.refresh()
 
+    def shown(self) -> None:
+        """Mark the view as displayed: from now on a live figure is edited in place."""
+        self.is_shown = True
+
     @contextlib.contextmanager
     def editing(self) -> Iterator[go.Figure]:
-        if self.live:
+        if self.live and self.is_shown:
             with self.figure.batch_update():
                 yield self.figure
+        elif self.live:
+            draft = go.Figure(self.figure)
+            yield draft
+            old, self.figure = self.figure, go.FigureWidget(draft)
+            self.widget.children = (self.figure,)
+            old.close()
         else:
             yield self.figure
             self.refresh()

@@ -5,9 +5,9 @@ slice, and change what is computed with widgets.
 tickets) returns an `Explorer`; display it in a notebook. The interpolation curve has an α
 slider that moves a marker along it; the slice has controls for the direction type,
 normalization, span, resolution, BatchNorm policy and evaluation data (real or synthetic).
-Figures are plotly figures redrawn in an `Output` after each change (or, with
-`figure_widgets=True` and anywidget installed, `FigureWidget`s edited in place); a progress bar
-shows what is being computed.
+Figures are plotly `FigureWidget`s edited in place where anywidget is installed (or, with
+`figure_widgets=False` or without anywidget, plotly figures redrawn in an `Output` after each
+change); a progress bar shows what is being computed.
 All numbers come from `connectivity.interpolate` and `landscape.plane`.
 """
 
@@ -84,10 +84,12 @@ class Explorer:
         seed: int = 0,
         auto: bool = True,
         bn_data: Dataset | None = None,
-        figure_widgets: bool = False,
+        figure_widgets: bool | None = None,
         **evaluator_options: Any,
     ):
         _check_choices(networks, datasets, pick)
+        if figure_widgets is None:
+            figure_widgets = figure_widgets_available()
         if figure_widgets and not figure_widgets_available():
             raise ImportError(
                 "figure_widgets=True needs plotly's FigureWidget: pip install anywidget"
@@ -183,6 +185,8 @@ class Explorer:
             action()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        for view in (self.curve_view, self.slice_view):
+            view.shown()  # the page now holds the figures: edit them in place from here on
         return self.widget._repr_mimebundle_(**kwargs)
 
     # -- what is picked ----------------------------------------------------------------------

@@ -171,6 +171,26 @@ def test_instability_trains_children_from_the_spawn_point_and_caches_them(digits
     np.testing.assert_allclose(again.error_barriers, result.error_barriers)
 
 
+def test_copies_spawned_at_init_are_the_stored_tickets(digits_small, tmp_path):
+    from lmc_toolkit.tickets import train_ticket
+
+    model = _net(0)
+    mask = _mask(model)
+    # without a store, the children continue a 0-step spawn run (the general path)
+    plain = instability(model, digits_small, digits_small, CONFIG, k=0, mask=mask, alphas=3,
+                        progress=False)  # fmt: skip
+    store = Store(tmp_path)
+    stored = instability(model, digits_small, digits_small, CONFIG, k=0, mask=mask, store=store,
+                         alphas=3, progress=False)  # fmt: skip
+    computed = store.computed
+    for seed in (0, 1):
+        assert tensors_equal(plain.children[seed].state, stored.children[seed].state)
+        ticket = train_ticket(model, mask, digits_small, CONFIG, seed, store=store, progress=False)
+        assert tensors_equal(ticket.state, stored.children[seed].state)
+    assert store.computed == computed
+    np.testing.assert_array_equal(plain.error_barriers, stored.error_barriers)
+
+
 def test_instability_vs_k_and_pairs(digits_small):
     model = _net(0)
     mask = _mask(model)

@@ -42,6 +42,8 @@ class Spy:
         self.calls: list[dict] = []
         self.fail_on = fail_on
         monkeypatch.setattr(imp_module, "train", self)
+        # rounds trained from θ0 go through train_ticket (stored as tickets)
+        monkeypatch.setattr(importlib.import_module("lmc_toolkit.tickets"), "train", self)
 
     def __call__(self, model, data, config, data_seed, mask=None, resume=None, **kw):
         if self.fail_on is not None and len(self.calls) == self.fail_on:
@@ -331,3 +333,21 @@ def test_the_imp_command_prints_a_per_round_table(tmp_path, capsys, digits_small
     assert main(["imp", "--rewind", "epoch1", *common]) == 2
     assert "rewind must be init, lr, finetune or a step number" in capsys.readouterr().err
     assert main(["imp", "--prune-data", str(tmp_path / "none.pt"), *common]) == 2
+
+
+def test_rounds_trained_from_theta0_are_stored_as_tickets(digits_small, tmp_path):
+    from lmc_toolkit.tickets import train_ticket
+
+    store = Store(tmp_path)
+    net0 = mlp()
+    result = imp(net0, digits_small, ImpConfig(rounds=2, train=INNER), store=store, progress=False)
+    computed = store.computed
+    for rnd in result.rounds:
+        # round 0 keeps every weight: it is the dense ticket (mask=None)
+        mask = None if rnd.round == 0 else rnd.mask
+        ticket = train_ticket(net0, mask, digits_small, INNER, 0, store=store, progress=False)
+        assert tensors_equal(ticket.state, rnd.state)
+    assert store.computed == computed  # every ticket was loaded, none retrained
+    # and the stored ticket is the independent re-computation, bit for bit
+    fresh = train(net0, digits_small, INNER, 0, mask=result.rounds[2].mask, progress=False)
+    assert tensors_equal(fresh.state, result.rounds[2].state)

@@ -44,6 +44,7 @@ def test_evaluate_tickets_trains_each_mask_for_each_seed(
         "imp": run,  # all its rounds (round 0 keeps everything)
         "random": [random(model, s, seed=0) for s in run.sparsities[1:]],
     }
+    count_training.clear()  # count the tickets' trainings only, not IMP's
     table = evaluate_tickets(
         model,
         masks,

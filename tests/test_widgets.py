@@ -52,9 +52,9 @@ def test_curve_is_interpolate_and_drawn(ex, pair, eval_data):
 
 
 def test_alpha_slider_moves_the_marker_to_the_nearest_grid_point(ex):
-    loss_marker, error_marker = (ex.curve_view.figure.data[i] for i in MARKER_TRACES)
     for value, index in ((1.0, 4), (0.0, 0), (0.3, 1)):
         ex.alpha.value = value
+        loss_marker, error_marker = (ex.curve_view.figure.data[i] for i in MARKER_TRACES)
         alpha = ex.curve.alphas[index]
         assert tuple(loss_marker.x) == (alpha,) and tuple(error_marker.x) == (alpha,)
         assert loss_marker.y[0] == pytest.approx(ex.curve.loss[index])
@@ -180,12 +180,20 @@ def test_picks_from_the_store_with_methods_and_masks(digits_small, eval_data, tm
     assert ex.surface is not None and ex.surface.meta["sparsity"] == pytest.approx(mask.sparsity)
 
 
-def test_figure_widgets_are_edited_in_place(pair, eval_data):
+def test_figure_widgets_are_edited_in_place_once_displayed(pair, eval_data):
     pytest.importorskip("anywidget")
-    ex = explorer(*pair, eval_data, alphas=3, resolution=2, figure_widgets=True)
+    ex = explorer(*pair, eval_data, alphas=3, resolution=2)  # FigureWidgets by default
     fig = ex.curve_view.figure
-    assert ex.curve_view.widget is fig and type(fig).__name__ == "FigureWidget"
+    assert ex.curve_view.widget.children == (fig,) and type(fig).__name__ == "FigureWidget"
+    # not displayed yet: an edit builds a new FigureWidget holding it (messages to a widget
+    # without views are lost)
+    ex.alpha.value = 0.0
+    assert ex.curve_view.figure is not fig and ex.curve_view.widget.children[0] is not fig
+    ex._repr_mimebundle_()  # what displaying the explorer in a notebook calls
+    fig = ex.curve_view.figure
+    assert ex.curve_view.widget.children == (fig,)
     ex.alpha.value = 1.0
+    assert ex.curve_view.figure is fig  # edited in place
     assert tuple(fig.data[MARKER_TRACES[0]].x) == (1.0,)
     assert fig.data[MARKER_TRACES[0]].y[0] == pytest.approx(ex.curve.loss[-1])
 

@@ -8,7 +8,8 @@ figure's folder `reports/<preset>/<figure id>/`:
 - `<name>.json`, the numbers behind the figure.
 Headline numbers (accuracy and barrier per method and sparsity, top eigenvalue and trace per
 method) go to `headline.json` through `FigureOutput.headline`; `write_index` gathers every
-folder into `reports/<preset>/index.html`.
+folder into `reports/<preset>/index.html`, led by one merged table (`lmc_toolkit.headline`, also
+written as `headline.md`).
 """
 
 from __future__ import annotations
@@ -142,7 +143,16 @@ def write_index(root: str | Path, statuses: Sequence[FigureStatus], preset: str)
         ".err{color:#b00;white-space:pre-wrap}</style></head><body>",
         f"<h1>lmc_toolkit report: preset <code>{html.escape(preset)}</code></h1>",
     ]
+    from lmc_toolkit.headline import html_table, summary_rows, write_summary
+
     headline_parts = []
+    summary = html_table(summary_rows(root))
+    if summary:
+        headline_parts.append(
+            "<h3>accuracy, barrier and curvature per method and sparsity (F1, F2, F5)</h3>"
+            + summary
+        )
+        write_summary(root)
     for status in statuses:
         for title, rows in _read_json(root / status.figure / HEADLINE, {}).items():
             headline_parts.append(_table(f"{status.figure}: {title}", rows))

@@ -32,6 +32,14 @@ def test_smoke_preset_writes_every_artifact_and_an_index_that_links_them(tmp_pat
     assert (root / "plotly.min.js").exists()
     for table in ("test accuracy", "error barrier", "curvature"):
         assert table in index, f"the headline table {table!r} is missing"
+    # the merged table: one row per method and sparsity, with F1's, F2's and F5's numbers
+    summary = (root / "headline.md").read_text()
+    assert (
+        "| method | sparsity | test accuracy |" in summary and "top Hessian eigenvalue" in summary
+    )
+    assert "<table class='summary'>" in index
+    dense = next(line for line in summary.splitlines() if line.startswith("| dense |"))
+    assert "–" not in dense, f"the dense row misses a number: {dense}"
     for link in links:
         assert (root / link).exists(), f"the index links a missing file {link}"
 

@@ -64,7 +64,18 @@ VALIDATORS: dict[str, Callable[[str, Any], None]] = {
     "dataset": _one_of(_datasets),
     "model": _one_of(_models),
     "bn": _one_of(lambda: ("eval", "recalibrate", "interpolate", "batch")),
+    "scheduler": lambda name, value: _check_scheduler(value),
 }
+
+
+def _check_scheduler(value: Any) -> None:
+    """A notebook's scheduler must be None or a string the sweep accepts (a `Client` object
+    cannot travel through papermill: pass its address)."""
+    from lmc_toolkit.sweep import SCHEDULERS, scheduler_kind
+
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"parameter scheduler={value!r} must be a string; allowed: {SCHEDULERS}")
+    scheduler_kind(value)
 
 
 def parse_only(only: str | Sequence[str] | None) -> list[str]:

@@ -1,5 +1,9 @@
 """The run store: results on disk, named by their configuration, written atomically, loaded safely.
 
+Many processes may share one store (a sweep's workers, also over a shared filesystem): writes
+are atomic, `Store.cached` computes each result once under a lock file (`RunLock`), and every
+computation is counted in `<root>/.computed/` (`Store.computations()`).
+
 A run is identified by a config dataclass. Its folder is `<prefix>-<hash>` where the hash covers
 only the fields that differ from their defaults (recursively, in nested dataclasses), so adding
 a field with a default never renames an existing run. Files are tensors-and-primitives written
@@ -14,8 +18,13 @@ import hashlib
 import json
 import os
 import re
+import socket
 import tempfile
-from collections.abc import Callable
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,6 +35,10 @@ T = TypeVar("T")
 #: Where runs go unless `Store(root)` or the LMC_TOOLKIT_STORE environment variable says.
 DEFAULT_ROOT = Path.home() / ".cache" / "lmc_toolkit" / "store"
 _TMP_MARK = ".tmp-"
+_LOCK_SUFFIX = ".lock"
+_COMPUTED_DIR = ".computed"
+#: A lock whose heartbeat is older than this many seconds is stale (its holder is gone).
+LOCK_STALE_SECONDS = 60.0
 
 
 class StoreError(RuntimeError):
@@ -220,10 +233,11 @@ class Run:
 class Store:
     """Runs on disk under `root` (default: $LMC_TOOLKIT_STORE or ~/.cache/lmc_toolkit/store)."""
 
-    def __init__(self, root: str | Path | None = None):
+    def __init__(self, root: str | Path | None = None, *, lock_stale: float = LOCK_STALE_SECONDS):
         root = root or os.environ.get("LMC_TOOLKIT_STORE") or DEFAULT_ROOT
         self.root = Path(root).expanduser()
-        self.computed = 0  # how many `cached` calls computed instead of loading
+        self.computed = 0  # how many `cached` calls computed instead of loading (this object)
+        self.lock_stale = float(lock_stale)
 
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r})"
@@ -237,7 +251,9 @@ class Store:
         if not self.root.is_dir():
             return []
         return sorted(
-            p.name for p in self.root.iterdir() if p.is_dir() and p.name.startswith(prefix)
+            p.name
+            for p in self.root.iterdir()
+            if p.is_dir() and p.name.startswith(prefix) and not p.name.startswith(".")
         )
 
     def cached(
@@ -255,12 +271,199 @@ class Store:
         `encode`/`decode` turn a result into tensors-and-primitives and back (default: stored
         as is). A corrupted file raises `StoreError` naming it; `recompute=True` ignores what is
         stored and writes a fresh result.
+
+        Safe for many processes sharing the store (also on several machines over a shared
+        filesystem): compute and save run under the run's lock for `key`, and the store is read
+        again once the lock is held, so a result is computed once and the others load it. Each
+        computation is counted in the store (`computations()`).
         """
         run = self.run(config)
         if not recompute and run.has(key, ".pt"):
             stored = run.load(key)
             return decode(stored) if decode else stored
-        value = compute()
-        self.computed += 1
-        run.save(key, encode(value) if encode else value)
+        with self.lock(config, key):
+            # another process may have computed it while we waited for the lock
+            if not recompute and run.has(key, ".pt"):
+                stored = run.load(key)
+                return decode(stored) if decode else stored
+            value = compute()
+            self.computed += 1
+            self.record_computation(config, key)
+            run.save(key, encode(value) if encode else value)
         return value
+
+    # -- sharing one store between processes and machines ----------------------------------
+
+    @contextmanager
+    def lock(self, config: Any, key: str = "result") -> Iterator[RunLock]:
+        """Hold the lock of `key` in the run of `config` (waiting for it if another process
+        holds it; see `RunLock`). `Store.cached` takes it around compute and save."""
+        run = self.run(config)
+        run._file(key, _LOCK_SUFFIX)  # validates the key
+        lock = RunLock(run.path / f"{key}{_LOCK_SUFFIX}", stale_after=self.lock_stale)
+        lock.acquire()
+        try:
+            yield lock
+        finally:
+            lock.release()
+
+    def record_computation(self, config: Any, key: str = "result") -> None:
+        """Count one computation in the store itself, visible to every process that uses it."""
+        folder = self.root / _COMPUTED_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"{time.time_ns()}-{_host()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        text = json.dumps({"run": run_name(config), "key": key, "time": time.time()})
+        fd = os.open(folder / name, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+
+    def computations(self) -> int:
+        """How many results were computed (not loaded) in this store, by any process, ever
+        (since the counter was added). `self.computed` counts this object's own only."""
+        folder = self.root / _COMPUTED_DIR
+        if not folder.is_dir():
+            return 0
+        return sum(1 for p in folder.iterdir() if _TMP_MARK not in p.name)
+
+    def clean_orphans(self, older_than: float = 3600.0) -> list[Path]:
+        """Remove temporary files (`*.tmp-*`, left by a process killed mid-write) and stale
+        lock files that are older than `older_than` seconds; returns what was removed."""
+        removed: list[Path] = []
+        if not self.root.is_dir():
+            return removed
+        now = time.time()
+        for path in self.root.glob("*/*"):
+            try:
+                old = now - path.stat().st_mtime > older_than
+            except FileNotFoundError:
+                continue
+            orphan = _TMP_MARK in path.name
+            stale_lock = path.name.endswith(_LOCK_SUFFIX) and RunLock(path, older_than).stale()
+            if old and (orphan or stale_lock) and path.is_file():
+                path.unlink(missing_ok=True)
+                removed.append(path)
+        return removed
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", socket.gethostname()) or "host"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunLock:
+    """A lock file that works across processes and machines on a shared filesystem.
+
+    Acquiring creates `path` with `O_CREAT | O_EXCL` (atomic, also over NFS v3+) holding the
+    holder's host, pid and a token; while held, a heartbeat thread touches it every
+    `stale_after / 4` seconds. A lock is stale, and broken by the next process that wants it,
+    when its heartbeat is older than `stale_after` seconds or its holder's pid is dead on this
+    host. Breaking re-reads the token first, so a lock taken over in the meantime is kept.
+    """
+
+    def __init__(self, path: str | Path, stale_after: float = LOCK_STALE_SECONDS):
+        self.path = Path(path)
+        self.stale_after = float(stale_after)
+        self.token = uuid.uuid4().hex
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        return f"RunLock({str(self.path)!r})"
+
+    def _read(self) -> dict[str, Any] | None:
+        try:
+            record = json.loads(self.path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+            return None
+        return record if isinstance(record, dict) else None
+
+    def stale(self) -> bool:
+        """Whether the lock file (if any) belongs to a holder that is gone."""
+        try:
+            age = time.time() - self.path.stat().st_mtime
+        except FileNotFoundError:
+            return False
+        if age > self.stale_after:
+            return True
+        record = self._read()
+        if record is None:  # being written right now, or garbage: judge it by its age only
+            return False
+        pid = record.get("pid")
+        return record.get("host") == _host() and isinstance(pid, int) and not _pid_alive(pid)
+
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free (breaking a stale one); never waits."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                if not self._break_stale():
+                    return False
+                continue
+            record = {"host": _host(), "pid": os.getpid(), "time": time.time()}
+            with os.fdopen(fd, "w") as f:
+                f.write(json.dumps({**record, "token": self.token}))
+            self._start_heartbeat()
+            return True
+        return False
+
+    def acquire(self, timeout: float | None = None, poll: float = 0.1) -> None:
+        """Wait for the lock (for ever, or `timeout` seconds, then `TimeoutError`)."""
+        start = time.monotonic()
+        while not self.try_acquire():
+            if timeout is not None and time.monotonic() - start > timeout:
+                raise TimeoutError(f"{self.path} is held by {self._read()} after {timeout} s")
+            time.sleep(poll)
+            poll = min(poll * 1.5, 1.0)
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.join()
+            self._beat = None
+        record = self._read()
+        if record is not None and record.get("token") == self.token:
+            self.path.unlink(missing_ok=True)
+
+    def _break_stale(self) -> bool:
+        if not self.stale():
+            return False
+        record = self._read()
+        grave = self.path.with_name(f"{self.path.name}.broken-{uuid.uuid4().hex[:8]}")
+        try:
+            os.rename(self.path, grave)
+        except FileNotFoundError:
+            return True  # someone else removed it: try again
+        moved = None
+        with suppress(OSError, json.JSONDecodeError, UnicodeDecodeError):
+            moved = json.loads(grave.read_text())
+        if record is not None and moved != record:
+            # a fresh lock was taken between our check and the rename: put it back
+            with suppress(FileExistsError):
+                os.link(grave, self.path)
+        grave.unlink(missing_ok=True)
+        return True
+
+    def _start_heartbeat(self) -> None:
+        self._stop.clear()
+        interval = max(self.stale_after / 4, 0.05)
+
+        def beat() -> None:
+            while not self._stop.wait(interval):
+                try:
+                    os.utime(self.path)
+                except FileNotFoundError:
+                    return
+
+        self._beat = threading.Thread(target=beat, name=f"lock {self.path.name}", daemon=True)
+        self._beat.start()

@@ -13,7 +13,7 @@ synthetic set `<source>`: one of `SYNTHETIC`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from typing import Any
@@ -162,11 +162,18 @@ class Study:
         store: Store | str | None = None,
         device: Any = None,
         progress: bool = True,
+        scheduler: Any = None,
     ):
         self.config = config
         self.store = store if isinstance(store, Store) else Store(store)
+        self._device = device
         self.device = device or default_device()
         self.progress = progress
+        if scheduler is not None:
+            from lmc_toolkit.sweep import scheduler_kind
+
+            scheduler_kind(scheduler)  # refuse a bad value before any work
+        self.scheduler = scheduler
         self._runs: dict[str, ImpResult] = {}
 
     def __repr__(self) -> str:
@@ -258,25 +265,72 @@ class Study:
                 raise ValueError(f"{method!r} has no IMP run; methods: {self.config.methods}")
         return self._runs[method]
 
-    def masks(self, rounds: tuple[int, ...] | None = None) -> dict[str, list[Mask | None]]:
-        """Each method's masks at `rounds` (default `ticket_rounds`); dense is `[None]`."""
+    def masks(
+        self, rounds: tuple[int, ...] | None = None, methods: tuple[str, ...] | None = None
+    ) -> dict[str, list[Mask | None]]:
+        """Each method's masks at `rounds` (default `ticket_rounds`); dense is `[None]`. Only
+        the pruning runs of `methods` (default: all) are computed."""
         c = self.config
         rounds = c.ticket_rounds if rounds is None else rounds
-        out: dict[str, list[Mask | None]] = {"dense": [None]}
-        for method in c.methods[1:-1]:
-            run = self.run_of(method)
-            out[method] = [run.rounds[r].mask for r in rounds]
-        out["random"] = [
-            random_mask(self.model0, c.sparsity(r), seed=c.init_seed) if r > 0 else None
-            for r in rounds
-        ]
+        methods = c.methods if methods is None else methods
+        unknown = [m for m in methods if m not in c.methods]
+        if unknown:
+            raise ValueError(f"unknown method {unknown[0]!r}; methods: {c.methods}")
+        out: dict[str, list[Mask | None]] = {}
+        for method in methods:
+            if method == "dense":
+                out[method] = [None]
+            elif method == "random":
+                out[method] = [
+                    random_mask(self.model0, c.sparsity(r), seed=c.init_seed) if r > 0 else None
+                    for r in rounds
+                ]
+            else:
+                run = self.run_of(method)
+                out[method] = [run.rounds[r].mask for r in rounds]
         return out
+
+    # -- sweeps: the same trainings handed out through `scheduler` -----------------------
+
+    def prefetch(
+        self,
+        methods: Sequence[str] | None = None,
+        rounds: Sequence[int] | None = None,
+        data_seeds: Sequence[int] | None = None,
+    ) -> Any:
+        """With a `scheduler`, train the pruning runs and then the tickets of `methods` ×
+        `rounds` × `data_seeds` (defaults: the config's) as a sweep (`lmc_toolkit.sweep`),
+        so that what follows only loads them; a failed unit raises `SweepError` naming it.
+        Without one, nothing happens here: tickets are trained when first asked for."""
+        if self.scheduler is None:
+            return None
+        from lmc_toolkit.sweep import study_sweep
+
+        return study_sweep(
+            self.config, self.store, self.scheduler, methods=methods, rounds=rounds,
+            data_seeds=data_seeds, device=self._device, progress=self.progress,
+        ).raise_for_failures()  # fmt: skip
+
+    def prefetch_instability(
+        self, method: str, round: int, ks: Sequence[int], data_seeds: Sequence[int] | None = None
+    ) -> Any:
+        """With a `scheduler`, train the spawn points and children of F3's instability analysis
+        of `method` at `round` as a sweep; without one, nothing happens here."""
+        if self.scheduler is None:
+            return None
+        from lmc_toolkit.sweep import instability_sweep
+
+        return instability_sweep(
+            self.config, self.store, self.scheduler, method, round, ks, 1, data_seeds,
+            device=self._device, progress=self.progress,
+        ).raise_for_failures()  # fmt: skip
 
     # -- trained tickets -------------------------------------------------------------------
 
     def tickets(self) -> TicketTable:
         """Every method's masks trained on real data from θ0 for each data seed (figure F1)."""
         c = self.config
+        self.prefetch()
         return evaluate_tickets(
             self.model0,
             self.masks(),
@@ -293,13 +347,7 @@ class Study:
         from lmc_toolkit.tickets import train_ticket
 
         c = self.config
-        if method == "dense":
-            mask = None
-        else:
-            masks = self.masks((round,))
-            if method not in masks:
-                raise ValueError(f"unknown method {method!r}; methods: {c.methods}")
-            mask = masks[method][0]
+        mask = self.mask(method, round)
         return train_ticket(
             self.model0,
             mask,
@@ -318,7 +366,7 @@ class Study:
         """The mask `method` trains at IMP round `round` (None for dense)."""
         if method == "dense":
             return None
-        return self.masks((round,))[method][0]
+        return self.masks((round,), (method,))[method][0]
 
 
 def subsample(data: Dataset, n: int | None, seed: int = 0) -> Dataset:

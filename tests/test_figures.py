@@ -103,5 +103,11 @@ def test_shared_parameters_are_checked_against_the_library():
     with pytest.raises(ValueError, match=r"'imagenet1k' is not one of .*'mnist'"):
         figures.VALIDATORS["dataset"]("dataset", "imagenet1k")
     figures.VALIDATORS["model"]("model", "convnet3")
+    with pytest.raises(ValueError, match=r"unknown scheduler 'threads:2'; allowed: None"):
+        figures.VALIDATORS["scheduler"]("scheduler", "threads:2")
+    with pytest.raises(ValueError, match="must be a string"):
+        figures.VALIDATORS["scheduler"]("scheduler", 2)
+    for ok in (None, "processes:2", "tcp://127.0.0.1:8786"):
+        figures.VALIDATORS["scheduler"]("scheduler", ok)
     assert figures.parse_only(None) == list(figures.FIGURES)
     assert figures.parse_only("f2, F4") == ["F2", "F4"]

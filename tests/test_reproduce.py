@@ -73,3 +73,27 @@ def test_bad_preset_or_figure_is_refused_before_any_work(tmp_path: Path, capsys)
     assert main(["reproduce", "--preset", "smoke", "--only", "F9", "--out", str(tmp_path)]) == 2
     assert "unknown figure 'F9'" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_a_bad_scheduler_is_refused_before_any_notebook_runs(tmp_path: Path, capsys):
+    for bad, message in (("threads:2", "allowed"), ("cluster:x", "cluster:N")):
+        code = main(["reproduce", "--preset", "smoke", "--out", str(tmp_path), "--scheduler", bad])
+        assert code == 2 and message in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_figure_notebook_hands_its_trainings_to_a_process_pool(tmp_path: Path, capsys):
+    """F1 with `--scheduler processes:2`: the same accuracies as the in-process run."""
+    from lmc_toolkit.store import Store
+
+    tables = {}
+    for name, extra in (("pool", ["--scheduler", "processes:2"]), ("here", [])):
+        store = tmp_path / f"store-{name}"
+        args = ["reproduce", "--preset", "smoke", "--only", "F1", "--no-progress"]
+        code = main([*args, "--out", str(tmp_path / name), "--store", str(store), *extra])
+        assert code == 0, capsys.readouterr()
+        tables[name] = json.loads((tmp_path / name / "smoke" / "F1" / "headline.json").read_text())
+        if name == "pool":  # every ticket was trained by the pool, then loaded by the notebook
+            assert Store(store).computations() > 0
+    accuracy = "test accuracy (mean ± std over data seeds)"  # (the cost table holds seconds)
+    assert tables["pool"][accuracy] == tables["here"][accuracy]

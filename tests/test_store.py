@@ -175,3 +175,126 @@ def test_default_root_follows_the_environment(tmp_path, monkeypatch):
 def test_atomic_save_creates_folders(tmp_path):
     path = atomic_torch_save({"a": torch.ones(1)}, tmp_path / "x" / "y" / "z.pt")
     assert path.exists()
+
+
+# -- sharing one store between processes -------------------------------------------------------
+
+
+_LOCK_RACE = """
+import dataclasses, sys, time
+from lmc_toolkit.store import Store
+
+@dataclasses.dataclass(frozen=True)
+class Outer:  # the same name and fields as the test's: the same run
+    name: str = "a"
+
+store = Store(sys.argv[1])
+
+def compute():
+    time.sleep(0.5)
+    return {"who": sys.argv[2]}
+
+print(store.cached(Outer(name="race"), compute)["who"], store.computed)
+"""
+
+
+def test_two_processes_compute_a_run_once(tmp_path):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _LOCK_RACE, str(tmp_path), who],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for who in ("a", "b")
+    ]
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in outs]
+    lines = [out.split() for out, _ in outs]
+    assert lines[0][0] == lines[1][0]  # both got the one result
+    assert sorted(int(line[1]) for line in lines) == [0, 1]  # one computed, one loaded
+    store = Store(tmp_path)
+    assert store.computations() == 1
+    run = store.run(Outer(name="race"))
+    assert run.keys() == ["result"] and not list(run.path.glob("*.lock"))
+
+
+def test_a_stale_lock_is_broken(tmp_path):
+    import json
+    import os
+    import time
+
+    from lmc_toolkit.store import RunLock, _host
+
+    store = Store(tmp_path, lock_stale=1.0)
+    run = store.run(Outer(name="stale"))
+    run.path.mkdir(parents=True)
+    lock = run.path / "result.lock"
+    # a holder that died on this host: broken at once
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True)  # fmt: skip
+    record = {"host": _host(), "pid": int(dead.stdout), "time": 0, "token": "x"}
+    lock.write_text(json.dumps(record))
+    assert RunLock(lock, 60.0).stale()
+    assert store.cached(Outer(name="stale"), lambda: 1) == 1
+    assert not lock.exists() and store.computations() == 1
+    # a holder on another machine whose heartbeat stopped: broken after `lock_stale`
+    lock.write_text(json.dumps({**record, "host": "elsewhere", "pid": os.getpid()}))
+    assert not RunLock(lock, 60.0).stale()
+    old = time.time() - 5
+    os.utime(lock, (old, old))
+    assert RunLock(lock, 1.0).stale()
+    assert store.cached(Outer(name="stale"), lambda: 2, recompute=True) == 2
+    assert not lock.exists() and store.computations() == 2
+
+
+def test_a_held_lock_waits_and_its_heartbeat_keeps_it_fresh(tmp_path):
+    import os
+    import threading
+    import time
+
+    from lmc_toolkit.store import RunLock
+
+    path = tmp_path / "x.lock"
+    held = RunLock(path, stale_after=0.4)
+    held.acquire()
+    os.utime(path, (time.time() - 10, time.time() - 10))
+    time.sleep(0.3)  # the heartbeat (every 0.1 s) has touched it again
+    assert not RunLock(path, 0.4).stale()
+    other = RunLock(path, 0.4)
+    assert not other.try_acquire()
+    with pytest.raises(TimeoutError, match="held by"):
+        other.acquire(timeout=0.3)
+    threading.Timer(0.2, held.release).start()
+    other.acquire(timeout=5)
+    other.release()
+    assert not path.exists()
+
+
+def test_locks_counters_and_orphans_are_not_results(tmp_path):
+    import os
+    import time
+
+    store = Store(tmp_path)
+    run = store.run(Outer(name="o"))
+    assert store.cached(Outer(name="o"), lambda: torch.ones(2)).sum() == 2
+    (run.path / "result.lock").write_text("{}")
+    orphan = run.path / "result.pt.tmp-abc123"
+    orphan.write_bytes(b"partial")
+    assert run.keys() == ["result"]
+    assert store.runs() == [run.path.name]  # .computed is not a run
+    assert store.computations() == 1 and Store(tmp_path).computations() == 1
+    assert store.clean_orphans(older_than=3600) == []
+    old = time.time() - 7200
+    os.utime(orphan, (old, old))
+    os.utime(run.path / "result.lock", (old, old))
+    assert sorted(p.name for p in store.clean_orphans(older_than=3600)) == [
+        "result.lock",
+        "result.pt.tmp-abc123",
+    ]
+    assert store.cached(Outer(name="o"), lambda: torch.zeros(2)).sum() == 2  # a store hit
+    assert store.computations() == 1

@@ -78,3 +78,34 @@ def test_tickets_cover_every_method_and_seed_and_reload(study: Study):
     again = study.tickets()
     assert study.store.computed == computed  # everything came from the store
     assert [e.accuracy for e in again.entries] == [e.accuracy for e in table.entries]
+
+
+def test_a_mask_computes_only_its_own_pruning_run(tmp_path):
+    config = study_config("smoke", synthetic=("random",))
+    s = Study(config, Store(tmp_path), device="cpu", progress=False)
+    s.mask("imp", 1)
+    assert set(s._runs) == {"imp"}  # distilled pruning was not run for an IMP mask
+    s.mask("random", 1)
+    assert set(s._runs) == {"imp"}
+
+
+def test_a_scheduled_prefetch_leaves_nothing_for_the_tickets_to_train(tmp_path):
+    config = study_config("smoke")
+    swept = Study(config, Store(tmp_path / "a"), device="cpu", progress=False, scheduler="local")
+    report = swept.prefetch()
+    assert report.ok and len(report.labels) >= len(config.methods)
+    before = swept.store.computations()
+    table = swept.tickets()  # every ticket is a store hit now
+    assert swept.store.computations() == before
+    # and the swept tickets are the ones an in-process study trains, bit for bit
+    plain = Study(config, Store(tmp_path / "b"), device="cpu", progress=False)
+    r = config.ticket_rounds[-1]
+    a, b = swept.trained("distilled-random", r, 1), plain.trained("distilled-random", r, 1)
+    assert all(torch.equal(a.state[k], b.state[k]) for k in a.state)
+    assert [e.accuracy for e in table.entries] == [e.accuracy for e in plain.tickets().entries]
+
+
+def test_a_bad_scheduler_is_refused_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match="allowed"):
+        Study(study_config("smoke"), Store(tmp_path), scheduler="threads:2")
+    assert not any(tmp_path.iterdir())

@@ -97,6 +97,18 @@ _EXPORTS: dict[str, str] = {
     "run_figures": "figures",
     "StoredNetwork": "stored_networks",
     "stored_networks": "stored_networks",
+    # sweeps: independent trainings on a process pool or a Dask cluster
+    "Unit": "sweep",
+    "SweepReport": "sweep",
+    "SweepError": "sweep",
+    "run_units": "sweep",
+    "study_sweep": "sweep_units",
+    "ticket_units": "sweep_units",
+    "imp_units": "sweep_units",
+    "instability_units": "sweep_units",
+    "instability_sweep": "sweep_units",
+    "plane_tile_units": "sweep_tiles",
+    "assemble_tiles": "sweep_tiles",
 }
 _RENAMED = {"random_pruning": "random"}
 

@@ -228,7 +228,8 @@ def test_a_stale_lock_is_broken(tmp_path):
     import os
     import time
 
-    from lmc_toolkit.store import RunLock, _host
+    from lmc_toolkit.locks import host_name as _host
+    from lmc_toolkit.store import RunLock
 
     store = Store(tmp_path, lock_stale=1.0)
     run = store.run(Outer(name="stale"))

@@ -74,7 +74,9 @@ def main() -> None:
     p.add_argument("--json", default=None)
     args = p.parse_args()
 
-    from distributed import Client, LocalCluster
+    from distributed import Client
+
+    from lmc_toolkit.sweep import local_cluster
 
     cfg = config(args)
 
@@ -94,13 +96,7 @@ def main() -> None:
     local_trivial = run_units(trivial, None, progress=False).seconds
 
     start = time.perf_counter()
-    cluster = LocalCluster(
-        n_workers=args.workers,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-    )
+    cluster = local_cluster(args.workers, 1, dashboard_address=None)
     client = Client(cluster)
     client.run(_warm)
     startup = time.perf_counter() - start

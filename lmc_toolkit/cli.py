@@ -178,12 +178,10 @@ def _cluster_workers(scheduler: str | None) -> int | None:
 def _local_cluster(workers: int) -> Iterator[Any]:
     """A Dask LocalCluster of `workers` processes on 127.0.0.1 (its dashboard link printed),
     shut down afterwards."""
-    from dask.distributed import LocalCluster
+    from lmc_toolkit.sweep import local_cluster
 
     threads = max(1, (os.cpu_count() or 1) // workers)
-    with LocalCluster(
-        n_workers=workers, threads_per_worker=threads, host="127.0.0.1", processes=True
-    ) as cluster:
+    with local_cluster(workers, threads) as cluster:
         print(f"dask cluster: {workers} workers × {threads} threads at {cluster.scheduler_address}")
         print(f"dashboard: {cluster.dashboard_link}")
         yield cluster

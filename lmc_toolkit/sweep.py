@@ -44,6 +44,7 @@ __all__ = [
     "Unit",
     "UnitFailure",
     "connected",
+    "local_cluster",
     "run_units",
     "scheduler_kind",
 ]
@@ -229,6 +230,29 @@ def scheduler_kind(scheduler: Any) -> tuple[str, Any]:
         if _ADDRESS.match(scheduler):
             return "address", scheduler
     raise ValueError(f"unknown scheduler {scheduler!r}; allowed: {SCHEDULERS}")
+
+
+#: Dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536, which makes glibc hand memory
+#: back after every large free: torch's training loops then slow down ~2x (measured here: a
+#: 2-worker LocalCluster on 2 cores ran a ticket sweep at 0.82x the in-process speed with it,
+#: 1.43x without it). Workers started through `local_cluster` keep glibc's default.
+TORCH_FRIENDLY_DASK = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+
+
+def local_cluster(workers: int, threads: int | None = None, **options: Any) -> Any:
+    """A `distributed.LocalCluster` of `workers` processes on 127.0.0.1 with `threads` threads
+    each (default: cores // workers), set up for torch (see `TORCH_FRIENDLY_DASK`)."""
+    import dask
+    from distributed import LocalCluster
+
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an int ≥ 1, got {workers!r}")
+    threads = threads or max(1, _cores() // workers)
+    with dask.config.set(TORCH_FRIENDLY_DASK):
+        return LocalCluster(
+            n_workers=workers, threads_per_worker=threads, processes=True,
+            host=options.pop("host", "127.0.0.1"), **options,
+        )  # fmt: skip
 
 
 def _cores() -> int:

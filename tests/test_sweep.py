@@ -80,13 +80,9 @@ def reference(tmp_path_factory) -> Store:
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-    )
+    from lmc_toolkit.sweep import local_cluster
+
+    cluster = local_cluster(2, 1, dashboard_address=None)
     c = distributed.Client(cluster)
     # seconds of imports on each worker, done while this process trains the reference
     warm = [

@@ -38,7 +38,7 @@ def test_train_prints_accuracy_and_saves_the_run(tmp_path):
     first = run_cli(*args)
     assert first.returncode == 0, first.stderr
     assert "trained" in first.stdout and "test accuracy 0." in first.stdout
-    runs = list(tmp_path.iterdir())
+    runs = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]  # (.computed: the counter)
     assert len(runs) == 1 and runs[0].name.startswith("train-digits-mlp-")
     assert (runs[0] / "result.pt").exists()
     second = run_cli(*args)

@@ -9,15 +9,13 @@ ipywidgets).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 # A function named like its module must be bound here eagerly: importing the submodule would
 # otherwise leave the module object under that name.
 # (ruff cannot read the computed __all__, hence the noqa)
 from lmc_toolkit.data import Dataset, load  # noqa: F401
 from lmc_toolkit.imp import imp  # noqa: F401
 from lmc_toolkit.instability import instability  # noqa: F401
+from lmc_toolkit.lazy import lazy_exports
 from lmc_toolkit.models import build  # noqa: F401
 from lmc_toolkit.store import Store  # noqa: F401
 from lmc_toolkit.train import Metrics, TrainConfig, TrainResult, evaluate, train  # noqa: F401
@@ -115,13 +113,8 @@ _RENAMED = {"random_pruning": "random"}
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        module = importlib.import_module(f"lmc_toolkit.{_EXPORTS[name]}")
-        value = getattr(module, _RENAMED.get(name, name))
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'lmc_toolkit' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS, _RENAMED, cache=globals())
+del lazy_exports
 
 
 def __dir__() -> list[str]:

@@ -21,6 +21,7 @@ from lmc_toolkit.batchnorm import BNPolicy, as_policy
 from lmc_toolkit.data import Dataset
 from lmc_toolkit.endpoints import Solution, apply_mask, sparsity, split_solution, template_of
 from lmc_toolkit.evaluator import Evaluator
+from lmc_toolkit.lazy import lazy_exports
 from lmc_toolkit.params import norm, sub
 
 METRICS = ("error", "loss")
@@ -280,17 +281,9 @@ def pairwise(
 
 
 _INSTABILITY = ("Instability", "InstabilityCurve", "instability", "instability_vs_k")
-
-
-def __getattr__(name: str) -> Any:
-    """Instability analysis builds on `interpolate` and lives in `lmc_toolkit.instability`;
-    its names (`_INSTABILITY`) resolve here too, lazily, so either module can be imported
-    first."""
-    if name in _INSTABILITY:
-        import importlib
-
-        return getattr(importlib.import_module("lmc_toolkit.instability"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: Instability analysis builds on `interpolate` and lives in `lmc_toolkit.instability`; its
+#: names resolve here too, lazily, so either module can be imported first.
+__getattr__ = lazy_exports(__name__, dict.fromkeys(_INSTABILITY, "instability"))
 
 
 __all__ = [

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lmc_toolkit.data import Dataset, check_batch_size, check_nonempty
+from lmc_toolkit.lazy import lazy_exports
 from lmc_toolkit.models import check_input
 from lmc_toolkit.params import check_mask
 from lmc_toolkit.train import check_classes
@@ -351,10 +352,5 @@ _ESTIMATORS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """The estimators live in their own modules; they can be imported from here too."""
-    if name in _ESTIMATORS:
-        import importlib
-
-        return getattr(importlib.import_module(f"lmc_toolkit.{_ESTIMATORS[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: The estimators live in their own modules; they can be imported from here too.
+__getattr__ = lazy_exports(__name__, _ESTIMATORS)

@@ -175,6 +175,7 @@ class Study:
             scheduler_kind(scheduler)  # refuse a bad value before any work
         self.scheduler = scheduler
         self._runs: dict[str, ImpResult] = {}
+        self._swept: set[tuple[Any, ...]] = set()  # prefetches already done by this object
 
     def __repr__(self) -> str:
         return f"Study({self.config.dataset}, {self.config.model}, store={self.store.root})"
@@ -301,15 +302,19 @@ class Study:
         """With a `scheduler`, train the pruning runs and then the tickets of `methods` ×
         `rounds` × `data_seeds` (defaults: the config's) as a sweep (`lmc_toolkit.sweep`),
         so that what follows only loads them; a failed unit raises `SweepError` naming it.
-        Without one, nothing happens here: tickets are trained when first asked for."""
-        if self.scheduler is None:
+        Without one, or when this study swept the same units before, nothing happens here:
+        tickets are trained (or loaded) when first asked for."""
+        what = tuple(None if v is None else tuple(v) for v in (methods, rounds, data_seeds))
+        if self.scheduler is None or what in self._swept:
             return None
         from lmc_toolkit.sweep import study_sweep
 
-        return study_sweep(
+        report = study_sweep(
             self.config, self.store, self.scheduler, methods=methods, rounds=rounds,
             data_seeds=data_seeds, device=self._device, progress=self.progress,
         ).raise_for_failures()  # fmt: skip
+        self._swept.add(what)
+        return report
 
     def prefetch_instability(
         self, method: str, round: int, ks: Sequence[int], data_seeds: Sequence[int] | None = None

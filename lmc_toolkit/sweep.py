@@ -37,6 +37,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from lmc_toolkit.lazy import lazy_exports
+
 __all__ = [
     "SCHEDULERS",
     "SweepError",
@@ -61,12 +63,7 @@ _FACTORIES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _FACTORIES:
-        import importlib
-
-        return getattr(importlib.import_module(f"lmc_toolkit.{_FACTORIES[name]}"), name)
-    raise AttributeError(f"module 'lmc_toolkit.sweep' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _FACTORIES)
 
 
 #: What `scheduler` may be, as shown in error messages.

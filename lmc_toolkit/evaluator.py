@@ -7,8 +7,11 @@ per-point overhead rather than from clever kernels:
 - one private copy of the model whose parameters are views into a single flat vector, so a
   point is written with one `addmv` (no state-dict copies, no Python loop over parameters);
 - inference mode and cache-sized data chunks on the CPU (about 100 images);
-- the first layer's output is linear in the coordinates, W(c)·x = W0·x + Σ c_k·D_k·x, so it is
-  computed K+1 times per data chunk instead of once per point (`reuse_first_layer`);
+- a convnet's first block (conv → norm → activation → 2×2 pooling) runs as one fused kernel
+  from the conv's input windows, its normalization statistics taken from per-image moments of
+  those windows, so its large output is never written (`fuse_stem`, see `evaluator_stem`);
+- otherwise the first layer's output is linear in the coordinates, W(c)·x = W0·x + Σ c_k·D_k·x,
+  so it is computed K+1 times per data chunk instead of once per point (`reuse_first_layer`);
 - `torch.compile` of the rest of the network where the grid is large enough to pay for it;
 - on a GPU, blocks of points evaluated together with `functional_call` + `vmap`, the block size
   taken from a memory budget.
@@ -47,6 +50,7 @@ from lmc_toolkit.evaluator_parts import (
     layer_output,
     vmap_scores,
 )
+from lmc_toolkit.evaluator_stem import Stem, find_stem
 from lmc_toolkit.models import check_input
 from lmc_toolkit.params import check_compatible, is_finite
 
@@ -90,6 +94,10 @@ class Evaluator:
     `"loop"` (one point at a time), `"vmap"` (blocks of points at once, block size from
     `memory_budget` bytes) or `"auto"` (vmap on a GPU, loop on the CPU). `compile` is True,
     False or `"auto"` (compile the loop path on the CPU when the work is large enough).
+    `fuse_stem` runs a convnet's first block as one fused kernel where the architecture allows
+    (`evaluator_stem`): True, False, or `"auto"` (only when compiling: eagerly the fused block
+    measured no faster than the plain loop); `reuse_first_layer` shares the first layer's
+    output between points otherwise.
     """
 
     def __init__(
@@ -103,6 +111,7 @@ class Evaluator:
         method: str = "auto",
         compile: bool | str = "auto",
         reuse_first_layer: bool = True,
+        fuse_stem: bool | str = "auto",
         memory_budget: int | None = None,
         progress: bool = True,
     ):
@@ -114,6 +123,8 @@ class Evaluator:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         if compile not in (True, False, "auto"):
             raise ValueError(f"compile must be True, False or 'auto', got {compile!r}")
+        if fuse_stem not in (True, False, "auto"):
+            raise ValueError(f"fuse_stem must be True, False or 'auto', got {fuse_stem!r}")
         if batch_size is not None:
             check_batch_size(batch_size)
         self.policy = as_policy(bn)
@@ -141,6 +152,8 @@ class Evaluator:
             check_input(model, source.in_shape, "bn_data")
             self.calibration = [x.to(self.device) for x in calibration_batches(source, self.policy)]
         self.split = first_layer_split(self.net) if reuse_first_layer else None
+        self.fuse_stem = fuse_stem
+        self.stem: Stem | None = find_stem(self.net) if fuse_stem else None
         self._compiled: dict[str, Callable[..., Any]] = {}
         self._compile_failed = False
         self._expected = 0
@@ -194,6 +207,11 @@ class Evaluator:
             if self.method == "vmap":
                 path = "vmap"
                 self._run_vmap(base_vec, dirs, coords, buffer_rows, chunks, loss, correct, bar)
+            elif self.stem is not None and (compiled or self.fuse_stem is True):
+                path = "loop+stem"
+                self._run_stem(
+                    base_vec, dirs, coords, buffer_rows, chunks, loss, correct, bar, compiled
+                )
             elif self.split is not None:
                 path = "loop+first-layer"
                 self._run_reuse(
@@ -367,10 +385,42 @@ class Evaluator:
                     correct[p] += part_correct
                 bar.update(coords.shape[0])
 
-    def _compiled_step(self, step: Callable[..., Any]) -> Callable[..., Any]:
-        if "reuse" not in self._compiled:
-            self._compiled["reuse"] = torch.compile(step, dynamic=False)
-        return self._compiled["reuse"]
+    def _run_stem(
+        self, base_vec, dirs, coords, buffer_rows, chunks, loss, correct, bar, compiled
+    ) -> None:
+        """Chunk by chunk: the conv's input windows once, then every point through the fused
+        first block and the rest of the network."""
+        assert self.stem is not None
+        stem = self.stem
+
+        def eager(phases: Tensor, weights: Tensor, offsets: Tensor, y: Tensor):
+            return _scores(stem.rest(stem.block(phases, weights, offsets)), y)
+
+        def fused(phases: Tensor, weights: Tensor, offsets: Tensor, y: Tensor):
+            # channels-last suits the CPU convolutions that usually follow
+            h = stem.block_unrolled(phases, weights, offsets)
+            return _scores(stem.rest(h.contiguous(memory_format=torch.channels_last)), y)
+
+        fast = self._compiled_step(fused, "stem") if compiled else eager
+        full = chunks[0][0].shape[0]
+        with torch.no_grad():
+            for x, y in chunks:
+                win = stem.windows(x)
+                run = fast if x.shape[0] == full else eager  # a short last chunk runs eagerly
+                for p in range(coords.shape[0]):
+                    self._write_point(base_vec, dirs, coords[p], self._row(buffer_rows, p))
+                    weights, offsets = stem.coefficients(win)
+                    part_loss, part_correct = self._safe(
+                        run, eager, win.phases, weights, offsets, y
+                    )
+                    loss[p] += part_loss
+                    correct[p] += part_correct
+                bar.update(coords.shape[0])
+
+    def _compiled_step(self, step: Callable[..., Any], key: str = "reuse") -> Callable[..., Any]:
+        if key not in self._compiled:
+            self._compiled[key] = torch.compile(step, dynamic=False)
+        return self._compiled[key]
 
     def _safe(self, run: Callable[..., Any], eager: Callable[..., Any], *args: Any) -> Any:
         """Run the compiled step; if compilation fails, warn once and continue eagerly."""

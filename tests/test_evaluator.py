@@ -40,8 +40,9 @@ COORDS = grid_coords([-0.5, 0.0, 1.0], [0.0, 0.7])
 @pytest.mark.parametrize(
     ("name", "options", "kw"),
     [
-        ("convnet3", {"width": 4}, {"reuse_first_layer": False, "compile": False}),
-        ("convnet3", {"width": 4}, {"compile": False}),
+        ("convnet3", {"width": 4}, {"reuse_first_layer": False, "fuse_stem": False}),
+        ("convnet3", {"width": 4}, {"fuse_stem": False, "compile": False}),
+        ("convnet3", {"width": 4}, {"fuse_stem": True, "compile": False}),
         ("convnet3", {"width": 4}, {"method": "vmap"}),
         ("mlp", {"hidden": (16,)}, {"compile": False}),
         ("lenet", {}, {"method": "vmap", "memory_budget": 1}),
@@ -61,12 +62,14 @@ def test_paths_and_chunk_sizes_agree(digits_small):
     runs = [
         evaluate_points(model, digits_small, base, dirs, COORDS, progress=False, **kw)
         for kw in (
-            {"batch_size": 7, "compile": False},
-            {"batch_size": 300, "compile": False, "reuse_first_layer": False},
+            {"batch_size": 7, "compile": False, "fuse_stem": True},
+            {"batch_size": 300, "compile": False, "reuse_first_layer": False, "fuse_stem": False},
             {"batch_size": 64, "method": "vmap", "memory_budget": 10**5},
+            {"batch_size": 50, "compile": False, "fuse_stem": False},
         )
     ]
-    assert {r.details["method"] for r in runs} == {"loop+first-layer", "loop", "vmap"}
+    methods = [r.details["method"] for r in runs]
+    assert methods == ["loop+stem", "loop", "vmap", "loop+first-layer"]
     for r in runs[1:]:
         np.testing.assert_allclose(r.loss, runs[0].loss, rtol=0, atol=1e-5)
         np.testing.assert_allclose(r.accuracy, runs[0].accuracy, rtol=0, atol=1e-9)
@@ -106,14 +109,19 @@ def test_bad_input_is_refused(digits_small):
         ev(other, dirs, COORDS)
     with pytest.raises(ValueError, match="method must be one of"):
         Evaluator(model, digits_small, method="fast")
+    with pytest.raises(ValueError, match="fuse_stem must be True, False or 'auto', got 'yes'"):
+        Evaluator(model, digits_small, fuse_stem="yes")
     with pytest.raises(ValueError, match="was built for"):
         Evaluator(models.build("convnet3", 10, (1, 28, 28), width=4), digits_small)
 
 
 @pytest.mark.slow
-def test_compiled_path_equals_eager(digits_small):
+@pytest.mark.parametrize("fuse_stem", [True, False])
+def test_compiled_path_equals_eager(digits_small, fuse_stem):
     model, base, dirs = _setup(width=4)
-    eager = evaluate_points(model, digits_small, base, dirs, COORDS, compile=False, progress=False)
-    fast = evaluate_points(model, digits_small, base, dirs, COORDS, compile=True, progress=False)
+    kw = {"fuse_stem": fuse_stem, "progress": False}
+    eager = evaluate_points(model, digits_small, base, dirs, COORDS, compile=False, **kw)
+    fast = evaluate_points(model, digits_small, base, dirs, COORDS, compile=True, **kw)
     assert fast.details["compiled"]
+    assert fast.details["method"] == ("loop+stem" if fuse_stem else "loop+first-layer")
     np.testing.assert_allclose(fast.loss, eager.loss, rtol=0, atol=1e-5)

@@ -14,6 +14,9 @@ size, data size and model width.
 
     python benchmarks/landscape.py                 # the full comparison (slow on a busy CPU)
     python benchmarks/landscape.py --baseline-points 40 --json out.json
+    python benchmarks/landscape.py --device cuda   # on a GPU: the vmap path against the loops
+
+On a GPU, TF32 is switched off so that the three ways agree to float32 tolerance.
 """
 
 from __future__ import annotations
@@ -130,7 +133,42 @@ def benchmark_model(width: int, in_shape: tuple[int, int, int]) -> torch.nn.Modu
     return model
 
 
+def compare_gpu(args: argparse.Namespace) -> dict[str, Any]:
+    """On a GPU: the toolkit (vmap over blocks of points) against the naive per-point loop on
+    the whole grid (loss-landscapes draws its directions on the CPU, so it cannot run there)."""
+    test = D.load("mnist", "test")[: args.images].to(args.device)
+    model = benchmark_model(args.width, test.in_shape).to(args.device)
+    base = [p.detach().clone() for p in model.parameters()]
+    gen = torch.Generator().manual_seed(args.seed)
+    d1 = [0.05 * torch.randn(t.shape, generator=gen).to(t) for t in base]
+    d2 = [0.05 * torch.randn(t.shape, generator=gen).to(t) for t in base]
+    grid = np.linspace(-1, 1, args.grid)
+    coords = [(float(a), float(b)) for b in grid for a in grid]
+    toolkit_plane(model, test, base, d1, d2, grid[:3], grid[:3])  # warm up the kernels
+    naive_loop(model, test.x, test.y, base, d1, d2, coords[:5])
+    naive = naive_loop(model, test.x, test.y, base, d1, d2, coords)
+    ours = toolkit_plane(model, test, base, d1, d2, grid, grid)
+    naive_after = naive_loop(model, test.x, test.y, base, d1, d2, coords)
+    naive_s = (naive["per_point"] + naive_after["per_point"]) / 2
+    diff = np.abs(ours["surface"].loss.ravel() - naive["losses"]).max()
+    return {
+        "grid": f"{args.grid}x{args.grid}",
+        "images": len(test),
+        "width": args.width,
+        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+        "toolkit_s_per_point": ours["per_point"],
+        "toolkit_total_s": ours["seconds"],
+        "toolkit_path": ours["evaluator"],
+        "naive_s_per_point": naive_s,
+        "naive_before_after": [naive["per_point"], naive_after["per_point"]],
+        "speedup_vs_naive": naive_s / ours["per_point"],
+        "max_abs_diff_vs_naive": float(diff),
+    }
+
+
 def compare(args: argparse.Namespace) -> dict[str, Any]:
+    if args.device != "cpu":
+        return compare_gpu(args)
     test = D.load("mnist", "test")[: args.images]
     model = benchmark_model(args.width, test.in_shape)
     steps = args.grid
@@ -196,12 +234,12 @@ def scaling(args: argparse.Namespace) -> list[dict[str, Any]]:
     cases += [("images", g0, n, w0) for n in (n0 // 2, n0, 2 * n0)]
     cases += [("width", g0, n0, w) for w in (16, 32, 64)]
     for what, g, n, w in cases:
-        data = full[:n]
-        model = benchmark_model(w, data.in_shape)
+        data = full[:n].to(args.device)
+        model = benchmark_model(w, data.in_shape).to(args.device)
         base = [p.detach() for p in model.parameters()]
         gen = torch.Generator().manual_seed(1)
-        d1 = [0.01 * torch.randn(t.shape, generator=gen) for t in base]
-        d2 = [0.01 * torch.randn(t.shape, generator=gen) for t in base]
+        d1 = [0.01 * torch.randn(t.shape, generator=gen).to(t) for t in base]
+        d2 = [0.01 * torch.randn(t.shape, generator=gen).to(t) for t in base]
         axis = np.linspace(-1, 1, g)
         r = toolkit_plane(model, data, base, d1, d2, axis, axis)
         rows.append(
@@ -239,13 +277,18 @@ def main() -> None:
         "--scaling-images", type=int, default=250, help="images of the grid/width sweeps"
     )
     p.add_argument("--skip-comparison", action="store_true", help="only the scaling sweeps")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--json", default=None, help="write the results here")
     args = p.parse_args()
+    if args.device.startswith("cuda"):
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
     env = {
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "cpu": platform.processor() or platform.machine(),
         "cuda": torch.cuda.is_available(),
+        "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
         "load_average": os.getloadavg(),
     }
     print(json.dumps(env))

@@ -67,7 +67,15 @@ def layer_output(layer: nn.Module, z: Tensor, weight: Tensor, bias: Tensor | Non
     return F.linear(z, weight, bias)
 
 
-def compiler_available() -> bool:
+def compiler_available(device: str = "cpu") -> bool:
+    """Whether `torch.compile` can generate code here: a C++ compiler for the CPU, Triton
+    for CUDA."""
+    if device == "cuda":
+        try:
+            from torch.utils._triton import has_triton
+        except ImportError:
+            return False
+        return bool(has_triton())
     return any(shutil.which(c) for c in ("c++", "g++", "clang++"))
 
 

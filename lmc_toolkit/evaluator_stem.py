@@ -81,19 +81,19 @@ class Stem:
         return Windows(phases.contiguous(), mean, cov)
 
     # -- per point --------------------------------------------------------------------------
-    def coefficients(self, win: Windows) -> tuple[Tensor, Tensor]:
+    def coefficients(self, mean: Tensor, cov: Tensor) -> tuple[Tensor, Tensor]:
         """Per-(image, channel) tap weights (N, C, T) and offsets (N, C) of the normalized conv
-        output at the module's current weights and buffers."""
+        output at the module's current weights and buffers, from the windows' moments."""
         c = self.conv
         w = c.weight.reshape(c.out_channels, -1).double()  # (C, T)
         b = c.bias.double() if c.bias is not None else w.new_zeros(c.out_channels)
-        mu = win.mean @ w.T + b  # (N, C): each channel's mean over positions
-        scale, shift = self._norm(mu, win, w)
+        mu = mean @ w.T + b  # (N, C): each channel's mean over positions
+        scale, shift = self._norm(mu, cov, w)
         weights = (scale[..., None] * w).to(c.weight.dtype)
         offsets = (scale * b + shift).to(c.weight.dtype)
         return weights, offsets
 
-    def _norm(self, mu: Tensor, win: Windows, w: Tensor) -> tuple[Tensor, Tensor]:
+    def _norm(self, mu: Tensor, cov: Tensor, w: Tensor) -> tuple[Tensor, Tensor]:
         norm = self.norm
         n, channels = mu.shape
         if norm is None:
@@ -101,7 +101,7 @@ class Stem:
         gamma = _affine(norm.weight, channels, 1.0, mu)
         beta = _affine(norm.bias, channels, 0.0, mu)
         if isinstance(norm, nn.GroupNorm):
-            var = torch.einsum("ct,nts,cs->nc", w, win.cov, w)
+            var = torch.einsum("ct,nts,cs->nc", w, cov, w)
             groups = norm.num_groups
             mu_g = mu.view(n, groups, -1)
             mean = mu_g.mean(-1, keepdim=True)
@@ -117,6 +117,14 @@ class Stem:
             mean = norm.running_mean.double().expand(n, -1)
         scale = gamma * inv
         return scale, beta - scale * mean
+
+    def forward(self, win: Windows, *, unrolled: bool = False) -> Tensor:
+        """The block's output at the module's current weights: `unrolled` is the form for
+        `torch.compile`, the other a batched product for eager evaluation."""
+        weights, offsets = self.coefficients(win.mean, win.cov)
+        if unrolled:
+            return self.block_unrolled(win.phases, weights, offsets)
+        return self.block(win.phases, weights, offsets)
 
     def block(self, phases: Tensor, weights: Tensor, offsets: Tensor) -> Tensor:
         """The block's pooled output, as one batched product (the eager path)."""

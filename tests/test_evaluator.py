@@ -75,6 +75,16 @@ def test_paths_and_chunk_sizes_agree(digits_small):
         np.testing.assert_allclose(r.accuracy, runs[0].accuracy, rtol=0, atol=1e-9)
 
 
+def test_auto_method_vmaps_only_networks_without_convolutions_on_a_gpu(digits_small):
+    conv, _, _ = _setup(width=4)
+    mlp = models.build("mlp", 10, (1, 8, 8), hidden=(8,))
+    for model, on_gpu in ((conv, "loop"), (mlp, "vmap")):
+        ev = Evaluator(model, digits_small, progress=False)
+        assert ev.method == "loop"  # on the CPU always the loop
+        ev.device = torch.device("cuda")  # the rule alone; no GPU needed
+        assert ev._auto_method() == on_gpu
+
+
 def test_memory_budget_sets_the_block_size(digits_small):
     model, _, _ = _setup(width=4)
     small = Evaluator(model, digits_small, method="vmap", memory_budget=1, progress=False)

@@ -96,8 +96,9 @@ class Evaluator:
     CPU, 1000 on a GPU). `bn` is the BatchNorm policy (a name or a `BNPolicy`); for
     `"recalibrate"` the fixed batches come from `bn_data` (default: `data`). `method` is
     `"loop"` (one point at a time), `"vmap"` (blocks of points at once, block size from
-    `memory_budget` bytes) or `"auto"` (vmap on a GPU for networks without convolutions, else the loop). `compile` is True,
-    False or `"auto"` (compile the loop path on the CPU when the work is large enough).
+    `memory_budget` bytes) or `"auto"` (vmap on a GPU for networks without convolutions, else
+    the loop). `compile` is True, False or `"auto"` (compile the loop path when the work is
+    large enough to pay for compiling).
     `fuse_stem` runs a convnet's first block as one fused kernel where the architecture allows
     (`evaluator_stem`): True, False, or `"auto"` (only when compiling: eagerly the fused block
     measured no faster than the plain loop); `reuse_first_layer` shares the first layer's

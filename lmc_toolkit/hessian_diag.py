@@ -8,9 +8,19 @@ Exact routes (`diagonal(H, "exact")` picks the fastest one that is exact for the
   generalized Gauss–Newton diagonal (1/N) Σ_n Σ_c (J_nᵀ a_nc)², where a_nc are the columns of a
   factor of the output curvature (√p_c (e_c − p) for cross-entropy). It costs one backward pass
   per class over per-sample factors, plus per-sample squared weight gradients per layer.
+- `"structured"` (`lmc_toolkit.hessian_diag_norm`): chains [Conv2d → instance norm
+  (`GroupNorm(C, C)`), eval BatchNorm or none → ReLU → avg/max pool]×D → Flatten → Linear, such
+  as `convnet3`, with cross-entropy or MSE. Instance norm adds curvature the GGN misses; this
+  route adds it in closed form for the last two blocks and the linear layer, and computes the
+  few coordinates of earlier blocks (conv1 and its norm in `convnet3`: 704 of ~85k) by one
+  linearized forward pass each (`hessian_diag_early`); it needs no Hessian-vector products.
 - `"onehot"`: one exact Hessian-vector product per coordinate. It is the exact route for
-  networks with instance/group/layer normalization or train-mode BatchNorm, whose statistics
-  add curvature that the GGN misses; it costs `dim` products.
+  everything else (other normalizations, train-mode BatchNorm, custom losses); it costs `dim`
+  products.
+
+Which route `"exact"` takes: piecewise-linear networks (MLPs, LeNet, eval-mode BN ResNets
+without other norms) → `"ggn"`; `convnet3` and similar instance-norm chains → `"structured"`;
+the rest (e.g. train-mode BatchNorm) → `"onehot"`. All three are exact (`exact=True`).
 
 `"ggn"` can also be asked for explicitly on other networks: it is then the Gauss–Newton
 approximation, and the result says `exact=False`.
@@ -29,9 +39,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from lmc_toolkit import hessian_diag_chain as chain
+from lmc_toolkit import hessian_diag_norm as structured
 from lmc_toolkit.hessian import Hessian, check_operator
 
-DIAG_METHODS = ("exact", "ggn", "onehot", "hutchinson")
+DIAG_METHODS = ("exact", "ggn", "structured", "onehot", "hutchinson")
 
 _PIECEWISE_LINEAR = (
     nn.Linear,
@@ -153,11 +165,13 @@ def diagonal(
 ) -> Diagonal:
     """The diagonal of `H` as per-parameter tensors.
 
-    `method`: `"exact"` (GGN route where it is exact, else one product per coordinate), `"ggn"`,
-    `"onehot"`, or `"hutchinson"` (mean of z⊙Hz over `probes` Rademacher probes, with standard
-    errors). `limit` computes only the first `limit` coordinates of the one-hot route (the rest
-    NaN), to time a prefix. `ggn_batch` is the GGN route's chunk (default up to 512 images;
-    the route is per sample, so it needs not match the operator's batches).
+    `method`: `"exact"` (the fastest exact route, see the module docstring), `"ggn"`,
+    `"structured"`, `"onehot"`, or `"hutchinson"` (mean of z⊙Hz over `probes` Rademacher
+    probes, with standard errors). `limit` computes only the first `limit` coordinates that
+    need products (one-hot route; early blocks of the structured route; the rest NaN), to
+    time a prefix. `ggn_batch` is the GGN and structured routes' chunk of images (default: up
+    to 512 for the GGN, sized to a memory budget for the structured route; both are per
+    sample, so they need not match the operator's batches).
     """
     check_operator(H)
     if method not in DIAG_METHODS:
@@ -167,13 +181,27 @@ def diagonal(
     if limit is not None and (not isinstance(limit, int) or limit <= 0):
         raise ValueError(f"limit must be a positive int or None, got {limit!r}")
     pl = is_piecewise_linear(H)
-    route = {"exact": "ggn" if pl else "onehot"}.get(method, method)
+    route = method
+    if method == "exact":
+        route = "ggn" if pl else "structured" if chain.applies(H) else "onehot"
     if route == "ggn" and H.loss not in ("cross_entropy", "mse"):
         raise ValueError(f"the GGN route needs loss 'cross_entropy' or 'mse', got {H.loss!r}")
+    if route == "structured":
+        chain.parse_chain(H)  # a clear error where the route does not apply
     start, before = time.perf_counter(), H.products
-    stderr = None
+    stderr, extra = None, {}
     if route == "ggn":
         flat = H.flatten(_ggn_diagonal(H, progress, ggn_batch or min(H.n, 512)))
+    elif route == "structured":
+        res = structured.structured_diagonal(H, progress, limit, ggn_batch)
+        flat = H.flatten(res.values)
+        extra = {
+            "closed_form_seconds": res.closed_seconds,
+            "early_seconds": res.early_seconds,
+            "early_coordinates": res.early_coordinates,
+            "early_done": res.early_done,
+            "chunk": res.chunk,
+        }
     elif route == "onehot":
         flat = _onehot_diagonal(H, progress, limit)
     else:
@@ -184,13 +212,13 @@ def diagonal(
         kept={k: v.cpu() for k, v in H.kept().items()},
         method=method,
         route=route,
-        exact=route == "onehot" or (route == "ggn" and pl),
+        exact=route in ("onehot", "structured") or (route == "ggn" and pl),
         seconds=time.perf_counter() - start,
         products=H.products - before,
         stderr=stderr,
         probes=probes if route == "hutchinson" else None,
         seed=int(seed) if route == "hutchinson" else None,
-        meta={**H.meta(), "piecewise_linear": pl},
+        meta={**H.meta(), "piecewise_linear": pl, **extra},
     )
 
 

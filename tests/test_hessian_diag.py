@@ -31,7 +31,7 @@ def _flat(diag) -> torch.Tensor:
         (lambda: mlp(), "ggn"),
         (lambda: cnn(norm="none"), "ggn"),
         (lambda: cnn(norm="bn"), "ggn"),  # eval-mode BatchNorm is affine: still exact
-        (lambda: cnn(norm="gn"), "onehot"),  # instance norm: the GGN is not the Hessian
+        (lambda: cnn(norm="gn"), "structured"),  # instance norm: the GGN is not the Hessian
     ],
 )
 def test_exact_diagonal_equals_dense_diagonal(data, make, route):

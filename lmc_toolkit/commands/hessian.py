@@ -77,7 +77,8 @@ def _configure_hessian(p: argparse.ArgumentParser) -> None:
         "--diagonal",
         default="none",
         choices=("none", "exact", "ggn", "hutchinson"),
-        help="diagonal method (exact costs one product per coordinate without a GGN route)",
+        help="diagonal method (exact: one pass per class on piecewise-linear nets, a structured "
+        "route on instance-norm convnets, else one product per coordinate)",
     )
     p.add_argument("--runs", type=int, default=2, help="SLQ runs (0: skip the density)")
     p.add_argument("--slq-steps", type=int, default=30, help="Lanczos steps per SLQ run")

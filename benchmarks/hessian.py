@@ -5,11 +5,13 @@ Side by side in one process (sections can be chosen with --sections):
 - `hvp`: the cost of one Hessian-vector product against one plain gradient (1000 images);
 - `eigen`: the top-1 and top-5 eigenvalues, this toolkit's Lanczos against PyHessian's
   `eigenvalues()` (power iteration with deflation), errors against a tightly converged Lanczos;
-- `trace`: Hutch++ against PyHessian's `trace()` with a fixed sample count; the time at equal
-  standard error is extrapolated with SE ∝ 1/√samples for PyHessian's Hutchinson;
-- `diag`: the exact diagonal against BackPACK's DiagHessian on a 784-64-10 MLP, and against the
-  authors' loop (one backward pass per coordinate on the graph of the gradient) on `convnet3`,
-  extrapolated from a timed prefix;
+- `trace`: the toolkit's estimators (stratified, XTrace, Hutch++, Hutchinson) against
+  PyHessian's `trace()` with a fixed sample count; the time at equal standard error is
+  extrapolated with SE ∝ 1/√samples for PyHessian's Hutchinson;
+- `diag`: the exact diagonal against BackPACK's DiagHessian on a 784-64-10 MLP, and on
+  `convnet3` the structured exact diagonal (closed form + forward tangents) against the authors'
+  loop (one backward pass per coordinate on the graph of the gradient) and the one-hot route,
+  both extrapolated from a timed prefix; plus structured vs one-hot on a width-8 convnet3;
 - `results`: top eigenvalue, trace, diagonal summary and density of a dense and a pruned
   (global magnitude, 80% sparsity, briefly retrained) `convnet3`.
 
@@ -164,43 +166,76 @@ def section_eigen(net, data, out):
     out["eigen"] = res
 
 
-def section_trace(net, data, out, probes: int):
+def section_trace(net, data, out, probes: int, seeds: int = 3):
+    """Every toolkit estimator with `probes` products side by side with PyHessian's `trace()`
+    (Hutchinson with one shared probe over the whole batch, `probes` samples). PyHessian's time
+    at the toolkit's standard error: its time × (its SE / ours)², i.e. SE ∝ 1/√samples. The
+    default (`"auto"`: stratified) runs with `seeds` seeds; its SE is the root mean square and
+    its time the mean over them."""
     H = Hessian(net, data)
-    ours, c_ours, w_ours = clock(lambda: trace(H, probes=probes, method="hutch++", progress=False))
-    hutch, c_h, _ = clock(lambda: trace(H, probes=probes, method="hutchinson", progress=False))
+    toolkit: dict[str, Any] = {}
+    for method in ("auto", "xtrace", "hutch++", "hutchinson"):
+        runs = []
+        for seed in range(seeds if method == "auto" else 1):
+            est, c, w = clock(
+                lambda m=method, s=seed: trace(H, probes=probes, method=m, seed=s, progress=False)
+            )
+            runs.append({"mean": est.mean, "stderr": est.stderr, "cpu_s": c, "wall_s": w})
+            runs[-1].update(seed=seed, method=est.method, products=est.products)
+            if "strata" in est.meta:
+                runs[-1].update(stratum=est.meta["stratum"], strata=est.meta["strata"])
+            print(
+                f"  {est.method} (seed {seed}): {est.mean:.2f} ± {est.stderr:.2f}, "
+                f"{est.products} products, {c:.1f} s CPU",
+                flush=True,
+            )
+        toolkit[runs[0]["method"]] = {
+            "runs": runs,
+            "stderr": math.sqrt(sum(r["stderr"] ** 2 for r in runs) / len(runs)),
+            "cpu_s": sum(r["cpu_s"] for r in runs) / len(runs),
+            "cpu_s_per_product": sum(r["cpu_s"] / r["products"] for r in runs) / len(runs),
+        }
     ph = pyhessian_operator(net, data)
     with torch.random.fork_rng():
         torch.manual_seed(0)
         samples, c_ph, w_ph = clock(lambda: ph.trace(maxIter=probes, tol=-1.0))
     s = torch.tensor(samples, dtype=torch.float64)
     se_ph = float(s.std() / math.sqrt(len(s)))
-    # PyHessian needs (se_ph / se_ours)² times its samples to reach our standard error
-    equal_se_cpu = c_ph * (se_ph / ours.stderr) ** 2
+    # the same estimator as PyHessian's (whose global seed 0 draws the probes of our seed 0):
+    # pool its samples with an independent Hutchinson run for a steadier sample deviation
+    hutch = trace(H, probes=probes, method="hutchinson", seed=1, progress=False)
+    pooled_sd = float(torch.cat([s, hutch.samples]).std())
+    for row in toolkit.values():
+        # PyHessian needs (se_ph / se_ours)² times its samples to reach our standard error
+        row["pyhessian_cpu_s_at_equal_stderr"] = c_ph * (se_ph / row["stderr"]) ** 2
+        row["speedup_at_equal_stderr"] = row["pyhessian_cpu_s_at_equal_stderr"] / row["cpu_s"]
+        pooled = (c_ph / len(s)) * (pooled_sd / row["stderr"]) ** 2
+        row["speedup_at_equal_stderr_pooled_sd"] = pooled / row["cpu_s"]
+    best = max(toolkit, key=lambda m: toolkit[m]["speedup_at_equal_stderr"])
     out["trace"] = {
         "probes": probes,
-        "toolkit_hutchpp": {
-            "mean": ours.mean,
-            "stderr": ours.stderr,
-            "cpu_s": c_ours,
-            "wall_s": w_ours,
-        },
-        "toolkit_hutchinson": {"mean": hutch.mean, "stderr": hutch.stderr, "cpu_s": c_h},
+        "toolkit": toolkit,
+        "best": best,
         "pyhessian": {
             "mean": float(s.mean()),
             "stderr": se_ph,
+            "sample_sd": float(s.std()),
             "samples": len(s),
             "cpu_s": c_ph,
+            "cpu_s_per_product": c_ph / len(s),
             "wall_s": w_ph,
         },
-        "pyhessian_cpu_s_at_equal_stderr": equal_se_cpu,
-        "speedup_at_equal_stderr": equal_se_cpu / c_ours,
+        "hutchinson_sample_sd_pooled": pooled_sd,
+        "speedup_at_equal_stderr": toolkit[best]["speedup_at_equal_stderr"],
     }
-    print(
-        f"  trace: hutch++ {ours.mean:.2f} ± {ours.stderr:.2f} in {c_ours:.1f} s; pyhessian "
-        f"{float(s.mean()):.2f} ± {se_ph:.2f} in {c_ph:.1f} s; at equal SE "
-        f"{equal_se_cpu / c_ours:.1f}× faster",
-        flush=True,
-    )
+    for m, row in toolkit.items():
+        print(
+            f"  {m}: SE {row['stderr']:.2f} in {row['cpu_s']:.1f} s CPU; pyhessian "
+            f"{float(s.mean()):.2f} ± {se_ph:.2f} in {c_ph:.1f} s; at equal SE "
+            f"{row['speedup_at_equal_stderr']:.1f}× faster "
+            f"({row['speedup_at_equal_stderr_pooled_sd']:.1f}× with the pooled sd)",
+            flush=True,
+        )
 
 
 def authors_loop(net: nn.Module, data: D.Dataset, coordinates: int) -> tuple[torch.Tensor, float]:
@@ -218,7 +253,7 @@ def authors_loop(net: nn.Module, data: D.Dataset, coordinates: int) -> tuple[tor
     return torch.tensor(values), (time.process_time() - start) / coordinates
 
 
-def section_diag(net, data, out, prefix: int):
+def section_diag(net, data, out, prefix: int, structured_limit: int | None = None):
     import backpack
     from backpack.extensions import DiagHessian
 
@@ -260,17 +295,48 @@ def section_diag(net, data, out, prefix: int):
         f"{loop_per * H.dim:.0f} s (extrapolated)",
         flush=True,
     )
+    res["convnet3"] = diag_convnet3(net, data, prefix, structured_limit)
+    res["convnet3_check"] = diag_structured_check(images=50, width=8)
+    out["diag"] = res
+
+
+def diag_convnet3(net, data, prefix: int, structured_limit: int | None) -> dict[str, Any]:
+    """convnet3 (instance norm): the structured exact diagonal against the authors' loop and
+    the one-hot route (both extrapolated from `prefix` coordinates), and the GGN diagonal.
+    `structured_limit` times only that many early-block coordinates of the structured route
+    and extrapolates its early part (None: the whole diagonal)."""
     Hc = Hessian(net, data)
+    st, c_st, w_st = clock(
+        lambda: diagonal(Hc, method="structured", limit=structured_limit, progress=False)
+    )
+    m = st.meta
+    early_cpu = c_st * m["early_seconds"] / (m["closed_form_seconds"] + m["early_seconds"])
+    closed_cpu = c_st - early_cpu
+    early_full = early_cpu * m["early_coordinates"] / max(m["early_done"], 1)
+    structured_cpu = closed_cpu + early_full
     Hc.hvp(Hc.random(torch.Generator().manual_seed(0), "gaussian"))  # build the graphs once
     one, c_one, _ = clock(lambda: diagonal(Hc, method="onehot", limit=prefix, progress=False))
     per_onehot = c_one / prefix
     loop_vals, loop_per = authors_loop(net, data, prefix)
+    Hc.release()
     ggn, c_ggn, _ = clock(lambda: diagonal(Hc, method="ggn", progress=False))
     exact_prefix = torch.cat([v.reshape(-1) for v in one.values.values()])[:prefix]
     ggn_prefix = torch.cat([v.reshape(-1) for v in ggn.values.values()])[:prefix]
-    res["convnet3"] = {
+    st_prefix = torch.cat([v.reshape(-1) for v in st.values.values()])[:prefix]
+    out = {
         "params": Hc.dim,
+        "images": Hc.n,
         "prefix": prefix,
+        "structured_cpu_s": structured_cpu,
+        "structured_wall_s": w_st,
+        "structured_closed_form_cpu_s": closed_cpu,
+        "structured_early_cpu_s": early_full,
+        "structured_early_coordinates": m["early_coordinates"],
+        "structured_early_timed": m["early_done"],
+        "structured_extrapolated": m["early_done"] < m["early_coordinates"],
+        "structured_speedup_over_loop": loop_per * Hc.dim / structured_cpu,
+        "structured_speedup_over_onehot": per_onehot * Hc.dim / structured_cpu,
+        "prefix_max_abs_diff_structured_vs_loop": float((st_prefix - loop_vals).abs().max()),
         "onehot_cpu_s_per_coordinate": per_onehot,
         "onehot_cpu_s_extrapolated": per_onehot * Hc.dim,
         "loop_cpu_s_per_coordinate": loop_per,
@@ -283,12 +349,65 @@ def section_diag(net, data, out, prefix: int):
             ((ggn_prefix - exact_prefix).abs() / exact_prefix.abs().clamp_min(1e-12)).max()
         ),
     }
+    timed = (
+        ""
+        if not out["structured_extrapolated"]
+        else (
+            f" (early blocks extrapolated from {m['early_done']} of {m['early_coordinates']} "
+            "coordinates)"
+        )
+    )
     print(
-        f"  convnet3 diag: one-hot {per_onehot:.2f} s/coordinate, loop {loop_per:.2f} s/"
-        f"coordinate, ggn (approximate here) {c_ggn:.1f} s",
+        f"  convnet3 diag ({Hc.n} images, {Hc.dim} coordinates): structured exact "
+        f"{structured_cpu:.0f} CPU s (closed form {closed_cpu:.0f} s, early blocks "
+        f"{early_full:.0f} s){timed}; loop {loop_per:.2f} s/coordinate = "
+        f"{loop_per * Hc.dim / 3600:.0f} h -> {out['structured_speedup_over_loop']:.0f}x; "
+        f"one-hot {per_onehot:.2f} s/coordinate -> {out['structured_speedup_over_onehot']:.0f}x; "
+        f"ggn (approximate here) {c_ggn:.1f} s",
         flush=True,
     )
-    out["diag"] = res
+    return out
+
+
+def diag_structured_check(images: int, width: int) -> dict[str, Any]:
+    """The structured diagonal of a trained width-`width` convnet3 against its one-hot diagonal
+    (every coordinate) on `images` images, in the model's float32."""
+    net = trained_convnet3(width)
+    data = D.load("mnist", "train")[:images]
+    H = Hessian(net, data)
+    st, c_st, _ = clock(lambda: diagonal(H, progress=False))
+    one, c_one, _ = clock(lambda: diagonal(H, method="onehot", progress=False))
+    a, b = st.flat(), one.flat()
+    big = b.abs() > 1e-3 * b.abs().max()
+    data64 = D.Dataset(data.x.double(), data.y, data.classes, data.name)
+    ref = diagonal(Hessian(copy.deepcopy(net).double(), data64), progress=False).flat()
+    out = {
+        "width": width,
+        "images": images,
+        "params": H.dim,
+        "route": st.route,
+        "structured_cpu_s": c_st,
+        "onehot_cpu_s": c_one,
+        "max_abs_error_over_max": float((a - b).abs().max() / b.abs().max()),
+        "max_rel_error_entries_above_1e-3_max": float(((a - b).abs() / b.abs())[big].max()),
+        "relative_l2_error": float((a - b).norm() / b.norm()),
+        "negative_fraction": float((b < 0).double().mean()),
+        "float32_structured_vs_float64_max_over_max": float(
+            (a - ref).abs().max() / ref.abs().max()
+        ),
+        "float32_onehot_vs_float64_max_over_max": float((b - ref).abs().max() / ref.abs().max()),
+    }
+    print(
+        f"  convnet3 width {width}, {images} images, {H.dim} coordinates: structured vs one-hot "
+        f"max |diff|/max {out['max_abs_error_over_max']:.1e}, max rel. error "
+        f"{out['max_rel_error_entries_above_1e-3_max']:.1e} (entries > 1e-3 max), rel. L2 "
+        f"{out['relative_l2_error']:.1e}; {c_st:.2f} s vs {c_one:.1f} s; against the float64 "
+        f"structured diagonal: structured "
+        f"{out['float32_structured_vs_float64_max_over_max']:.1e}, one-hot "
+        f"{out['float32_onehot_vs_float64_max_over_max']:.1e} (max |diff|/max)",
+        flush=True,
+    )
+    return out
 
 
 def analyse(net, data, mask, label, out, probes, runs, steps):
@@ -347,7 +466,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--images", type=int, default=1000, help="images for hvp, diag and results")
     p.add_argument("--eigen-images", type=int, default=250, help="images for eigen and trace")
     p.add_argument("--trace-probes", type=int, default=30)
+    p.add_argument("--trace-seeds", type=int, default=3, help="seeds of the default trace")
     p.add_argument("--prefix", type=int, default=3, help="coordinates timed in the loops")
+    p.add_argument(
+        "--structured-limit",
+        type=int,
+        default=None,
+        help="early-block coordinates timed in the structured diagonal (default: all)",
+    )
     p.add_argument("--probes", type=int, default=30, help="trace probes in results")
     p.add_argument("--runs", type=int, default=2, help="SLQ runs in results")
     p.add_argument("--steps", type=int, default=30, help="SLQ steps in results")
@@ -372,9 +498,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         elif s == "eigen":
             section_eigen(net, small, out)
         elif s == "trace":
-            section_trace(net, small, out, args.trace_probes)
+            section_trace(net, small, out, args.trace_probes, args.trace_seeds)
         elif s == "diag":
-            section_diag(net, data, out, args.prefix)
+            section_diag(net, data, out, args.prefix, args.structured_limit)
         elif s == "results":
             section_results(net, data, out, args.probes, args.runs, args.steps)
         if args.json:

@@ -22,6 +22,7 @@ imported from here.
 from __future__ import annotations
 
 import copy
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -177,6 +178,7 @@ class Hessian:
         if hvp_method == "auto":
             self.hvp_method = "reuse" if self.n <= limit else "fresh"
         self._graphs: list[tuple[Tensor, ...]] | None = None
+        self._other_graphs: tuple[int, list[tuple[Tensor, ...]]] | None = None
         self.products = 0
 
     # ----- layout -----
@@ -310,9 +312,100 @@ class Hessian:
 
     __matmul__ = hvp
 
+    def hvp_many(self, V: Tensor, block: int = 16) -> Tensor:
+        """H·v for every row of the k × dim block V, `block` rows at a time in one batched
+        forward-over-reverse pass per chunk (`torch.func.vmap` over `jvp` of `grad`).
+
+        Measured on convnet3 (250 MNIST images): on an H200, 16 rows at once cost 3.6 ms per
+        product against 6.5 ms for `hvp` (64 rows: 3.3 ms); on the CPU (one thread) batching
+        was 2.3-3.6× slower per product than `hvp`, so the estimators batch on CUDA only.
+        Results equal `hvp`'s to float precision on the CPU; on CUDA they differed by 4e-4
+        (relative norm; cuDNN's TF32 convolutions round differently on the two paths). Under
+        bn='batch' with BatchNorm (whose running statistics the functional pass would update)
+        it loops over `hvp` instead."""
+        if V.dim() != 2 or V.shape[1] != self.dim:
+            raise ValueError(f"expected a k × {self.dim} block of vectors, got {tuple(V.shape)}")
+        if not isinstance(block, int) or isinstance(block, bool) or block <= 0:
+            raise ValueError(f"block must be a positive int, got {block!r}")
+        if self.bn == "batch" and has_batch_norm(self._net):
+            return torch.stack([self.hvp(v) for v in V])
+        from torch.func import functional_call, grad, jvp, vmap
+
+        primal = {k: p.detach() for k, p in zip(self.names, self._params, strict=True)}
+
+        def loss(p: dict[str, Tensor], x: Tensor, y: Tensor, w: float) -> Tensor:
+            return self.loss_fn(functional_call(self._net, p, (x,)), y) * w
+
+        def product(tangent: dict[str, Tensor], x: Tensor, y: Tensor, w: float):
+            return jvp(lambda p: grad(loss)(p, x, y, w), (primal,), (tangent,))[1]
+
+        out = []
+        for rows in V.split(block):
+            parts = [self.unflatten(v) for v in rows]
+            tangents = {k: torch.stack([p[i] for p in parts]) for i, k in enumerate(self.names)}
+            total: dict[str, Tensor] | None = None
+            for x, y, w in self._chunks():
+                h = vmap(product, in_dims=(0, None, None, None))(tangents, x, y, w)
+                total = h if total is None else {k: total[k] + h[k] for k in total}
+            assert total is not None
+            out += [self.flatten([total[k][i] for k in self.names]) for i in range(len(rows))]
+        self.products += len(V)
+        return torch.stack(out).detach()
+
+    # ----- products per data chunk (stratified estimators) -----
+    def chunk_count(self, batch_size: int | None = None) -> int:
+        """How many chunks of `batch_size` images (the operator's own by default) the data has."""
+        return math.ceil(self.n / (batch_size or self.batch_size))
+
+    def hvp_chunks(self, V: Tensor, batch_size: int | None = None) -> Tensor:
+        """Row c is w_c·H_c·V[c]: the Hessian of the mean loss over data chunk c (chunks of
+        `batch_size` images in data order, the operator's own by default), weighted by the
+        chunk's share w_c of the data, times that chunk's own vector. Σ_c w_c·H_c = H, so one
+        call costs about one `hvp`; independent probes per chunk give stratified trace
+        estimates (`lmc_toolkit.hessian_trace`). Graphs kept for another chunk size are freed by
+        `release` or by asking for yet another size."""
+        bs = self.batch_size if batch_size is None else batch_size
+        check_batch_size(bs)
+        if self.bn == "batch" and has_batch_norm(self._net) and bs < self.n:
+            raise ValueError(
+                f"bn='batch' uses the statistics of the whole batch, so chunks of {bs} of the "
+                f"{self.n} images would change the function; pass batch_size >= {self.n}"
+            )
+        count = self.chunk_count(bs)
+        if V.shape != (count, self.dim):
+            raise ValueError(
+                f"expected {count} vectors (one per chunk of {bs} images) of length {self.dim}, "
+                f"got shape {tuple(V.shape)}"
+            )
+        out = []
+        if self.hvp_method == "reuse":
+            if bs == self.batch_size:
+                if self._graphs is None:
+                    self._graphs = [self._grad(x, y, w, True) for x, y, w in self._chunks()]
+                graphs = self._graphs
+            else:
+                if self._other_graphs is None or self._other_graphs[0] != bs:
+                    self._other_graphs = None  # free the old ones first
+                    built = [self._grad(x, y, w, True) for x, y, w in self._chunks(bs)]
+                    self._other_graphs = (bs, built)
+                graphs = self._other_graphs[1]
+            for g, v in zip(graphs, V, strict=True):
+                out.append(self.flatten(self._back(g, self.unflatten(v), True)))
+        else:
+            for (x, y, w), v in zip(self._chunks(bs), V, strict=True):
+                g = self._grad(x, y, w, True)
+                out.append(self.flatten(self._back(g, self.unflatten(v), False)))
+        self.products += 1
+        return torch.stack([o.detach() for o in out])
+
+    def release_other_chunks(self) -> None:
+        """Free the graphs `hvp_chunks` kept for a chunk size other than the operator's own."""
+        self._other_graphs = None
+
     def release(self) -> None:
         """Free the kept gradient graphs (they are rebuilt on the next product)."""
         self._graphs = None
+        self._other_graphs = None
 
     def dense(self, max_dim: int = 20_000) -> Tensor:
         """The whole dim×dim matrix, one product per column (for small models and tests)."""

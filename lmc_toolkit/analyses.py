@@ -179,6 +179,7 @@ def curvature(
     density_runs: int = 2,
     density_steps: int = 30,
     diagonal_method: str = "auto",
+    trace_method: str = "auto",
 ) -> CurvatureSummary:
     """The Hessian of one trained ticket on `images` training images (eval-mode BN; pruned
     coordinates are outside the operator's space).
@@ -187,7 +188,8 @@ def curvature(
     (piecewise-linear networks: one pass per class) and the Gauss–Newton diagonal elsewhere; the
     summary records which (`diagonal_route`, `diagonal_exact`). Any method of
     `hessian.diagonal` can be named instead: `"exact"` on instance-norm convnets takes the
-    structured route, exact but about ten times the Gauss–Newton cost."""
+    structured route, exact but about ten times the Gauss–Newton cost. `trace_method` is a
+    method of `hessian.trace` (default: its `"auto"`, stratified Hutchinson on the CPU)."""
     import time
 
     from lmc_toolkit.hessian import Hessian, density, diagonal, top_eigenvalues, trace
@@ -200,7 +202,7 @@ def curvature(
         data = subsample(study.train_data, images)
         H = Hessian(net, data, mask=mask, bn="eval")
         eig = top_eigenvalues(H, k=min(k, H.shape[0]), which="LA", progress=study.progress)
-        tr = trace(H, probes=probes, progress=study.progress)
+        tr = trace(H, probes=probes, method=trace_method, progress=study.progress)
         route = diagonal_method
         if route == "auto":
             route = "exact" if is_piecewise_linear(H) else "ggn"
@@ -234,6 +236,7 @@ def curvature(
         "probes": probes,
         "density": (density_runs, density_steps),
         "diagonal": diagonal_method,
+        "trace": trace_method,
     }
     return cached(
         study,

@@ -72,7 +72,12 @@ def _configure_hessian(p: argparse.ArgumentParser) -> None:
     p.add_argument("--select", action="append", default=[], help="parameter name or regex")
     p.add_argument("--k", type=int, default=1, help="top eigenvalues (0: skip)")
     p.add_argument("--which", default="LA", choices=("LA", "LM", "SA"))
-    p.add_argument("--probes", type=int, default=30, help="trace probes (0: skip; the estimator is trace()'s default)")
+    p.add_argument(
+        "--probes",
+        type=int,
+        default=30,
+        help="trace probes (0: skip; the estimator is trace()'s default)",
+    )
     p.add_argument(
         "--diagonal",
         default="none",

@@ -414,7 +414,7 @@ def analyse(net, data, mask, label, out, probes, runs, steps):
     H = Hessian(net, data, mask=mask)
     eig, c_e, _ = clock(lambda: top_eigenvalues(H, k=1, which="LA", progress=False))
     tr, c_t, _ = clock(lambda: trace(H, probes=probes, progress=False))
-    dg, c_d, _ = clock(lambda: diagonal(H, method="ggn", progress=False))
+    dg, c_d, _ = clock(lambda: diagonal(H, method="exact", progress=False))
     sp, c_s, _ = clock(lambda: density(H, runs=runs, steps=steps, progress=False))
     peak = int(sp.density.argmax())
     out[label] = {
@@ -427,6 +427,7 @@ def analyse(net, data, mask, label, out, probes, runs, steps):
         "trace_stderr": tr.stderr,
         "trace_cpu_s": c_t,
         "trace_probes": probes,
+        "trace_method": tr.method,
         "diagonal_route": dg.route,
         "diagonal_exact": dg.exact,
         "diagonal": dg.summary(),

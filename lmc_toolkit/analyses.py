@@ -184,16 +184,18 @@ def curvature(
     """The Hessian of one trained ticket on `images` training images (eval-mode BN; pruned
     coordinates are outside the operator's space).
 
-    `diagonal_method="auto"` takes the exact diagonal where it costs about a gradient
-    (piecewise-linear networks: one pass per class) and the Gauss–Newton diagonal elsewhere; the
+    `diagonal_method="auto"` takes the exact diagonal where a fast exact route exists
+    (piecewise-linear networks: the Gauss–Newton route; instance-norm convnets such as
+    `convnet3`: the structured route, about ten times the Gauss–Newton cost) and the
+    Gauss–Newton diagonal elsewhere, where the exact route costs one product per weight; the
     summary records which (`diagonal_route`, `diagonal_exact`). Any method of
-    `hessian.diagonal` can be named instead: `"exact"` on instance-norm convnets takes the
-    structured route, exact but about ten times the Gauss–Newton cost. `trace_method` is a
+    `hessian.diagonal` can be named instead. `trace_method` is a
     method of `hessian.trace` (default: its `"auto"`, stratified Hutchinson on the CPU)."""
     import time
 
     from lmc_toolkit.hessian import Hessian, density, diagonal, top_eigenvalues, trace
     from lmc_toolkit.hessian_diag import is_piecewise_linear
+    from lmc_toolkit.hessian_diag_chain import applies as structured_applies
 
     def compute() -> CurvatureSummary:
         start = time.perf_counter()
@@ -205,7 +207,8 @@ def curvature(
         tr = trace(H, probes=probes, method=trace_method, progress=study.progress)
         route = diagonal_method
         if route == "auto":
-            route = "exact" if is_piecewise_linear(H) else "ggn"
+            fast_exact = is_piecewise_linear(H) or structured_applies(H)
+            route = "exact" if fast_exact else "ggn"
         diag = diagonal(H, method=route, probes=probes, progress=study.progress)
         spec = density(H, runs=density_runs, steps=density_steps, progress=study.progress)
         flat = diag.flat().sort().values
@@ -235,7 +238,8 @@ def curvature(
         "k": k,
         "probes": probes,
         "density": (density_runs, density_steps),
-        "diagonal": diagonal_method,
+        # "auto" took the Gauss–Newton diagonal on instance-norm nets before the structured route
+        "diagonal": "auto: exact where fast" if diagonal_method == "auto" else diagonal_method,
         "trace": trace_method,
     }
     return cached(

@@ -71,3 +71,5 @@ def test_curvature_summary_matches_its_parts(study: Study):
     assert s.diagonal["max"] == pytest.approx(max(s.diagonal_sorted))
     grid, density = np.asarray(s.density_grid), np.asarray(s.density)
     assert np.trapezoid(density, grid) == pytest.approx(1.0, abs=1e-3)
+    # instance-norm convnet3: "auto" takes the exact structured route, not the Gauss–Newton one
+    assert s.diagonal_route == "structured" and s.diagonal_exact

@@ -6,6 +6,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from lmc_toolkit.cli import main
 from lmc_toolkit.figures import FIGURES
 
@@ -82,6 +84,7 @@ def test_a_bad_scheduler_is_refused_before_any_notebook_runs(tmp_path: Path, cap
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.slow  # 70 s; test_sweep covers process pools and Dask in the default run
 def test_a_figure_notebook_hands_its_trainings_to_a_process_pool(tmp_path: Path, capsys):
     """F1 with `--scheduler processes:2`: the same accuracies as the in-process run."""
     from lmc_toolkit.store import Store

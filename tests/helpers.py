@@ -25,3 +25,18 @@ def write_idx(path: Path, array: np.ndarray, gz: bool = False) -> None:
 def tensors_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
     """Same keys and bit-identical tensors."""
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def per_point_reference(model, base, dirs, coords, data) -> tuple[np.ndarray, np.ndarray]:
+    """Loss and accuracy of base + Σ c_k·dirs[k] for every row of `coords`, each point written
+    into a fresh copy of `model` and evaluated: no shared code with the evaluator."""
+    from lmc_toolkit import params as P
+    from lmc_toolkit.train import evaluate
+
+    out = []
+    for c in coords:
+        point = {
+            k: base[k] + sum(float(ci) * d[k] for ci, d in zip(c, dirs, strict=True)) for k in base
+        }
+        out.append(evaluate(P.with_state(model, point), data))
+    return np.array([m.loss for m in out]), np.array([m.accuracy for m in out])

@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import tensors_equal
+from helpers import per_point_reference, tensors_equal
 
 from lmc_toolkit import models
 from lmc_toolkit import params as P
 from lmc_toolkit.evaluator import Evaluator, evaluate_points, grid_coords
-from lmc_toolkit.train import evaluate
 
 
 def _setup(name="convnet3", **options):
@@ -21,17 +20,6 @@ def _setup(name="convnet3", **options):
     g = torch.Generator().manual_seed(3)
     d2 = {k: 0.1 * torch.randn(v.shape, generator=g) for k, v in base.items()}
     return a, base, [d1, d2]
-
-
-def _reference(model, base, dirs, coords, data):
-    """Write each point into a fresh copy and evaluate it: no shared code with the evaluator."""
-    out = []
-    for c in coords:
-        point = {
-            k: base[k] + sum(float(ci) * d[k] for ci, d in zip(c, dirs, strict=True)) for k in base
-        }
-        out.append(evaluate(P.with_state(model, point), data))
-    return np.array([m.loss for m in out]), np.array([m.accuracy for m in out])
 
 
 COORDS = grid_coords([-0.5, 0.0, 1.0], [0.0, 0.7])
@@ -51,7 +39,7 @@ COORDS = grid_coords([-0.5, 0.0, 1.0], [0.0, 0.7])
 def test_every_path_equals_a_per_point_loop(digits_small, name, options, kw):
     model, base, dirs = _setup(name, **options)
     result = evaluate_points(model, digits_small, base, dirs, COORDS, progress=False, **kw)
-    loss, acc = _reference(model, base, dirs, COORDS, digits_small)
+    loss, acc = per_point_reference(model, base, dirs, COORDS, digits_small)
     np.testing.assert_allclose(result.loss, loss, rtol=0, atol=1e-5)
     np.testing.assert_allclose(result.accuracy, acc, rtol=0, atol=1e-9)
     assert result.n == len(digits_small)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import per_point_reference
 from torch import nn
 
 from lmc_toolkit import models
@@ -12,7 +13,6 @@ from lmc_toolkit import params as P
 from lmc_toolkit.data import Dataset
 from lmc_toolkit.evaluator import evaluate_points, grid_coords
 from lmc_toolkit.evaluator_stem import find_stem
-from lmc_toolkit.train import evaluate
 
 COORDS = grid_coords([-0.5, 0.0, 1.0], [0.0, 0.7])
 
@@ -65,16 +65,6 @@ def _directions(net: nn.Module) -> tuple[dict, list[dict]]:
     return base, dirs
 
 
-def _reference(net, base, dirs, data):
-    out = []
-    for c in COORDS:
-        point = {
-            k: base[k] + sum(float(ci) * d[k] for ci, d in zip(c, dirs, strict=True)) for k in base
-        }
-        out.append(evaluate(P.with_state(net, point), data))
-    return np.array([m.loss for m in out]), np.array([m.accuracy for m in out])
-
-
 @pytest.mark.parametrize(
     "kind", ["instance-relu-avg", "group-gelu-max", "batchnorm-tanh", "plain-relu-max", "odd-size"]
 )
@@ -88,7 +78,7 @@ def test_fused_first_block_equals_the_network(digits_small, kind, channels):
         net, data, base, dirs, COORDS, progress=False, batch_size=64, fuse_stem=True
     )
     assert fused.details["method"] == "loop+stem"
-    loss, acc = _reference(net, base, dirs, data)
+    loss, acc = per_point_reference(net, base, dirs, COORDS, data)
     np.testing.assert_allclose(fused.loss, loss, rtol=0, atol=1e-5)
     np.testing.assert_allclose(fused.accuracy, acc, rtol=0, atol=1e-9)
 
@@ -104,7 +94,9 @@ def test_recalibrated_batchnorm_runs_through_the_fused_block(digits_small):
     ]
     assert [r.details["method"] for r in runs] == ["loop+stem", "loop"]
     np.testing.assert_allclose(runs[0].loss, runs[1].loss, rtol=0, atol=1e-5)
-    assert not np.allclose(runs[0].loss, _reference(net, base, dirs, digits_small)[0], atol=1e-3)
+    assert not np.allclose(
+        runs[0].loss, per_point_reference(net, base, dirs, COORDS, digits_small)[0], atol=1e-3
+    )
 
 
 def test_which_first_blocks_fuse():
@@ -141,6 +133,6 @@ def test_compiled_fused_block_equals_the_network(digits_small, kind):
     base, dirs = _directions(net)
     fused = evaluate_points(net, data, base, dirs, COORDS, progress=False, compile=True)
     assert fused.details["method"] == "loop+stem" and fused.details["compiled"]
-    loss, acc = _reference(net, base, dirs, data)
+    loss, acc = per_point_reference(net, base, dirs, COORDS, data)
     np.testing.assert_allclose(fused.loss, loss, rtol=0, atol=1e-5)
     np.testing.assert_allclose(fused.accuracy, acc, rtol=0, atol=1e-9)

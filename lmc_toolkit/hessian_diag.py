@@ -9,18 +9,21 @@ Exact routes (`diagonal(H, "exact")` picks the fastest one that is exact for the
   factor of the output curvature (√p_c (e_c − p) for cross-entropy). It costs one backward pass
   per class over per-sample factors, plus per-sample squared weight gradients per layer.
 - `"structured"` (`lmc_toolkit.hessian_diag_norm`): chains [Conv2d → instance norm
-  (`GroupNorm(C, C)`), eval BatchNorm or none → ReLU → avg/max pool]×D → Flatten → Linear, such
+  (`GroupNorm(C, C)`), BatchNorm or none → ReLU → avg/max pool]×D → Flatten → Linear, such
   as `convnet3`, with cross-entropy or MSE. Instance norm adds curvature the GGN misses; this
   route adds it in closed form for the last two blocks and the linear layer, and computes the
   few coordinates of earlier blocks (conv1 and its norm in `convnet3`: 704 of ~85k) by one
   linearized forward pass each (`hessian_diag_early`); it needs no Hessian-vector products.
+  Train-mode BatchNorm (`bn="batch"`) couples the samples: there every conv block goes by
+  forward tangents over the whole batch, still exact and without products.
 - `"onehot"`: one exact Hessian-vector product per coordinate. It is the exact route for
-  everything else (other normalizations, train-mode BatchNorm, custom losses); it costs `dim`
-  products.
+  everything else (other normalizations, residual networks with train-mode BatchNorm, custom
+  losses); it costs `dim` products.
 
 Which route `"exact"` takes: piecewise-linear networks (MLPs, LeNet, eval-mode BN ResNets
-without other norms) → `"ggn"`; `convnet3` and similar instance-norm chains → `"structured"`;
-the rest (e.g. train-mode BatchNorm) → `"onehot"`. All three are exact (`exact=True`).
+without other norms) → `"ggn"`; `convnet3` and similar conv chains with instance norm or
+BatchNorm (either mode) → `"structured"`; the rest (e.g. a ResNet under bn="batch") →
+`"onehot"`. All three are exact (`exact=True`).
 
 `"ggn"` can also be asked for explicitly on other networks: it is then the Gauss–Newton
 approximation, and the result says `exact=False`.

@@ -27,7 +27,7 @@ class Block:
     conv_m: nn.Conv2d
     norm: str | None
     norm_m: nn.Module | None
-    kind: str  # "in" (instance norm), "bn" (eval BatchNorm) or "none"
+    kind: str  # "in" (instance norm), "bn" (eval BatchNorm), "bt" (train-mode BatchNorm), "none"
     pool: nn.Module | None
 
 
@@ -71,9 +71,9 @@ def parse_chain(H: Hessian) -> Chain:
             norm, norm_m, kind = leaves[i][0], m, "in"
             i += 1
         elif isinstance(m, nn.BatchNorm2d):
-            if H.bn != "eval" or m.running_mean is None:
-                raise ValueError(f"BatchNorm {leaves[i][0]!r} needs bn='eval' and running stats")
-            norm, norm_m, kind = leaves[i][0], m, "bn"
+            if H.bn == "eval" and m.running_mean is None:
+                raise ValueError(f"BatchNorm {leaves[i][0]!r} has no running stats for bn='eval'")
+            norm, norm_m, kind = leaves[i][0], m, "bn" if H.bn == "eval" else "bt"
             i += 1
         if not isinstance(at(i), nn.ReLU):
             got = type(at(i)).__name__
@@ -87,6 +87,11 @@ def parse_chain(H: Hessian) -> Chain:
     if i + 2 != len(leaves):
         raise ValueError(f"unexpected module {leaves[i + 2][0]!r} after the last Linear")
     return Chain(tuple(blocks), leaves[i + 1][0], leaves[i + 1][1])
+
+
+def coupled(chain: Chain) -> bool:
+    """Whether samples interact (train-mode BatchNorm): then every route sees all data at once."""
+    return any(b.kind == "bt" for b in chain.blocks)
 
 
 def applies(H: Hessian) -> bool:
@@ -110,7 +115,7 @@ class Level:
     z: Tensor  # the conv output, n × C × H × W
     xhat: Tensor  # the normalized z, n × C × S (z itself without a norm)
     scale: Tensor  # ∂a/∂x̂ · 1/σ: γ/σ (instance norm), γ/sd (BatchNorm), 1 (none), n × C × 1
-    sigma: Tensor | None  # n × C (instance norm only)
+    sigma: Tensor | None  # n × C (instance norm; train-mode BatchNorm: the same for every n)
     a: Tensor  # the norm output (ReLU input)
     pool_idx: Tensor | None  # max-pool argmax, n × C × S'
     ms: Tensor  # ReLU mask ⊙ scale, n × C × S
@@ -146,27 +151,30 @@ def push(
 ) -> Tensor:
     """Tangents t of the conv output z (… × S) → tangents of the block's pooled output (… × S'):
     Pool(mask ⊙ ∂a/∂z t), which for instance norm is Pool(ms⊙t) − (Σt/S) Pool(ms) − (x̂ᵀt/S)
-    Pool(ms⊙x̂). `at` aligns the level's n × C × … tensors with t's layout."""
+    Pool(ms⊙x̂). Train-mode BatchNorm is the same with sums over samples and positions: t is
+    B × n × C × S and sum_t, xt are B × 1 × C. `at` aligns the level's n × C × … tensors with t's
+    layout."""
     hw = tuple(lv.z.shape[2:])
     if isinstance(b.pool, nn.MaxPool2d):  # gather first: a quarter of the work
         out = pool_map(b, at(lv.pool_idx), hw, t) * at(lv.pooled["ms"])
     else:
         out = pool_map(b, None, hw, t * at(lv.ms))
-    if b.kind == "in":
-        size = t.shape[-1]
+    if b.kind in ("in", "bt"):
+        size = t.shape[-1] * (t.shape[-3] if b.kind == "bt" else 1)
         out = out - (sum_t / size)[..., None] * at(lv.pooled["ms"])
         out = out - (xt / size)[..., None] * at(lv.pooled["msx"])
     return out
 
 
 def centered_q(b: Block, ga: Tensor) -> Tensor | None:
-    """∂ℓ/∂x̂ per sample and channel, centered (instance norm only; None otherwise)."""
-    if b.kind != "in":
+    """∂ℓ/∂x̂ per sample and channel, centered over what the norm averages: positions (instance
+    norm) or samples and positions (train-mode BatchNorm); None for the other kinds."""
+    if b.kind not in ("in", "bt"):
         return None
     g = ga.detach().flatten(2)
     if b.norm_m.weight is not None:
         g = g * b.norm_m.weight.detach()[:, None]
-    return g - g.mean(-1, keepdim=True)
+    return g - g.mean((0, 2) if b.kind == "bt" else -1, keepdim=True)
 
 
 def _param(m: nn.Module, attr: str) -> Tensor | None:
@@ -189,6 +197,12 @@ def forward(chain: Chain, x: Tensor) -> tuple[list[Level], Tensor, list[Tensor]]
             mu = zf.mean(-1, keepdim=True)
             sigma = ((zf - mu) ** 2).mean(-1, keepdim=True).add(b.norm_m.eps).sqrt()
             xhat = (zf - mu) / sigma
+            inv = 1 / sigma
+        elif b.kind == "bt":  # batch statistics (biased variance), as train-mode BatchNorm
+            mu = zf.mean((0, 2), keepdim=True)
+            sigma = ((zf - mu) ** 2).mean((0, 2), keepdim=True).add(b.norm_m.eps).sqrt()
+            xhat = (zf - mu) / sigma
+            sigma = sigma.expand(n, ch, 1)
             inv = 1 / sigma
         elif b.kind == "bn":
             sd = (b.norm_m.running_var + b.norm_m.eps).sqrt()[:, None]
@@ -258,6 +272,17 @@ def backward_columns(logits: Tensor, inputs: list[Tensor], factor: Tensor) -> li
         cols = [torch.autograd.grad(logits, inputs, f, retain_graph=True) for f in factor]
         grads = tuple(torch.stack([c[i] for c in cols]) for i in range(len(inputs)))
     return [g.detach().flatten(3).permute(1, 2, 3, 0) for g in grads]
+
+
+def shifts(conv: nn.Conv2d, in_hw: tuple[int, int], dtype, device) -> Tensor:
+    """E: k² × S × S' with E[k] the 0/1 map from an input channel to the conv's k-th tap."""
+    hw = in_hw[0] * in_hw[1]
+    index = torch.arange(1, hw + 1, dtype=torch.float64, device=device).view(1, 1, *in_hw)
+    taps = F.unfold(index, conv.kernel_size, conv.dilation, conv.padding, conv.stride)[0]
+    taps = taps.long()  # k² × S, 0 = padding
+    e = torch.zeros(taps.shape[0], taps.shape[1], hw + 1, dtype=dtype, device=device)
+    e.scatter_(2, taps[..., None], 1.0)
+    return e[..., 1:]
 
 
 def r_quad(lv: Level, q: Tensor, cols: Tensor) -> Tensor:

@@ -1,7 +1,7 @@
 """The exact Hessian diagonal of instance-norm ConvNets (`convnet3`) in closed form.
 
 The network must be a chain [Conv2d → norm → ReLU → pool]×D → Flatten → Linear (norm: instance
-norm `GroupNorm(C, C)`, eval-mode BatchNorm2d or none; pool: AvgPool2d, MaxPool2d or none) with
+norm `GroupNorm(C, C)`, BatchNorm2d (eval mode, or train mode under `bn="batch"`) or none; pool: AvgPool2d, MaxPool2d or none) with
 cross-entropy or MSE. Per sample, a parameter θ that a module output v depends on linearly has
 d²ℓ/dθ² = tᵀ[∇²_v ℓ]t with t = ∂v/∂θ, and a conv weight's tangent lives in one output channel,
 so only the channel-diagonal blocks of the Hessian w.r.t. conv outputs are needed. ReLU
@@ -19,7 +19,12 @@ so only the channel-diagonal blocks of the Hessian w.r.t. conv outputs are neede
 So the last two blocks and the linear layer cost batched small matmuls per sample. Earlier
 blocks, whose Hessian blocks would be dense, get their (few) coordinates from forward tangents
 (`hessian_diag_early`: one linearized forward pass per coordinate, no products); a conv bias
-right before instance norm has exactly zero curvature. Masks: the operator's network is already
+right before instance norm has exactly zero curvature.
+
+Train-mode BatchNorm (`Hessian(..., bn="batch")`) normalizes over samples too, so the per-sample
+closed forms do not hold: there every conv block goes by forward tangents over the whole batch
+(R over samples and positions), the linear layer stays closed form, and a conv bias right before
+the norm is zero again. Masks: the operator's network is already
 masked, so the kept entries of this diagonal are the diagonal of the kept submatrix.
 """
 
@@ -29,8 +34,7 @@ import time
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 from tqdm.auto import tqdm
 
 from lmc_toolkit.hessian import Hessian
@@ -40,27 +44,18 @@ from lmc_toolkit.hessian_diag_chain import (
     Level,
     backward_columns,
     centered_q,
+    coupled,
     factor,
     forward,
     loss_sum,
     parse_chain,
     push,
     r_quad,
+    shifts,
 )
 from lmc_toolkit.hessian_diag_early import early_diagonal
 
 _BUDGET = 256 * 2**20  # bytes of the largest per-chunk tensor (×16 on a GPU)
-
-
-def _shifts(conv: nn.Conv2d, in_hw: tuple[int, int], dtype, device) -> Tensor:
-    """E: k² × S × S' with E[k] the 0/1 map from an input channel to the conv's k-th tap."""
-    hw = in_hw[0] * in_hw[1]
-    index = torch.arange(1, hw + 1, dtype=torch.float64, device=device).view(1, 1, *in_hw)
-    taps = F.unfold(index, conv.kernel_size, conv.dilation, conv.padding, conv.stride)[0]
-    taps = taps.long()  # k² × S, 0 = padding
-    e = torch.zeros(taps.shape[0], taps.shape[1], hw + 1, dtype=dtype, device=device)
-    e.scatter_(2, taps[..., None], 1.0)
-    return e[..., 1:]
 
 
 class _Closed:
@@ -136,7 +131,7 @@ class _Closed:
             return x
         conv = b.conv_m
         if self._taps is None:
-            e = _shifts(conv, tuple(lv.h_in.shape[2:]), x.dtype, x.device)
+            e = shifts(conv, tuple(lv.h_in.shape[2:]), x.dtype, x.device)
             ones = e.sum(1)  # k² × S' : E_kᵀ 1
             tp = (
                 torch.einsum("ksu,lsv->kluv", e, e)
@@ -229,12 +224,16 @@ def _structured(
     chain = parse_chain(H)
     names = set(H.names)
     closed = {f"{chain.fc}.weight", f"{chain.fc}.bias"}
-    for b in chain.blocks[-2:]:
+    together = coupled(chain)  # train-mode BatchNorm: all blocks by tangents, all data at once
+    for b in [] if together else chain.blocks[-2:]:
         closed |= {f"{b.conv}.weight", f"{b.conv}.bias", f"{b.norm}.weight", f"{b.norm}.bias"}
-    zero = {f"{b.conv}.bias" for b in chain.blocks[:-2] if b.kind == "in"}
+    zero = {f"{b.conv}.bias" for b in chain.blocks if b.kind == "bt"}
+    zero |= {f"{b.conv}.bias" for b in chain.blocks[:-2] if b.kind == "in"}
     early = [k for k in H.names if k not in closed and k not in zero]
     start = time.perf_counter()
     worker = _Closed(chain, H, names & closed)
+    if together:
+        chunk = H.n
     if names & closed:
         chunk = chunk or _chunk_size(chain, H, next(iter(H.chunks(1)))[0])
         for x, y, _ in tqdm(
@@ -244,7 +243,7 @@ def _structured(
     closed_s = time.perf_counter() - start
     values = {k: v / H.n for k, v in worker.total.items()}
     params = dict(zip(H.names, H.parameters(), strict=True))
-    for k in names & zero:  # a bias right before instance norm does not change the function
+    for k in names & zero:  # a bias right before a norm's mean does not change the function
         values[k] = torch.zeros_like(params[k])
     start = time.perf_counter()
     found, total, done = early_diagonal(H, chain, early, limit, progress)

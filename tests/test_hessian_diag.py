@@ -56,12 +56,14 @@ def test_ggn_is_flagged_approximate_under_instance_norm(data):
     torch.testing.assert_close(ggn.values["5.weight"].reshape(-1), exact[-90:-10])
 
 
-def test_batch_mode_batchnorm_uses_the_exact_product_route(data):
+def test_batch_mode_batchnorm_takes_the_structured_route_and_agrees_with_products(data):
     net = cnn(norm="bn")
     H = Hessian(net, data, bn="batch", batch_size=len(data))
     diag = diagonal(H, progress=False)
-    assert diag.route == "onehot"
+    assert diag.route == "structured" and diag.products == 0
     torch.testing.assert_close(_flat(diag), torch.diagonal(H.dense()))
+    onehot = diagonal(H, method="onehot", progress=False)
+    torch.testing.assert_close(_flat(onehot), _flat(diag))
 
 
 def test_masked_diagonal_and_summary_leave_pruned_coordinates_out(data):

@@ -29,10 +29,10 @@ def _perturb_norms(net: nn.Module, seed: int) -> nn.Module:
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in net.modules():
-            if isinstance(m, (nn.GroupNorm, nn.BatchNorm2d)):
+            if isinstance(m, (nn.GroupNorm, nn.BatchNorm2d)) and m.weight is not None:
                 m.weight.copy_(0.5 + torch.rand(m.weight.shape, generator=g))
                 m.bias.copy_(0.6 * torch.rand(m.bias.shape, generator=g) - 0.3)
-            if isinstance(m, nn.BatchNorm2d):
+            if isinstance(m, nn.BatchNorm2d) and m.running_mean is not None:
                 m.running_mean.copy_(torch.rand(m.running_mean.shape, generator=g) - 0.5)
                 m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=g))
     return net
@@ -173,3 +173,55 @@ def test_structured_route_refuses_other_models_and_exact_falls_back(digits_train
         diagonal(H, method="structured", progress=False)
     assert not applies(Hessian(convnet3(depth=2), _data(), loss=lambda o, y: o.square().mean()))
     assert math.isfinite(float(diagonal(Hessian(convnet3(1), _data()), progress=False).flat()[0]))
+
+
+def _batchnorm(net: nn.Module, seed: int, affine: bool = True) -> nn.Module:
+    """`net` with every instance norm replaced by a BatchNorm2d (perturbed affine parameters)."""
+    for i, m in enumerate(net):
+        if isinstance(m, nn.GroupNorm):
+            net[i] = nn.BatchNorm2d(m.num_channels, affine=affine).double()
+    return _perturb_norms(net, seed)
+
+
+@pytest.mark.parametrize(
+    ("make", "size", "mask_names"),
+    [
+        (lambda: _batchnorm(convnet3(depth=1), 5), 12, None),
+        (lambda: _batchnorm(convnet3(depth=2), 6), 12, None),
+        (lambda: _batchnorm(convnet3(depth=3), 7), 12, ["0.weight", "4.weight", "13.weight"]),
+        (lambda: _batchnorm(convnet3(depth=2, width=4, size=8), 8, affine=False), 8, None),
+        (lambda: mixed(), 12, None),  # train-mode BatchNorm between instance norms, max pooling
+        (lambda: _batchnorm(mixed(), 9), 12, ["4.weight", "15.weight"]),
+    ],
+    ids=["depth1", "depth2", "depth3_masked", "8x8_no_affine", "mixed", "mixed_bn_masked"],
+)
+def test_train_mode_batchnorm_diagonal_equals_dense_diagonal(make, size, mask_names):
+    """bn='batch': batch statistics couple the samples; the structured route stays exact."""
+    net = make()
+    data = _data(size=size)
+    before = copy.deepcopy(net.state_dict())
+    mask = random_mask(net, mask_names, keep=0.5, seed=3) if mask_names else None
+    H = Hessian(net, data, bn="batch", mask=mask)
+    diag = diagonal(H, progress=False)
+    assert diag.route == "structured" and diag.exact and diag.products == 0
+    ref_net = apply_mask(net, mask) if mask else net
+    expected = torch.diagonal(dense_hessian(ref_net, data, train=True))
+    if mask:
+        expected = expected[flat_mask(net, mask)]
+    torch.testing.assert_close(diag.flat(), expected, rtol=1e-9, atol=1e-12)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # running stats too
+
+
+def test_train_mode_batchnorm_in_coordinate_steps_and_selection(monkeypatch):
+    """One coordinate per step gives the same diagonal; a selection is the matching block."""
+    net = _batchnorm(convnet3(depth=3), 4)
+    data = _data(n=7)
+    ref = diagonal(Hessian(net, data, bn="batch"), progress=False)
+    monkeypatch.setattr(hessian_diag_early, "_BUDGET", 1)
+    small = diagonal(Hessian(net, data, bn="batch"), progress=False)
+    torch.testing.assert_close(_flat(small), _flat(ref), rtol=1e-12, atol=1e-14)
+    H = Hessian(net, data, bn="batch", select=r"(4|5|13)\..*")
+    part = diagonal(H, progress=False)
+    expected = torch.diagonal(dense_hessian(net, data, names=list(H.names), train=True))
+    torch.testing.assert_close(_flat(part), expected, rtol=1e-9, atol=1e-12)
+    assert float(part.values["4.bias"].abs().max()) == 0  # a bias right before BatchNorm

@@ -136,3 +136,21 @@ def test_compiled_fused_block_equals_the_network(digits_small, kind):
     loss, acc = per_point_reference(net, base, dirs, COORDS, data)
     np.testing.assert_allclose(fused.loss, loss, rtol=0, atol=1e-5)
     np.testing.assert_allclose(fused.accuracy, acc, rtol=0, atol=1e-9)
+
+
+@pytest.mark.slow
+def test_compiled_cpu_block_over_window_groups_and_a_short_chunk(digits_small, monkeypatch):
+    """The CPU's compiled path keeps windows for groups of chunks; one chunk per group and a
+    short last chunk (run eagerly) give the same values."""
+    from lmc_toolkit import evaluator
+
+    monkeypatch.setattr(evaluator, "STEM_WINDOW_BYTES", 1)
+    net = _net("instance-relu-avg", 1)
+    base, dirs = _directions(net)
+    data = digits_small[: len(digits_small) // 7 * 7 - 3]  # the last chunk of 7 is short
+    fused = evaluate_points(net, data, base, dirs, COORDS, progress=False, compile=True,
+                            batch_size=7)  # fmt: skip
+    assert fused.details["method"] == "loop+stem" and fused.details["compiled"]
+    loss, acc = per_point_reference(net, base, dirs, COORDS, data)
+    np.testing.assert_allclose(fused.loss, loss, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(fused.accuracy, acc, rtol=0, atol=1e-9)

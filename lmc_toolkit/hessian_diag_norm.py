@@ -1,8 +1,8 @@
 """The exact Hessian diagonal of instance-norm ConvNets (`convnet3`) in closed form.
 
 The network must be a chain [Conv2d → norm → ReLU → pool]×D → Flatten → Linear (norm: instance
-norm `GroupNorm(C, C)`, BatchNorm2d (eval mode, or train mode under `bn="batch"`) or none; pool: AvgPool2d, MaxPool2d or none) with
-cross-entropy or MSE. Per sample, a parameter θ that a module output v depends on linearly has
+norm `GroupNorm(C, C)`, BatchNorm2d in eval mode or, under `bn="batch"`, in train mode, or none;
+pool: AvgPool2d, MaxPool2d or none) with cross-entropy or MSE. Per sample, a parameter θ that a module output v depends on linearly has
 d²ℓ/dθ² = tᵀ[∇²_v ℓ]t with t = ∂v/∂θ, and a conv weight's tangent lives in one output channel,
 so only the channel-diagonal blocks of the Hessian w.r.t. conv outputs are needed. ReLU
 (a.e.), pooling, conv and linear layers have no curvature, so with U Uᵀ the output curvature:
@@ -24,8 +24,10 @@ right before instance norm has exactly zero curvature.
 Train-mode BatchNorm (`Hessian(..., bn="batch")`) normalizes over samples too, so the per-sample
 closed forms do not hold: there every conv block goes by forward tangents over the whole batch
 (R over samples and positions), the linear layer stays closed form, and a conv bias right before
-the norm is zero again. Masks: the operator's network is already
-masked, so the kept entries of this diagonal are the diagonal of the kept submatrix.
+the norm is zero again.
+
+Masks: the operator's network is already masked, so the kept entries of this diagonal are the
+diagonal of the kept submatrix.
 """
 
 from __future__ import annotations

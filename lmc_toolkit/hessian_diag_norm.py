@@ -2,7 +2,8 @@
 
 The network must be a chain [Conv2d → norm → ReLU → pool]×D → Flatten → Linear (norm: instance
 norm `GroupNorm(C, C)`, BatchNorm2d in eval mode or, under `bn="batch"`, in train mode, or none;
-pool: AvgPool2d, MaxPool2d or none) with cross-entropy or MSE. Per sample, a parameter θ that a module output v depends on linearly has
+pool: AvgPool2d, MaxPool2d or none) with cross-entropy or MSE. Per sample, a parameter θ that a
+module output v depends on linearly has
 d²ℓ/dθ² = tᵀ[∇²_v ℓ]t with t = ∂v/∂θ, and a conv weight's tangent lives in one output channel,
 so only the channel-diagonal blocks of the Hessian w.r.t. conv outputs are needed. ReLU
 (a.e.), pooling, conv and linear layers have no curvature, so with U Uᵀ the output curvature:

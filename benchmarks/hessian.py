@@ -58,21 +58,15 @@ def clock(fn: Callable[[], Any]) -> tuple[Any, float, float]:
     return out, time.process_time() - c, time.perf_counter() - w
 
 
-def trained_convnet3(width: int, seed: int = 0) -> nn.Module:
-    """convnet3 after one epoch of SGD on the 4000 embedded MNIST training images."""
+def trained_convnet3(width: int, seed: int = 0, batchnorm: bool = False) -> nn.Module:
+    """convnet3 after one epoch of SGD on the 4000 embedded MNIST training images
+    (`batchnorm`: with BatchNorm2d in place of its instance norms)."""
     data = D.load("mnist", "train")
     net = models.build("convnet3", 10, data.in_shape, seed, width=width)
-    config = TrainConfig(epochs=1, lr=0.05, batch_size=64)
-    return train(net, data, config, data_seed=seed, progress=False).model(net)
-
-
-def trained_batchnorm_convnet3(width: int, seed: int = 0) -> nn.Module:
-    """convnet3 with BatchNorm2d in place of instance norm, one epoch as `trained_convnet3`."""
-    data = D.load("mnist", "train")
-    net = models.build("convnet3", 10, data.in_shape, seed, width=width)
-    for i, m in enumerate(net):
-        if isinstance(m, nn.GroupNorm):
-            net[i] = nn.BatchNorm2d(m.num_channels)
+    if batchnorm:
+        for i, m in enumerate(net):
+            if isinstance(m, nn.GroupNorm):
+                net[i] = nn.BatchNorm2d(m.num_channels)
     config = TrainConfig(epochs=1, lr=0.05, batch_size=64)
     return train(net, data, config, data_seed=seed, progress=False).model(net)
 
@@ -430,7 +424,7 @@ def diag_structured_check(images: int, width: int) -> dict[str, Any]:
 def section_diag_bn(width: int, data: D.Dataset, out: dict, prefix: int) -> None:
     """Train-mode BatchNorm convnet3: the structured exact diagonal (all coordinates) against
     the authors' loop in train mode, extrapolated from `prefix` coordinates."""
-    net = trained_batchnorm_convnet3(width)
+    net = trained_convnet3(width, batchnorm=True)
     H = Hessian(net, data, bn="batch", batch_size=len(data))
     st, c_st, w_st = clock(lambda: diagonal(H, progress=False))
     loop_vals, loop_per = authors_loop(net, data, prefix, train_mode=True)
@@ -449,7 +443,7 @@ def section_diag_bn(width: int, data: D.Dataset, out: dict, prefix: int) -> None
         "prefix_max_abs_diff_vs_loop": float((first - loop_vals).abs().max()),
         "prefix_max_abs": float(loop_vals.abs().max()),
     }
-    small_net = trained_batchnorm_convnet3(8)
+    small_net = trained_convnet3(8, batchnorm=True)
     small = data[:50]
     Hs = Hessian(small_net, small, bn="batch", batch_size=len(small))
     a, c_a, _ = clock(lambda: diagonal(Hs, progress=False))

@@ -404,7 +404,7 @@ class Evaluator:
         self, base_vec, dirs, coords, buffer_rows, chunks, loss, correct, bar, compiled
     ) -> None:
         """Chunk by chunk: the conv's input windows once, then every point through the fused
-        first block and the rest of the network."""
+        first block and the rest of the network (compiled on the CPU: `_run_stem_cpu`)."""
         assert self.stem is not None
         stem = self.stem
 
@@ -415,20 +415,10 @@ class Evaluator:
             # on a GPU the per-channel coefficients join the compiled graph (fewer launches)
             return _scores(stem.rest(stem.forward(Windows(phases, mean, cov), unrolled=True)), y)
 
-        def block_and_rest(phases: Tensor, weights: Tensor, offsets: Tensor, y: Tensor):
-            # channels-last suits the CPU convolutions after the block
-            h = stem.block_unrolled(phases, weights, offsets)
-            return _scores(stem.rest(h.contiguous(memory_format=torch.channels_last)), y)
-
-        fast = eager
         if compiled and self.device.type == "cpu":
-            step = self._compiled_step(block_and_rest, "stem")
-            self._run_stem_cpu(
-                step, base_vec, dirs, coords, buffer_rows, chunks, loss, correct, bar
-            )
+            self._run_stem_cpu(base_vec, dirs, coords, buffer_rows, chunks, loss, correct, bar)
             return
-        if compiled:
-            fast = self._compiled_step(fused, "stem")
+        fast = self._compiled_step(fused, "stem") if compiled else eager
         full = chunks[0][0].shape[0]
         with torch.no_grad():
             for x, y in chunks:
@@ -444,7 +434,7 @@ class Evaluator:
                 bar.update(coords.shape[0])
 
     def _run_stem_cpu(
-        self, step, base_vec, dirs, coords, buffer_rows, chunks, loss, correct, bar
+        self, base_vec, dirs, coords, buffer_rows, chunks, loss, correct, bar
     ) -> None:
         """The compiled fused block on the CPU, point by point over groups of chunks whose
         windows are computed once: per point one parameter write and one computation of the
@@ -456,13 +446,15 @@ class Evaluator:
         def eager(phases: Tensor, weights: Tensor, offsets: Tensor, y: Tensor):
             return _scores(stem.rest(stem.block(phases, weights, offsets)), y)
 
+        def block_and_rest(phases: Tensor, weights: Tensor, offsets: Tensor, y: Tensor):
+            # channels-last suits the CPU convolutions after the block
+            h = stem.block_unrolled(phases, weights, offsets)
+            return _scores(stem.rest(h.contiguous(memory_format=torch.channels_last)), y)
+
+        step = self._compiled_step(block_and_rest, "stem")
         full = chunks[0][0].shape[0]
         with torch.no_grad():
-            first = stem.windows(chunks[0][0]).phases
-            group = max(1, STEM_WINDOW_BYTES // (first.numel() * first.element_size()))
-            for g in range(0, len(chunks), group):
-                part = chunks[g : g + group]
-                wins = [stem.windows(x) for x, _ in part]
+            for part, wins in _window_groups(stem, chunks, STEM_WINDOW_BYTES):
                 mean = torch.cat([w.mean for w in wins])
                 cov = torch.cat([w.cov for w in wins])
                 sizes = [x.shape[0] for x, _ in part]
@@ -532,6 +524,25 @@ class Evaluator:
                     loss[start : start + block] += part_loss
                     correct[start : start + block] += part_correct
                     bar.update(c.shape[0])
+
+
+def _window_groups(stem: Stem, chunks: list[tuple[Tensor, Tensor]], budget: int):
+    """Consecutive chunks with their windows, grouped so that a group's windows stay within
+    `budget` bytes (at least one chunk per group)."""
+    part: list[tuple[Tensor, Tensor]] = []
+    wins: list[Windows] = []
+    used = 0
+    for x, y in chunks:
+        win = stem.windows(x)
+        size = win.phases.numel() * win.phases.element_size()
+        if part and used + size > budget:
+            yield part, wins
+            part, wins, used = [], [], 0
+        part.append((x, y))
+        wins.append(win)
+        used += size
+    if part:
+        yield part, wins
 
 
 def evaluate_points(

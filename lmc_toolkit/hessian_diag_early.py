@@ -141,8 +141,6 @@ def early_diagonal(
         x0 = next(iter(H.chunks(1)))[0]
         with torch.no_grad():
             lv0, _, _ = forward(chain, x0)
-        widest = max([lv.z[0, 0].numel() for lv in lv0] + [lv.z[0].numel() for lv in lv0[1:]])
-        biggest = max(len(g) for g in groups.values())
         budget = _BUDGET * (1 if x0.device.type == "cpu" else 16)
         if coupled(chain):  # all samples at once; coordinates in steps sized to the budget
             x, y, _ = next(iter(H.chunks(H.n)))
@@ -150,6 +148,8 @@ def early_diagonal(
             steps = {k: max(1, budget // (sizes[k[0]] * H.n)) for k in groups}
             _chunk(H, chain, groups, values, x, y, steps, progress)
         else:
+            widest = max(_step_width(lv0, level, False) for level in range(len(lv0)))
+            biggest = max(len(g) for g in groups.values())
             chunk = max(1, min(H.n, budget // (widest * biggest)))
             for x, y, _ in tqdm(
                 list(H.chunks(chunk)), desc="early blocks", disable=not progress, leave=False

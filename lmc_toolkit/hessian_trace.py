@@ -275,8 +275,12 @@ def _hutch(A: _Counted, draw, probes: int, plus: bool, dim: int):
         samples += (Z.double() * A.rows(Z)).sum(1).tolist()
     values = torch.tensor(samples, dtype=torch.float64)
     mean = exact + (float(values.mean()) if len(values) else 0.0)
-    stderr = float(values.std() / math.sqrt(len(values))) if len(values) > 1 else math.nan
-    return mean, stderr, values, exact
+    return mean, _stderr(values), values, exact
+
+
+def _stderr(values: Tensor) -> float:
+    """The standard error of the mean of independent samples (NaN for fewer than two)."""
+    return float(values.std() / math.sqrt(len(values))) if len(values) > 1 else math.nan
 
 
 def _stratified(A: _Counted, split: MatVec, strata: int, draw, probes: int):
@@ -288,8 +292,7 @@ def _stratified(A: _Counted, split: MatVec, strata: int, draw, probes: int):
         A.count()
         samples.append(float((V.double() * HV.double()).sum()))
     values = torch.tensor(samples, dtype=torch.float64)
-    stderr = float(values.std() / math.sqrt(len(values))) if len(values) > 1 else math.nan
-    return float(values.mean()), stderr, values, 0.0
+    return float(values.mean()), _stderr(values), values, 0.0
 
 
 def _xtrace(A: _Counted, draw, k: int):

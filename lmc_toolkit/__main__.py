@@ -2,6 +2,6 @@
 
 import sys
 
-from lmc_toolkit.cli import main
+from lmc_toolkit.cli.main import main
 
 sys.exit(main())

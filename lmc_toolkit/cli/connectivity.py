@@ -1,0 +1,149 @@
+"""`lmc-toolkit instability` and `lmc-toolkit landscape`: thin layers over the library."""
+
+from __future__ import annotations
+
+import argparse
+
+from lmc_toolkit.cli.common import add_common, add_train_options, command, train_run_of
+
+
+def _add_bn(p: argparse.ArgumentParser, default: str = "recalibrate") -> None:
+    from lmc_toolkit.training.batchnorm import BN_POLICIES
+
+    p.add_argument("--bn", default=default, choices=BN_POLICIES, help="BatchNorm policy")
+
+
+@command("instability", "instability analysis: barriers between copies spawned at steps k")
+def cmd_instability(args: argparse.Namespace) -> int:
+    from lmc_toolkit.connectivity.instability_analysis import instability_vs_k
+    from lmc_toolkit.data.sources import load
+    from lmc_toolkit.models import build
+    from lmc_toolkit.store.runs import Store
+    from lmc_toolkit.training.runs import default_device
+
+    run = train_run_of(args)
+    train_data, test_data = load(run.data, "train"), load(run.data, "test")
+    device = args.device or default_device()
+    model = build(
+        run.model,
+        train_data.num_classes,
+        train_data.in_shape,
+        run.init_seed,
+        device,
+        **dict(run.model_options),
+    )
+    result = instability_vs_k(
+        model,
+        train_data,
+        test_data,
+        run.train,
+        args.k or [0],
+        data_seeds=(run.data_seed, run.data_seed + 1),
+        pairs=args.pairs,
+        store=Store(args.store),
+        alphas=args.alphas,
+        bn=args.bn,
+        progress=not args.no_progress,
+    )
+    print(f"{run.model} on {run.data}: test error barrier between children spawned at step k")
+    for r in result.results:
+        print(
+            f"  k={r.k:>6}  error barrier {100 * r.error_barrier:6.2f}% "
+            f"± {100 * r.error_barrier_std:.2f}  loss barrier {r.loss_barrier:.4f}  "
+            f"({len(r.pairs)} pair(s), {r.meta['seconds']:.1f} s)"
+        )
+    if args.html:
+        result.plot().write_html(args.html, include_plotlyjs=True)
+        print(f"figure written to {args.html}")
+    return 0
+
+
+def _configure_instability(p: argparse.ArgumentParser) -> None:
+    add_train_options(p)
+    p.add_argument("--k", type=int, action="append", help="spawn step (repeat; default 0)")
+    p.add_argument("--pairs", type=int, default=1, help="disjoint pairs of children per k")
+    p.add_argument("--alphas", type=int, default=31)
+    p.add_argument("--html", default=None, help="write the barrier-vs-k figure here")
+    _add_bn(p)
+    add_common(p)
+
+
+cmd_instability.configure = _configure_instability
+
+
+@command("landscape", "a loss-landscape plane: random around a model, or through four seeds")
+def cmd_landscape(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from lmc_toolkit.data.sources import load
+    from lmc_toolkit.landscape.planes import paper_plane, random_plane
+    from lmc_toolkit.store.runs import Store
+    from lmc_toolkit.training.runs import train_run
+
+    run = train_run_of(args)
+    store = Store(args.store)
+    progress = not args.no_progress
+    data = load(run.data, args.split)
+    if args.images:
+        data = data[: args.images]
+    grid = (-args.span, args.span, args.grid)
+    if args.kind == "random":
+        model = train_run(run, store, args.device, progress).model(device=args.device)
+        surface = random_plane(
+            model,
+            data,
+            seeds=(args.seed, args.seed + 1),
+            x=grid,
+            y=grid,
+            bn=args.bn,
+            path=args.out,
+            progress=progress,
+        )
+    else:
+        seeds = [run.data_seed + i for i in range(4)]
+        models = [
+            train_run(replace(run, data_seed=s), store, args.device, progress).model(
+                device=args.device
+            )
+            for s in seeds
+        ]
+        surface = paper_plane(
+            models,
+            data,
+            x=grid,
+            y=grid,
+            bn=args.bn,
+            labels=[f"seed {s}" for s in seeds],
+            path=args.out,
+            progress=progress,
+        )
+    i, j = divmod(int(surface.loss.argmin()), len(surface.x))
+    print(
+        f"{args.kind} plane on {data.name} ({len(data)} images, {surface.loss.size} points): "
+        f"loss {surface.loss.min():.4f} to {surface.loss.max():.4f}, lowest at "
+        f"({surface.x[j]:.2f}, {surface.y[i]:.2f}); {surface.meta['seconds']:.1f} s"
+    )
+    if args.out:
+        print(f"surface saved in {args.out}")
+    if args.html:
+        surface.plot(log=args.log).write_html(args.html, include_plotlyjs=True)
+        print(f"figure written to {args.html}")
+    return 0
+
+
+def _configure_landscape(p: argparse.ArgumentParser) -> None:
+    add_train_options(p)
+    p.add_argument("--kind", default="random", choices=("random", "paper"))
+    p.add_argument("--split", default="test", choices=("train", "test"))
+    p.add_argument("--images", type=int, default=0, help="evaluate on the first N images")
+    p.add_argument("--grid", type=int, default=21, help="points per axis")
+    p.add_argument("--span", type=float, default=1.0, help="the grid covers [-span, span]²")
+    p.add_argument("--seed", type=int, default=0, help="first direction seed (random plane)")
+    p.add_argument("--out", default=None, help="save (and resume) the surface here")
+    p.add_argument("--html", default=None, help="write the figure here")
+    p.add_argument("--log", action="store_true", help="log-scale figure")
+    _add_bn(p)
+    add_common(p)
+
+
+cmd_landscape.configure = _configure_landscape

@@ -1,0 +1,96 @@
+"""`lmc-toolkit hessian`: curvature of a trained network (top eigenvalues, trace, diagonal,
+spectral density), a thin layer over `lmc_toolkit.hessian`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from lmc_toolkit.cli.common import add_common, add_train_options, command, train_run_of
+
+
+@command("hessian", "Hessian of a trained model: top eigenvalues, trace, diagonal, density")
+def cmd_hessian(args: argparse.Namespace) -> int:
+    from lmc_toolkit.data.sources import load
+    from lmc_toolkit.hessian.diagonal_estimators import diagonal
+    from lmc_toolkit.hessian.operator import Hessian
+    from lmc_toolkit.hessian.spectrum import density, top_eigenvalues
+    from lmc_toolkit.hessian.trace_estimators import trace
+    from lmc_toolkit.store.runs import Store
+    from lmc_toolkit.training.runs import train_run
+
+    run = train_run_of(args)
+    progress = not args.no_progress
+    result = train_run(run, Store(args.store), device=args.device, progress=progress)
+    model = result.model(device=args.device)
+    data = load(run.data, "train")[: args.images]
+    H = Hessian(model, data, bn=args.bn, select=args.select or None)
+    print(f"{run.model} on {args.images} {run.data} images: {H}")
+    out: dict = {"run": str(run), "operator": H.meta()}
+    if args.k > 0:
+        eig = top_eigenvalues(H, k=args.k, which=args.which, seed=args.seed, progress=progress)
+        vals = ", ".join(f"{v:.5g}" for v in eig.values.tolist())
+        print(
+            f"  top-{args.k} ({args.which}): {vals}  ({eig.products} products, {eig.seconds:.1f} s)"
+        )
+        out["eigen"] = eig.to_dict()
+    if args.probes > 0:
+        tr = trace(H, probes=args.probes, seed=args.seed, progress=progress)
+        print(
+            f"  trace: {tr.mean:.5g} ± {tr.stderr:.2g}  ({tr.products} products, {tr.seconds:.1f} s)"
+        )
+        out["trace"] = tr.to_dict()
+    if args.diagonal != "none":
+        dg = diagonal(H, method=args.diagonal, seed=args.seed, progress=progress)
+        s = dg.summary()
+        print(
+            f"  diagonal ({dg.route}, {'exact' if dg.exact else 'not exact'}): mean {s['mean']:.4g}"
+            f", median {s['median']:.4g}, max {s['max']:.4g}  ({dg.seconds:.1f} s)"
+        )
+        out["diagonal"] = {"route": dg.route, "exact": dg.exact, "summary": s}
+    if args.runs > 0:
+        sp = density(H, runs=args.runs, steps=args.slq_steps, seed=args.seed, progress=progress)
+        print(
+            f"  density: nodes in [{float(sp.nodes.min()):.4g}, {float(sp.nodes.max()):.4g}]"
+            f"  ({sp.products} products, {sp.seconds:.1f} s)"
+        )
+        out["density"] = sp.to_dict()
+        if args.html:
+            sp.plot(log_y=True).write_html(args.html, include_plotlyjs=True)
+            print(f"  density figure written to {args.html}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=1)
+        print(f"  results written to {args.json}")
+    return 0
+
+
+def _configure_hessian(p: argparse.ArgumentParser) -> None:
+    add_train_options(p)
+    p.add_argument("--images", type=int, default=1000, help="training images the loss averages")
+    p.add_argument("--bn", default="eval", choices=("eval", "batch"))
+    p.add_argument("--select", action="append", default=[], help="parameter name or regex")
+    p.add_argument("--k", type=int, default=1, help="top eigenvalues (0: skip)")
+    p.add_argument("--which", default="LA", choices=("LA", "LM", "SA"))
+    p.add_argument(
+        "--probes",
+        type=int,
+        default=30,
+        help="trace probes (0: skip; the estimator is trace()'s default)",
+    )
+    p.add_argument(
+        "--diagonal",
+        default="none",
+        choices=("none", "exact", "ggn", "hutchinson"),
+        help="diagonal method (exact: one pass per class on piecewise-linear nets, a structured "
+        "route on instance-norm convnets, else one product per coordinate)",
+    )
+    p.add_argument("--runs", type=int, default=2, help="SLQ runs (0: skip the density)")
+    p.add_argument("--slq-steps", type=int, default=30, help="Lanczos steps per SLQ run")
+    p.add_argument("--seed", type=int, default=0, help="probe and start-vector seed")
+    p.add_argument("--json", default=None, help="write the results here")
+    p.add_argument("--html", default=None, help="write the density figure here")
+    add_common(p)
+
+
+cmd_hessian.configure = _configure_hessian

@@ -1,0 +1,383 @@
+"""Instability analysis (Frankle et al. 2020): are copies spawned at step k linearly connected?
+
+The recipe: train from the initial weights to step k with the first data seed (k = 0 is the
+init itself); from that spawn point, train copies to the end with different data seeds (masked
+when a mask is given: the whole recipe runs on the subnetwork); interpolate each pair. A pair
+is stable when its error barrier is about zero. Spawn points and children are cached in the
+store under frozen config dataclasses that fingerprint the initial weights, the data and the
+mask, so `instability_vs_k` and reruns reuse them.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from torch import Tensor, nn
+
+from lmc_toolkit.connectivity.interpolation import alpha_grid, interpolate
+from lmc_toolkit.data.dataset import Dataset, check_nonempty
+from lmc_toolkit.landscape.curve import Curve
+from lmc_toolkit.landscape.solutions import fingerprint
+from lmc_toolkit.models import check_input
+from lmc_toolkit.store.runs import Store
+from lmc_toolkit.training.batchnorm import BNPolicy, as_policy
+from lmc_toolkit.training.config import TrainConfig
+from lmc_toolkit.training.loop import check_classes, train
+from lmc_toolkit.training.params import check_mask, is_finite, state_of
+from lmc_toolkit.training.results import Checkpoint, TrainResult
+
+
+@dataclass(frozen=True)
+class SpawnRun:
+    """The identity of a spawn point: weights, data, mask, recipe, step k and data seed."""
+
+    model: str
+    data: str
+    mask: str
+    train: TrainConfig
+    step: int
+    data_seed: int
+
+    def run_prefix(self) -> str:
+        return f"spawn-k{self.step}"
+
+
+@dataclass(frozen=True)
+class ChildRun:
+    """The identity of one child: its spawn point and its own data seed."""
+
+    spawn: SpawnRun
+    data_seed: int
+
+    def run_prefix(self) -> str:
+        return f"child-k{self.spawn.step}-s{self.data_seed}"
+
+
+def child_seeds(data_seeds: Sequence[int], pairs: int) -> tuple[tuple[int, int], ...]:
+    """The disjoint seed pairs: `data_seeds`, extended by the next unused integers when
+    `pairs` needs more than they give, taken two by two."""
+    if not isinstance(pairs, int) or isinstance(pairs, bool) or pairs < 1:
+        raise ValueError(f"pairs must be a positive int, got {pairs!r}")
+    seeds = [int(s) for s in data_seeds]
+    if len(seeds) < 2 or len(set(seeds)) != len(seeds):
+        raise ValueError(f"data_seeds needs at least 2 distinct seeds, got {tuple(data_seeds)}")
+    nxt = max(seeds) + 1
+    while len(seeds) < 2 * pairs:
+        seeds.append(nxt)
+        nxt += 1
+    return tuple((seeds[2 * i], seeds[2 * i + 1]) for i in range(pairs))
+
+
+@dataclass(frozen=True, eq=False)
+class Instability:
+    """The curves between children spawned at step k, and their barriers over pairs."""
+
+    k: int
+    pairs: tuple[tuple[int, int], ...]
+    curves: tuple[Curve, ...]
+    error_barriers: np.ndarray
+    loss_barriers: np.ndarray
+    children: Mapping[int, TrainResult]
+    config: TrainConfig
+    bn: str
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def error_barrier(self) -> float:
+        """Mean error barrier over pairs."""
+        return float(self.error_barriers.mean())
+
+    @property
+    def error_barrier_std(self) -> float:
+        return float(self.error_barriers.std())
+
+    @property
+    def loss_barrier(self) -> float:
+        return float(self.loss_barriers.mean())
+
+    @property
+    def loss_barrier_std(self) -> float:
+        return float(self.loss_barriers.std())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Curves, barriers and metadata; the children's weights stay in the store."""
+        return {
+            "k": self.k,
+            "pairs": [list(p) for p in self.pairs],
+            "curves": [c.to_dict() for c in self.curves],
+            "error_barriers": self.error_barriers.tolist(),
+            "loss_barriers": self.loss_barriers.tolist(),
+            "config": asdict(self.config),
+            "bn": self.bn,
+            "meta": dict(self.meta),
+        }
+
+    def plot(self, **kwargs: Any) -> Any:
+        """The children's interpolation curves (see `plots.plot_curve`)."""
+        from lmc_toolkit.plots.connectivity import plot_curve
+
+        return plot_curve(list(self.curves), **kwargs)
+
+
+def instability(
+    model: nn.Module,
+    train_data: Dataset,
+    eval_data: Dataset,
+    config: TrainConfig,
+    k: int = 0,
+    mask: Mapping[str, Tensor] | None = None,
+    data_seeds: Sequence[int] = (0, 1),
+    pairs: int = 1,
+    store: Store | None = None,
+    *,
+    alphas: int | Sequence[float] = 31,
+    bn: str | BNPolicy = "recalibrate",
+    progress: bool = True,
+    **evaluator_options: Any,
+) -> Instability:
+    """Frankle et al.'s instability analysis of `model` (its current weights are the init).
+
+    Trains to step `k` with `data_seeds[0]`, then `pairs` disjoint pairs of children to the
+    end of `config` (seeds from `child_seeds`), and interpolates each pair on `eval_data`
+    (`bn="recalibrate"` uses fixed batches of `train_data`). With `store`, spawn points and
+    children are computed once.
+    """
+    _check(model, train_data, eval_data, config, [k], mask)
+    seed_pairs = child_seeds(data_seeds, pairs)
+    alpha_grid(alphas)
+    policy = as_policy(bn)
+    start = time.perf_counter()
+    spawn_key = spawn_run(model, train_data, config, k, int(data_seeds[0]), mask)
+    children: dict[int, TrainResult] = {}
+    if k == 0 and store is not None:
+        # copies spawned at init are the tickets θ0 ⊙ mask trained with each seed (bit for bit),
+        # so they share the tickets' store entries with the ticket tables and F1/F2
+        from lmc_toolkit.pruning.tickets import train_ticket
+
+        for seed in (s for pair in seed_pairs for s in pair):
+            children[seed] = train_ticket(
+                model, mask, train_data, config, seed, store=store, progress=progress
+            )
+    else:
+        spawn = train_spawn(model, train_data, config, spawn_key, mask, store, progress)
+        for seed in (s for pair in seed_pairs for s in pair):
+            children[seed] = train_child(
+                model, train_data, spawn, ChildRun(spawn_key, seed), mask, store, progress
+            )
+    trained = time.perf_counter() - start
+    curves = []
+    for s1, s2 in seed_pairs:
+        curves.append(
+            interpolate(
+                children[s1].model(model),
+                children[s2].model(model),
+                eval_data,
+                alphas,
+                policy,
+                mask,
+                bn_data=train_data,
+                label=f"k={k}: seeds {s1}–{s2}",
+                progress=progress,
+                **evaluator_options,
+            )
+        )
+    meta = {
+        "train_data": train_data.name,
+        "eval_data": eval_data.name,
+        "spawn_seed": int(data_seeds[0]),
+        "model_fingerprint": spawn_key.model,
+        "mask_fingerprint": spawn_key.mask,
+        "train_seconds": trained,
+        "seconds": time.perf_counter() - start,
+        "child_accuracy": _child_accuracy(seed_pairs, curves),
+    }
+    return Instability(
+        k=int(k),
+        pairs=seed_pairs,
+        curves=tuple(curves),
+        error_barriers=np.array([c.barrier("error").value for c in curves]),
+        loss_barriers=np.array([c.barrier("loss").value for c in curves]),
+        children=children,
+        config=config,
+        bn=policy.mode,
+        meta=meta,
+    )
+
+
+def _child_accuracy(pairs: Sequence[tuple[int, int]], curves: Sequence[Curve]) -> dict[str, float]:
+    """Each child's accuracy on the evaluation data: the ends (α = 0, 1) of its pair's curve."""
+    out = {}
+    for (s1, s2), c in zip(pairs, curves, strict=True):
+        out[str(s1)] = float(c.accuracy[np.argmin(np.abs(c.alphas))])
+        out[str(s2)] = float(c.accuracy[np.argmin(np.abs(c.alphas - 1))])
+    return out
+
+
+def _check(
+    model: nn.Module,
+    train_data: Dataset,
+    eval_data: Dataset,
+    config: TrainConfig,
+    ks: Sequence[int],
+    mask: Mapping[str, Tensor] | None,
+) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    check_nonempty(train_data, "train_data")
+    check_nonempty(eval_data, "eval_data")
+    check_input(model, train_data.in_shape, "train_data")
+    check_input(model, eval_data.in_shape, "eval_data")
+    check_classes(model, train_data)
+    if not is_finite(state_of(model)):
+        raise ValueError("the model has NaN or inf weights")
+    check_mask(dict(model.named_parameters()), mask)
+    from lmc_toolkit.data.dataset import num_batches
+
+    total = config.total_steps(num_batches(len(train_data), config.batch_size))
+    for k in ks:
+        if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < total:
+            raise ValueError(
+                f"the spawn step k must be an int in [0, {total}) for this run, got {k!r}"
+            )
+
+
+def spawn_run(
+    model: nn.Module,
+    data: Dataset,
+    config: TrainConfig,
+    k: int,
+    seed: int,
+    mask: Mapping[str, Tensor] | None,
+) -> SpawnRun:
+    """The store key of the step-k checkpoint that two copies share."""
+    return SpawnRun(
+        model=fingerprint(state_of(model)),
+        data=fingerprint({"x": data.x, "y": data.y}),
+        mask=fingerprint(mask),
+        train=config,
+        step=int(k),
+        data_seed=seed,
+    )
+
+
+def train_spawn(
+    model: nn.Module,
+    data: Dataset,
+    config: TrainConfig,
+    key: SpawnRun,
+    mask: Mapping[str, Tensor] | None,
+    store: Store | None,
+    progress: bool,
+) -> Checkpoint:
+    """The step-k checkpoint: k steps of the recipe (its schedule does not depend on the end)."""
+
+    def compute() -> Checkpoint:
+        head = replace(config, steps=key.step)
+        result = train(
+            model, data, head, key.data_seed, mask=mask, checkpoint_steps=[key.step],
+            progress=progress,
+        )  # fmt: skip
+        return result.checkpoints[key.step]
+
+    if store is None:
+        return compute()
+    return store.cached(key, compute, encode=Checkpoint.to_dict, decode=Checkpoint.from_dict)
+
+
+def train_child(
+    model: nn.Module,
+    data: Dataset,
+    spawn: Checkpoint,
+    key: ChildRun,
+    mask: Mapping[str, Tensor] | None,
+    store: Store | None,
+    progress: bool,
+) -> TrainResult:
+    """One copy: trained from the step-k checkpoint `spawn` to the end with its own data order."""
+
+    def compute() -> TrainResult:
+        return train(
+            model, data, key.spawn.train, key.data_seed, mask=mask,
+            resume=copy.deepcopy(spawn), progress=progress,
+        )  # fmt: skip
+
+    if store is None:
+        return compute()
+    return store.cached(key, compute, encode=TrainResult.to_dict, decode=TrainResult.from_dict)
+
+
+@dataclass(frozen=True, eq=False)
+class InstabilityCurve:
+    """Instability against the spawn step k (figure F3)."""
+
+    ks: tuple[int, ...]
+    results: tuple[Instability, ...]
+    label: str = ""
+
+    @property
+    def error_barriers(self) -> np.ndarray:
+        return np.array([r.error_barrier for r in self.results])
+
+    @property
+    def error_barrier_stds(self) -> np.ndarray:
+        return np.array([r.error_barrier_std for r in self.results])
+
+    @property
+    def loss_barriers(self) -> np.ndarray:
+        return np.array([r.loss_barrier for r in self.results])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ks": list(self.ks),
+            "label": self.label,
+            "error_barriers": self.error_barriers.tolist(),
+            "error_barrier_stds": self.error_barrier_stds.tolist(),
+            "loss_barriers": self.loss_barriers.tolist(),
+            "results": [r.to_dict() for r in self.results],
+        }
+
+    def plot(self, **kwargs: Any) -> Any:
+        """Barrier against k (see `plots.plot_barriers`)."""
+        from lmc_toolkit.plots.connectivity import plot_barriers
+
+        series = {
+            self.label or "error barrier": (self.ks, self.error_barriers, self.error_barrier_stds)
+        }
+        kwargs.setdefault("x_title", "spawn step k")
+        return plot_barriers(series, **kwargs)
+
+
+def instability_vs_k(
+    model: nn.Module,
+    train_data: Dataset,
+    eval_data: Dataset,
+    config: TrainConfig,
+    ks: Sequence[int],
+    mask: Mapping[str, Tensor] | None = None,
+    data_seeds: Sequence[int] = (0, 1),
+    pairs: int = 1,
+    store: Store | None = None,
+    *,
+    label: str = "",
+    **options: Any,
+) -> InstabilityCurve:
+    """`instability` at every spawn step in `ks` (figure F3); all checks run before training."""
+    ks = [int(k) for k in ks]
+    if not ks:
+        raise ValueError("ks must name at least one spawn step")
+    _check(model, train_data, eval_data, config, ks, mask)
+    child_seeds(data_seeds, pairs)
+    results = tuple(
+        instability(
+            model, train_data, eval_data, config, k, mask, data_seeds, pairs, store, **options
+        )
+        for k in ks
+    )
+    return InstabilityCurve(tuple(ks), results, label)

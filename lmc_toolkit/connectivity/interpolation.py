@@ -1,0 +1,196 @@
+"""Linear mode connectivity: interpolation curves and their barriers, among two or more solutions.
+
+`interpolate(a, b, data)` scores (1-α)·a + α·b for a grid of α on the landscape evaluator; the
+`Curve` it returns gives Frankle et al.'s barrier. `pairwise` does it for every pair of several
+solutions and adds their weight distances. Instability analysis (training copies from a spawn
+point) lives in `lmc_toolkit.connectivity.instability_analysis`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from torch import Tensor, nn
+
+from lmc_toolkit.data.dataset import Dataset
+from lmc_toolkit.landscape.curve import Curve
+from lmc_toolkit.landscape.evaluator.core import Evaluator
+from lmc_toolkit.landscape.solutions import (
+    Solution,
+    apply_mask,
+    sparsity,
+    split_solution,
+    template_of,
+)
+from lmc_toolkit.training.batchnorm import BNPolicy, as_policy
+from lmc_toolkit.training.params import norm, sub
+
+
+def alpha_grid(alphas: int | Sequence[float] | np.ndarray) -> np.ndarray:
+    """Evenly spaced α in [0, 1] for an int, else the given α with 0 and 1 added, sorted."""
+    if isinstance(alphas, bool):
+        raise TypeError("alphas must be an int or a sequence of numbers, got a bool")
+    if isinstance(alphas, int):
+        if alphas < 2:
+            raise ValueError(f"alphas needs at least 2 points (0 and 1), got {alphas}")
+        return np.linspace(0.0, 1.0, alphas)
+    grid = np.asarray(alphas, dtype=float).ravel()
+    if not np.isfinite(grid).all():
+        raise ValueError(f"alphas must be finite numbers, got {grid}")
+    return np.unique(np.concatenate([grid, [0.0, 1.0]]))
+
+
+def interpolate(
+    a: Solution,
+    b: Solution,
+    data: Dataset,
+    alphas: int | Sequence[float] | np.ndarray = 31,
+    bn: str | BNPolicy = "recalibrate",
+    mask: Mapping[str, Tensor] | None = None,
+    *,
+    model: nn.Module | None = None,
+    bn_data: Dataset | None = None,
+    label: str = "",
+    progress: bool = True,
+    **evaluator_options: Any,
+) -> Curve:
+    """Loss and accuracy of (1-α)·a + α·b on `data` for every α.
+
+    `a` and `b` are models, state dicts or parameter dicts (`model=` gives the architecture
+    when neither is a model). With `mask`, pruned coordinates are zero all along the path.
+    `bn` is the BatchNorm policy: `"recalibrate"` re-estimates the statistics at every α on
+    fixed batches of `bn_data` (default: `data`), `"interpolate"` interpolates them, `"eval"`
+    uses a's. Extra keywords go to the `Evaluator` (method, batch_size, compile...).
+    """
+    policy = as_policy(bn)
+    grid = alpha_grid(alphas)
+    template = template_of([a, b], model)
+    pa, buf_a = split_solution(a, template, "a")
+    pb, buf_b = split_solution(b, template, "b")
+    pa, pb = apply_mask(pa, mask), apply_mask(pb, mask)
+    start = time.perf_counter()
+    evaluator = Evaluator(
+        template, data, bn=policy, bn_data=bn_data, progress=progress, **evaluator_options
+    )
+    buffer_dirs = [sub(buf_b, buf_a)] if policy.mode == "interpolate" else None
+    result = evaluator(
+        pa, [sub(pb, pa)], grid[:, None], buffers=buf_a, buffer_directions=buffer_dirs
+    )
+    meta = {
+        "dataset": data.name,
+        "n": len(data),
+        "sparsity": sparsity(pa, mask),
+        "distance": float(norm(sub(pb, pa))),
+        "bn_policy": policy.to_dict(),
+        "seconds": time.perf_counter() - start,
+        "evaluator": dict(result.details),
+    }
+    return Curve(grid, result.loss, result.accuracy, policy.mode, "interpolation", label, meta)
+
+
+@dataclass(frozen=True, eq=False)
+class PairwiseResult:
+    """Barriers and weight distances among several solutions (figure F8).
+
+    `error_barriers[i, j]` and `loss_barriers[i, j]` are the barriers of the curve from
+    solution i to j (symmetric, zero diagonal); `distances[i, j]` is ‖θ_i − θ_j‖₂ over the
+    (masked) parameters.
+    """
+
+    labels: tuple[str, ...]
+    error_barriers: np.ndarray
+    loss_barriers: np.ndarray
+    distances: np.ndarray
+    curves: Mapping[tuple[int, int], Curve]
+    bn: str
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "labels": list(self.labels),
+            "error_barriers": self.error_barriers.tolist(),
+            "loss_barriers": self.loss_barriers.tolist(),
+            "distances": self.distances.tolist(),
+            "curves": {f"{i}-{j}": c.to_dict() for (i, j), c in self.curves.items()},
+            "bn": self.bn,
+            "meta": dict(self.meta),
+        }
+
+    @staticmethod
+    def from_dict(d: Mapping[str, Any]) -> PairwiseResult:
+        curves = {}
+        for key, c in d["curves"].items():
+            i, j = (int(v) for v in key.split("-"))
+            curves[(i, j)] = Curve.from_dict(c)
+        return PairwiseResult(
+            labels=tuple(d["labels"]),
+            error_barriers=np.asarray(d["error_barriers"], float),
+            loss_barriers=np.asarray(d["loss_barriers"], float),
+            distances=np.asarray(d["distances"], float),
+            curves=curves,
+            bn=d["bn"],
+            meta=dict(d["meta"]),
+        )
+
+    def plot(self, **kwargs: Any) -> Any:
+        """Heat maps of the barrier and distance matrices (see `plots.plot_pairwise`)."""
+        from lmc_toolkit.plots.connectivity import plot_pairwise
+
+        return plot_pairwise(self, **kwargs)
+
+
+def pairwise(
+    models: Sequence[Solution],
+    data: Dataset,
+    alphas: int | Sequence[float] | np.ndarray = 11,
+    bn: str | BNPolicy = "recalibrate",
+    mask: Mapping[str, Tensor] | None = None,
+    *,
+    labels: Sequence[str] | None = None,
+    model: nn.Module | None = None,
+    bn_data: Dataset | None = None,
+    progress: bool = True,
+    **evaluator_options: Any,
+) -> PairwiseResult:
+    """Interpolate every pair of `models` and measure their distances (figure F8)."""
+    models = list(models)
+    if len(models) < 2:
+        raise ValueError(f"pairwise needs at least 2 solutions, got {len(models)}")
+    labels = tuple(labels) if labels is not None else tuple(f"#{i}" for i in range(len(models)))
+    if len(labels) != len(models):
+        raise ValueError(f"got {len(labels)} labels for {len(models)} solutions")
+    template = template_of(models, model)
+    params = [
+        apply_mask(split_solution(m, template, f"solution {labels[i]}")[0], mask)
+        for i, m in enumerate(models)
+    ]
+    as_policy(bn)
+    alpha_grid(alphas)
+    n = len(models)
+    errors, losses, distances = np.zeros((n, n)), np.zeros((n, n)), np.zeros((n, n))
+    curves = {}
+    for i, j in itertools.combinations(range(n), 2):
+        curve = interpolate(
+            models[i],
+            models[j],
+            data,
+            alphas,
+            bn,
+            mask,
+            model=template,
+            bn_data=bn_data,
+            label=f"{labels[i]}–{labels[j]}",
+            progress=progress,
+            **evaluator_options,
+        )
+        curves[(i, j)] = curve
+        errors[i, j] = errors[j, i] = curve.barrier("error").value
+        losses[i, j] = losses[j, i] = curve.barrier("loss").value
+        distances[i, j] = distances[j, i] = float(norm(sub(params[i], params[j])))
+    meta = {"dataset": data.name, "n": len(data), "sparsity": sparsity(params[0], mask)}
+    return PairwiseResult(labels, errors, losses, distances, curves, as_policy(bn).mode, meta)

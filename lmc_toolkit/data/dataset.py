@@ -1,0 +1,270 @@
+"""Datasets as tensors: the `Dataset` type, seeded batching with tensor augmentation, and files.
+
+Everything the toolkit trains on is a `Dataset`: images `x` (N×C×H×W, float, normalized) and
+labels `y` (N, long) held as tensors, on the CPU or on the device of the model. Batches are
+drawn by an explicit `torch.Generator`, so the data order and the augmentation draw (the "SGD
+noise" of instability analysis) are fixed by a seed and nothing else. Named datasets are read
+by `lmc_toolkit.data.sources`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from lmc_toolkit.store.files import atomic_torch_save, safe_torch_load
+
+AUGMENTATIONS = ("none", "crop", "flip", "crop+flip")
+
+
+_FILE_FORMAT = "lmc_toolkit.dataset/1"
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Images and labels as tensors, with class names, a name and provenance metadata.
+
+    `meta` is JSON-like: the normalization (`mean`, `std`), the split, and for synthetic sets
+    how they were made. Indexing with an int gives one `(x, y)` pair; with a slice, a sequence
+    or a tensor of indices it gives a new `Dataset`.
+    """
+
+    x: Tensor
+    y: Tensor
+    classes: tuple[str, ...]
+    name: str
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.x, Tensor) or self.x.dim() != 4 or not self.x.is_floating_point():
+            got = tuple(self.x.shape) if isinstance(self.x, Tensor) else type(self.x).__name__
+            raise ValueError(f"Dataset.x must be a float tensor N×C×H×W, got {got}")
+        if not isinstance(self.y, Tensor) or self.y.dim() != 1 or self.y.dtype != torch.long:
+            got = (tuple(self.y.shape), self.y.dtype) if isinstance(self.y, Tensor) else self.y
+            raise ValueError(f"Dataset.y must be a 1-D long tensor, got {got}")
+        if len(self.x) != len(self.y):
+            raise ValueError(f"Dataset has {len(self.x)} images but {len(self.y)} labels")
+        object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
+        if len(self.y) and (int(self.y.min()) < 0 or int(self.y.max()) >= len(self.classes)):
+            raise ValueError(
+                f"labels of {self.name!r} must lie in [0, {len(self.classes) - 1}] for "
+                f"{len(self.classes)} classes, got range [{int(self.y.min())}, {int(self.y.max())}]"
+            )
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset({self.name!r}, n={len(self)}, shape={self.in_shape}, "
+            f"classes={self.num_classes}, device={self.device})"
+        )
+
+    def __getitem__(self, index: int | slice | Sequence[int] | Tensor) -> Any:
+        if isinstance(index, int):
+            return self.x[index], self.y[index]
+        return self.subset(index)
+
+    @property
+    def in_shape(self) -> tuple[int, int, int]:
+        """The shape of one image, C×H×W."""
+        return tuple(self.x.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def device(self) -> torch.device:
+        return self.x.device
+
+    def subset(self, index: slice | Sequence[int] | Tensor) -> Dataset:
+        """The images at `index` (a slice, indices or a bool mask), as a new `Dataset`."""
+        if not isinstance(index, slice):
+            index = torch.as_tensor(index, device=self.x.device)
+            if index.dtype != torch.bool:
+                index = index.long()
+        return replace(self, x=self.x[index], y=self.y[index])
+
+    def to(self, device: torch.device | str) -> Dataset:
+        """The same data on `device` (no copy when it is already there)."""
+        device = torch.device(device)
+        if self.x.device == device:
+            return self
+        return replace(self, x=self.x.to(device), y=self.y.to(device))
+
+    def class_counts(self) -> Tensor:
+        """How many images each class has."""
+        return torch.bincount(self.y.cpu(), minlength=self.num_classes)
+
+    def batches(
+        self,
+        batch_size: int,
+        generator: torch.Generator | None = None,
+        *,
+        shuffle: bool = True,
+        augment: str = "none",
+        drop_last: bool = False,
+        start: int = 0,
+    ) -> Iterator[tuple[Tensor, Tensor]]:
+        """Iterate over `(x, y)` batches; see `batches`."""
+        return batches(
+            self,
+            batch_size,
+            generator,
+            shuffle=shuffle,
+            augment=augment,
+            drop_last=drop_last,
+            start=start,
+        )
+
+    def save(self, path: str | Path) -> Path:
+        """Write the dataset to one file (atomically); read it back with `Dataset.load`."""
+        return save_dataset(self, path)
+
+    @staticmethod
+    def load(path: str | Path) -> Dataset:
+        """Read a dataset written by `Dataset.save`, without unpickling arbitrary objects."""
+        return load_dataset(path)
+
+
+def check_nonempty(data: Dataset, what: str = "data") -> None:
+    """Raise a clear error for an empty dataset before any work starts."""
+    if not isinstance(data, Dataset):
+        raise TypeError(f"{what} must be an lmc_toolkit Dataset, got {type(data).__name__}")
+    if len(data) == 0:
+        raise ValueError(f"{what} ({data.name!r}) is empty: it needs at least one image")
+
+
+def num_batches(n: int, batch_size: int, drop_last: bool = False) -> int:
+    """How many batches an epoch over `n` images has."""
+    check_batch_size(batch_size)
+    return n // batch_size if drop_last else math.ceil(n / batch_size)
+
+
+def check_batch_size(batch_size: int) -> None:
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+
+
+def batches(
+    data: Dataset,
+    batch_size: int,
+    generator: torch.Generator | None = None,
+    *,
+    shuffle: bool = True,
+    augment: str = "none",
+    drop_last: bool = False,
+    start: int = 0,
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """Iterate over one epoch of `(x, y)` batches.
+
+    The order (with `shuffle`) and the augmentation draw come only from `generator`: the
+    permutation is drawn first, then the per-image augmentation parameters for the whole
+    epoch, so `start=k` skips k batches without changing what the later batches are.
+    `augment` is one of `AUGMENTATIONS`: random crop with padding (H/8, filled with the
+    normalized black) and horizontal flip.
+    """
+    check_nonempty(data)
+    check_batch_size(batch_size)
+    if augment not in AUGMENTATIONS:
+        raise ValueError(f"augment must be one of {AUGMENTATIONS}, got {augment!r}")
+    if (shuffle or augment != "none") and generator is None:
+        raise ValueError("shuffling or augmenting needs an explicit torch.Generator (generator=)")
+    n = len(data)
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    flips = torch.rand(n, generator=generator) < 0.5 if "flip" in augment else None
+    pad = max(1, round(data.in_shape[1] / 8))
+    shifts = (
+        torch.randint(-pad, pad + 1, (n, 2), generator=generator) if "crop" in augment else None
+    )
+    fill = _black(data)
+    device = data.device
+    for b in range(start, num_batches(n, batch_size, drop_last)):
+        positions = order[b * batch_size : (b + 1) * batch_size]
+        idx = positions.to(device)
+        x, y = data.x[idx], data.y[idx]
+        if shifts is not None:
+            x = shift_crop(x, shifts[positions].to(device), pad, fill)
+        if flips is not None:
+            x = torch.where(flips[positions].to(device)[:, None, None, None], x.flip(-1), x)
+        yield x, y
+
+
+def shift_crop(x: Tensor, shifts: Tensor, pad: int, fill: Tensor | None = None) -> Tensor:
+    """Random-crop-with-padding as a per-image shift: `shifts[i] = (dy, dx)` in [-pad, pad]."""
+    b, c, h, w = x.shape
+    fill = torch.zeros(c, device=x.device, dtype=x.dtype) if fill is None else fill
+    padded = fill.to(x).view(1, c, 1, 1).repeat(b, 1, h + 2 * pad, w + 2 * pad)
+    padded[:, :, pad : pad + h, pad : pad + w] = x
+    rows = torch.arange(h, device=x.device) + pad + shifts[:, :1]
+    cols = torch.arange(w, device=x.device) + pad + shifts[:, 1:]
+    batch = torch.arange(b, device=x.device)[:, None, None, None]
+    chans = torch.arange(c, device=x.device)[None, :, None, None]
+    return padded[batch, chans, rows[:, None, :, None], cols[:, None, None, :]]
+
+
+def _black(data: Dataset) -> Tensor:
+    """The normalized value of a black pixel per channel (0 when no normalization is known)."""
+    mean, std = data.meta.get("mean"), data.meta.get("std")
+    c = data.in_shape[0]
+    if mean is None or std is None or len(mean) != c:
+        return torch.zeros(c, device=data.device)
+    return -torch.tensor(mean, device=data.device) / torch.tensor(std, device=data.device)
+
+
+def save_dataset(data: Dataset, path: str | Path) -> Path:
+    """Write `data` to `path` as tensors plus JSON metadata, atomically."""
+    payload = {
+        "format": _FILE_FORMAT,
+        "x": data.x.detach().cpu().contiguous(),
+        "y": data.y.detach().cpu().contiguous(),
+        "classes": list(data.classes),
+        "name": data.name,
+        "meta": json.dumps(dict(data.meta), sort_keys=True),
+    }
+    return atomic_torch_save(payload, path)
+
+
+def load_dataset(path: str | Path) -> Dataset:
+    """Read a dataset written by `save_dataset` (weights-only loading: no pickled code)."""
+    payload = safe_torch_load(path)
+    if not isinstance(payload, dict) or payload.get("format") != _FILE_FORMAT:
+        raise ValueError(f"{path} is not an lmc_toolkit dataset file (format {_FILE_FORMAT!r})")
+    return Dataset(
+        x=payload["x"],
+        y=payload["y"],
+        classes=tuple(payload["classes"]),
+        name=payload["name"],
+        meta=json.loads(payload["meta"]),
+    )
+
+
+def normalize(images: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:
+    """Per-channel `(images - mean) / std` for an N×C×H×W float tensor in [0, 1]."""
+    m = torch.tensor(mean, dtype=images.dtype).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=images.dtype).view(1, -1, 1, 1)
+    return (images - m) / s
+
+
+def stratified_split(
+    y: Tensor, test_per_class: Sequence[int], seed: int = 0
+) -> tuple[Tensor, Tensor]:
+    """Train and test indices: per class, a seeded permutation of that class's rows (in file
+    order) gives its first `test_per_class[c]` rows to test and the rest to train; both index
+    lists are returned sorted, so each split keeps the file order."""
+    g = torch.Generator().manual_seed(seed)
+    train, test = [], []
+    for c, n_test in enumerate(test_per_class):
+        rows = torch.nonzero(y == c).flatten()
+        perm = rows[torch.randperm(len(rows), generator=g)]
+        test.append(perm[:n_test])
+        train.append(perm[n_test:])
+    return torch.cat(train).sort().values, torch.cat(test).sort().values

@@ -1,0 +1,66 @@
+"""What a curvature operator differentiates: the loss, the selected parameters, the BatchNorm
+mode, and the chunk size over the data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+BN_POLICIES = ("eval", "batch")
+
+
+LOSSES = ("cross_entropy", "mse")
+
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+
+
+def default_batch_size(device: torch.device, n: int) -> int:
+    """Cache-sized chunks on the CPU (measured faster than one big batch), everything on a GPU."""
+    return min(n, 100) if device.type == "cpu" else min(n, 4096)
+
+
+def loss_function(loss: str | LossFn) -> LossFn:
+    if callable(loss):
+        return loss
+    if loss == "cross_entropy":
+        return F.cross_entropy
+    if loss == "mse":
+        return lambda out, y: F.mse_loss(out, F.one_hot(y, out.shape[-1]).to(out.dtype))
+    raise ValueError(f"loss must be one of {LOSSES} or a callable loss(out, y), got {loss!r}")
+
+
+def select_names(names: Sequence[str], select: str | Sequence[str] | None) -> list[str]:
+    """The names matching `select`: each entry is an exact name or a regular expression that
+    must match the whole name (e.g. ``"0\\..*"`` for the first block). None selects all."""
+    if select is None:
+        return list(names)
+    patterns = [select] if isinstance(select, str) else list(select)
+    if not patterns or not all(isinstance(p, str) for p in patterns):
+        raise TypeError(f"select takes a name, a regex or a list of them, got {select!r}")
+    compiled = []
+    for p in patterns:
+        try:
+            compiled.append(re.compile(p))
+        except re.error as exc:
+            raise ValueError(
+                f"select pattern {p!r} is not a valid regular expression: {exc}"
+            ) from exc
+    chosen = [
+        n
+        for n in names
+        if any(n == p or c.fullmatch(n) for p, c in zip(patterns, compiled, strict=True))
+    ]
+    if not chosen:
+        shown = ", ".join(list(names)[:8])
+        raise ValueError(f"select={select!r} matches no parameter; the model has {shown}, ...")
+    return chosen
+
+
+def has_batch_norm(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())

@@ -1,0 +1,366 @@
+"""Spectral estimators on a `Hessian` operator: top eigenvalues and the spectral density.
+
+- `top_eigenvalues`: Lanczos with full re-orthogonalization (default), or power iteration with
+  deflation as PyHessian does it (for comparison). `which="LA"` asks for the largest
+  *algebraic* eigenvalues (the sharpness), `"LM"` for the largest magnitude.
+- `density`: stochastic Lanczos quadrature (SLQ), a Gaussian-smoothed density on a grid.
+
+(The trace is in `lmc_toolkit.hessian_trace`.) Every random draw comes from a `torch.Generator` seeded by `seed`, on the CPU.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from lmc_toolkit.hessian.operator import Hessian, check_operator
+
+WHICH = ("LA", "LM", "SA")
+EIGEN_METHODS = ("lanczos", "power")
+
+
+@dataclass(frozen=True)
+class Eigen:
+    """Eigenvalues (sorted by `which`), unit eigenvectors (k × dim), the residual norms
+    ‖Hv − λv‖ and error bounds min(r, r²/gap) on each eigenvalue."""
+
+    values: Tensor
+    vectors: Tensor
+    residuals: Tensor
+    bounds: Tensor
+    iterations: int
+    products: int
+    converged: bool
+    method: str
+    which: str
+    tol: float
+    seed: int
+    seconds: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def top(self) -> float:
+        return float(self.values[0])
+
+    def to_dict(self, vectors: bool = False) -> dict[str, Any]:
+        out = {
+            "values": self.values.tolist(),
+            "residuals": self.residuals.tolist(),
+            "bounds": self.bounds.tolist(),
+            "iterations": self.iterations,
+            "products": self.products,
+            "converged": self.converged,
+            "method": self.method,
+            "which": self.which,
+            "tol": self.tol,
+            "seed": self.seed,
+            "seconds": self.seconds,
+            "meta": dict(self.meta),
+        }
+        if vectors:
+            out["vectors"] = self.vectors.cpu()
+        return out
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    """An SLQ spectral density: `density` on `grid` (integrates to 1), and the Ritz `nodes` and
+    `weights` of each run (runs × steps; each run's weights sum to 1)."""
+
+    grid: Tensor
+    density: Tensor
+    nodes: Tensor
+    weights: Tensor
+    sigma: float
+    runs: int
+    steps: int
+    dim: int
+    seed: int
+    seconds: float
+    products: int
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def moment(self, k: int) -> float:
+        """The quadrature estimate of tr(H^k)/dim."""
+        return float((self.weights * self.nodes**k).sum(1).mean())
+
+    def integral(self) -> float:
+        return float(torch.trapezoid(self.density, self.grid))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "grid": self.grid.tolist(),
+            "density": self.density.tolist(),
+            "nodes": self.nodes.tolist(),
+            "weights": self.weights.tolist(),
+            "sigma": self.sigma,
+            "runs": self.runs,
+            "steps": self.steps,
+            "dim": self.dim,
+            "seed": self.seed,
+            "seconds": self.seconds,
+            "products": self.products,
+            "meta": dict(self.meta),
+        }
+
+    def plot(self, log_y: bool = False, **kw: Any):
+        from lmc_toolkit.plots.hessian import plot_spectrum
+
+        return plot_spectrum(self, log_y=log_y, **kw)
+
+
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an int ≥ {minimum}, got {value!r}")
+    return value
+
+
+def _unit(v: Tensor) -> Tensor:
+    return v / v.norm()
+
+
+class _Lanczos:
+    """Lanczos with full re-orthogonalization, growing one step at a time."""
+
+    def __init__(self, H: Hessian, v0: Tensor, generator: torch.Generator, restart: bool):
+        self.H, self.generator, self.restart = H, generator, restart
+        self.Q = [_unit(v0)]
+        self.alpha: list[float] = []
+        self.beta: list[float] = []
+        self.exhausted = False
+
+    def step(self) -> None:
+        q = self.Q[-1]
+        w = self.H.hvp(q)
+        a = float(q.double() @ w.double())
+        w = w - a * q - (self.beta[-1] * self.Q[-2] if self.beta and len(self.Q) > 1 else 0)
+        basis = torch.stack(self.Q)
+        for _ in range(2):  # classical Gram-Schmidt twice
+            w = w - basis.T @ (basis @ w)
+        b = float(w.norm())
+        self.alpha.append(a)
+        scale = max(abs(x) for x in self.alpha) or 1.0
+        if len(self.Q) >= self.H.dim:
+            self.exhausted = True
+            self.beta.append(0.0)
+            return
+        if b <= 1e-10 * scale:
+            # an invariant subspace: exact Ritz values there; continue from a fresh direction
+            self.beta.append(0.0)
+            if not self.restart:
+                self.exhausted = True
+                return
+            w = self.H.random(self.generator, "gaussian")
+            for _ in range(2):
+                w = w - basis.T @ (basis @ w)
+            self.Q.append(_unit(w))
+            return
+        self.beta.append(b)
+        self.Q.append(w / b)
+
+    def ritz(self) -> tuple[Tensor, Tensor, float]:
+        """Ritz values, the eigenvectors of T (columns) and the last β."""
+        m = len(self.alpha)
+        T = torch.diag(torch.tensor(self.alpha, dtype=torch.float64))
+        off = torch.tensor(self.beta[: m - 1], dtype=torch.float64)
+        T += torch.diag(off, 1) + torch.diag(off, -1)
+        theta, S = torch.linalg.eigh(T)
+        return theta, S, self.beta[m - 1]
+
+
+def _order(values: Tensor, which: str) -> Tensor:
+    key = {"LA": -values, "SA": values, "LM": -values.abs()}[which]
+    return torch.argsort(key, stable=True)
+
+
+def _bounds(theta: Tensor, residuals: Tensor, idx: Tensor) -> Tensor:
+    """min(r, r²/gap) per chosen Ritz value, the gap taken to the nearest other Ritz value."""
+    out = residuals.clone()
+    for j, i in enumerate(idx.tolist()):
+        others = torch.cat([theta[:i], theta[i + 1 :]])
+        if len(others):
+            gap = float((others - theta[i]).abs().min())
+            if gap > 0:
+                out[j] = min(float(residuals[j]), float(residuals[j]) ** 2 / gap)
+    return out
+
+
+def top_eigenvalues(
+    H: Hessian,
+    k: int = 1,
+    method: str = "lanczos",
+    which: str = "LA",
+    tol: float = 1e-6,
+    max_iter: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> Eigen:
+    """The k extreme eigenvalues of `H` and their eigenvectors.
+
+    Lanczos stops when every wanted Ritz value's error bound min(r, r²/gap) is ≤ tol·|λ|, r
+    being the residual norm ‖Hv − λv‖ = β·|s_last|; power iteration stops as PyHessian's does
+    (relative change of the Rayleigh quotient < tol) and only finds largest-magnitude
+    eigenvalues (`which="LM"`).
+    """
+    check_operator(H)
+    k = _check_int("k", k, 1)
+    if k > H.dim:
+        raise ValueError(f"k={k} exceeds the dimension of the operator ({H.dim})")
+    if method not in EIGEN_METHODS:
+        raise ValueError(f"method must be one of {EIGEN_METHODS}, got {method!r}")
+    if which not in WHICH:
+        raise ValueError(f"which must be one of {WHICH}, got {which!r}")
+    if not (isinstance(tol, float | int) and tol > 0):
+        raise ValueError(f"tol must be a positive number, got {tol!r}")
+    if method == "power" and which != "LM":
+        raise ValueError(
+            "power iteration finds largest-magnitude eigenvalues: use which='LM' with it, or "
+            "method='lanczos' for which='LA'/'SA' (the sharpness is which='LA')"
+        )
+    generator = torch.Generator().manual_seed(int(seed))
+    start, before = time.perf_counter(), H.products
+    if method == "lanczos":
+        max_iter = _check_int("max_iter", max_iter or min(H.dim, max(100, 20 * k)), k)
+        out = _lanczos_top(H, k, which, tol, max_iter, generator, progress)
+    else:
+        max_iter = _check_int("max_iter", max_iter or 100, 1)
+        out = _power_top(H, k, tol, max_iter, generator, progress)
+    values, vectors, residuals, bounds, iterations, converged = out
+    return Eigen(
+        values=values,
+        vectors=vectors,
+        residuals=residuals,
+        bounds=bounds,
+        iterations=iterations,
+        products=H.products - before,
+        converged=converged,
+        method=method,
+        which=which,
+        tol=float(tol),
+        seed=int(seed),
+        seconds=time.perf_counter() - start,
+        meta=H.meta(),
+    )
+
+
+def _lanczos_top(H, k, which, tol, max_iter, generator, progress):
+    lz = _Lanczos(H, H.random(generator, "gaussian"), generator, restart=True)
+    bar = tqdm(total=max_iter, desc="lanczos", disable=not progress, leave=False)
+    converged = False
+    while True:
+        lz.step()
+        bar.update(1)
+        m = len(lz.alpha)
+        if m < k and not lz.exhausted:
+            continue
+        theta, S, beta = lz.ritz()
+        idx = _order(theta, which)[:k]
+        residuals = (beta * S[-1, idx]).abs()
+        bounds = _bounds(theta, residuals, idx)
+        scale = theta[idx].abs().clamp_min(1e-30)
+        converged = bool((bounds <= tol * scale).all()) or lz.exhausted
+        if converged or m >= max_iter:
+            break
+    bar.close()
+    basis = torch.stack(lz.Q[:m]).double()
+    vectors = (S[:, idx].T @ basis).to(H.dtype)
+    return theta[idx], vectors, residuals, bounds, m, converged
+
+
+def _power_top(H, k, tol, max_iter, generator, progress):
+    values, vectors, residuals, total, converged = [], [], [], 0, True
+    bar = tqdm(total=k, desc="power", disable=not progress, leave=False)
+    for _ in range(k):
+        v = _unit(H.random(generator, "gaussian"))
+        lam, res, ok = None, math.inf, False
+        for _ in range(max_iter):
+            for u in vectors:  # deflation, as PyHessian orthogonalizes against found vectors
+                v = _unit(v - (u @ v) * u)
+            hv = H.hvp(v)
+            total += 1
+            new = float(v.double() @ hv.double())
+            res = float((hv - new * v).norm())
+            v = _unit(hv)
+            if lam is not None and abs(new - lam) / (abs(lam) + 1e-6) < tol:
+                lam, ok = new, True
+                break
+            lam = new
+        converged &= ok
+        values.append(lam)
+        vectors.append(v)
+        residuals.append(res)
+        bar.update(1)
+    bar.close()
+    vals = torch.tensor(values, dtype=torch.float64)
+    order = _order(vals, "LM")
+    res = torch.tensor(residuals, dtype=torch.float64)[order]
+    return vals[order], torch.stack(vectors)[order], res, res.clone(), total, converged
+
+
+def density(
+    H: Hessian,
+    runs: int = 4,
+    steps: int = 60,
+    sigma: float | None = None,
+    points: int = 1000,
+    seed: int = 0,
+    progress: bool = True,
+) -> Spectrum:
+    """The spectral density of `H` by stochastic Lanczos quadrature.
+
+    Each of `runs` runs takes `steps` Lanczos steps from a Rademacher start; its Ritz values are
+    nodes weighted by the squared first components of T's eigenvectors. The density averages
+    Gaussians of width `sigma` (default: 1% of the nodes' range) over the nodes on a grid of
+    `points` values reaching 5σ past the extreme nodes, normalized to integrate to 1.
+    """
+    check_operator(H)
+    runs = _check_int("runs", runs, 1)
+    steps = _check_int("steps", steps, 1)
+    points = _check_int("points", points, 2)
+    if sigma is not None and not sigma > 0:
+        raise ValueError(f"sigma must be positive (or None for 1% of the range), got {sigma!r}")
+    generator = torch.Generator().manual_seed(int(seed))
+    start, before = time.perf_counter(), H.products
+    steps = min(steps, H.dim)
+    nodes = torch.zeros(runs, steps, dtype=torch.float64)
+    weights = torch.zeros(runs, steps, dtype=torch.float64)
+    bar = tqdm(total=runs * steps, desc="density", disable=not progress, leave=False)
+    for r in range(runs):
+        lz = _Lanczos(H, H.random(generator, "rademacher"), generator, restart=False)
+        while len(lz.alpha) < steps and not lz.exhausted:
+            lz.step()
+            bar.update(1)
+        theta, S, _ = lz.ritz()
+        m = len(theta)
+        nodes[r, :m] = theta
+        weights[r, :m] = S[0] ** 2
+        if m < steps:  # the Krylov space closed early: pad with zero-weight copies
+            nodes[r, m:] = theta[-1]
+    bar.close()
+    lo, hi = float(nodes.min()), float(nodes.max())
+    if sigma is None:
+        sigma = 0.01 * (hi - lo) if hi > lo else 1e-3 * max(abs(hi), 1.0)
+    grid = torch.linspace(lo - 5 * sigma, hi + 5 * sigma, points, dtype=torch.float64)
+    kernel = torch.exp(-0.5 * ((grid[:, None] - nodes.reshape(1, -1)) / sigma) ** 2)
+    dens = (kernel * weights.reshape(1, -1)).sum(1) / (runs * sigma * math.sqrt(2 * math.pi))
+    dens = dens / torch.trapezoid(dens, grid)
+    return Spectrum(
+        grid=grid,
+        density=dens,
+        nodes=nodes,
+        weights=weights,
+        sigma=float(sigma),
+        runs=runs,
+        steps=steps,
+        dim=H.dim,
+        seed=int(seed),
+        seconds=time.perf_counter() - start,
+        products=H.products - before,
+        meta=H.meta(),
+    )

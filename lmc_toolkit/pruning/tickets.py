@@ -1,0 +1,346 @@
+"""Ticket evaluation: train θ0 ⊙ m on real data for several data seeds, report test accuracy.
+
+`evaluate_tickets` gives figure F1's numbers (accuracy vs sparsity, mean ± std over data seeds)
+for any pruning method. Each trained ticket is cached in the store under a `TicketRun`, so the
+instability, Hessian and landscape analyses reuse the very same trained networks.
+
+Getting a trained ticket back
+-----------------------------
+A ticket is identified by the training data, the model (builder name, options, init seed and
+a hash of θ0), the `TrainConfig`, the data seed and the mask's content hash (`Mask.digest()`;
+"" for the dense network and for a mask that prunes nothing, which trains identically). Three equivalent ways to get it in a later notebook:
+
+- `table.trained("imp", 0.59, data_seed=1, store=store)` on the `TicketTable` that
+  `evaluate_tickets` returned (sparsity matched to the nearest row within 0.005), or
+  `table.model(...)` for a network;
+- `train_ticket(model, mask, train_data, config, data_seed=1, store=store)` with the same
+  arguments as the evaluation: it loads the stored `TrainResult` instead of training;
+- `store.run(ticket_key(model, mask, train_data, config, data_seed=1)).load("result")`, decoded
+  by `TrainResult.from_dict`. The folder is `ticket-<data>-<model>-<hash of the key>` and also
+  holds the mask (`mask.pt`) and test metrics per test set (`eval-<fingerprint>.json`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from lmc_toolkit.data.dataset import Dataset, check_nonempty
+from lmc_toolkit.models import check_input
+from lmc_toolkit.pruning.imp_result import ImpResult
+from lmc_toolkit.pruning.mask import Mask, check_compatible
+from lmc_toolkit.store.runs import Store
+from lmc_toolkit.training.config import TrainConfig
+from lmc_toolkit.training.evaluation import evaluate
+from lmc_toolkit.training.identity import fingerprint, model_identity, with_init_seed
+from lmc_toolkit.training.loop import check_classes, train
+from lmc_toolkit.training.params import with_state
+from lmc_toolkit.training.results import Metrics, TrainResult
+
+
+@dataclass(frozen=True)
+class TicketRun:
+    """The store identity of one trained ticket (see the module docstring)."""
+
+    data: str = ""
+    data_hash: str = ""
+    model: str = ""
+    model_options: tuple[tuple[str, Any], ...] = ()
+    init_seed: int | None = None
+    init_hash: str = ""
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data_seed: int = 0
+    mask: str = ""
+
+    def run_prefix(self) -> str:
+        return f"ticket-{self.data}-{self.model}"
+
+
+def _as_mask(mask: Mapping[str, Tensor] | None) -> Mask | None:
+    if mask is None or isinstance(mask, Mask):
+        return mask
+    return Mask(mask)
+
+
+def _digest(mask: Mask | None) -> str:
+    """The mask part of a ticket's key: "" for the dense network and for masks that keep every
+    weight (they train bit for bit alike), else the mask's content hash."""
+    return "" if mask is None or mask.pruned == 0 else mask.digest()
+
+
+def ticket_key(
+    model: nn.Module,
+    mask: Mapping[str, Tensor] | None,
+    train_data: Dataset,
+    config: TrainConfig,
+    data_seed: int = 0,
+    init_seed: int | None = None,
+) -> TicketRun:
+    """The `TicketRun` under which `train_ticket` stores this ticket."""
+    net0 = with_init_seed(model, init_seed)
+    mask = _as_mask(mask)
+    return TicketRun(
+        data=train_data.name,
+        data_hash=fingerprint(train_data),
+        train=config,
+        data_seed=int(data_seed),
+        mask=_digest(mask),
+        **model_identity(net0),
+    )
+
+
+def train_ticket(
+    model: nn.Module,
+    mask: Mapping[str, Tensor] | None,
+    train_data: Dataset,
+    config: TrainConfig,
+    data_seed: int = 0,
+    init_seed: int | None = None,
+    store: Store | None = None,
+    progress: bool = True,
+    key: TicketRun | None = None,
+) -> TrainResult:
+    """Train θ0 ⊙ `mask` (`mask=None`: the dense network) on `train_data`; with a store, load
+    it when it was trained before. θ0 is `model`'s weights, or with `init_seed` the same
+    architecture rebuilt from that seed."""
+    net0 = with_init_seed(model, init_seed)
+    mask = _as_mask(mask)
+
+    def compute() -> TrainResult:
+        return train(net0, train_data, config, data_seed, mask=mask, progress=progress)
+
+    if store is None:
+        return compute()
+    key = key or ticket_key(net0, mask, train_data, config, data_seed)
+    result = store.cached(key, compute, encode=TrainResult.to_dict, decode=TrainResult.from_dict)
+    run = store.run(key)
+    if mask is not None and not run.has("mask", ".pt"):
+        run.save("mask", mask.to_dict())
+    return result
+
+
+@dataclass(frozen=True)
+class TicketEntry:
+    """One trained ticket: method, sparsity, data seed, test metrics, its training time
+    (`seconds`, as measured when it was trained), whether it came from the store, its key."""
+
+    method: str
+    sparsity: float
+    data_seed: int
+    accuracy: float
+    loss: float
+    seconds: float
+    cached: bool
+    key: TicketRun
+    run: str | None = None
+
+
+@dataclass(frozen=True)
+class TicketSummary:
+    """Mean and standard deviation (over data seeds, ddof 0) of one method at one sparsity."""
+
+    method: str
+    sparsity: float
+    mean: float
+    std: float
+    n: int
+
+
+@dataclass(frozen=True)
+class TicketTable:
+    """Test accuracy of trained tickets, one entry per (method, mask, data seed)."""
+
+    entries: tuple[TicketEntry, ...]
+    masks: Mapping[str, tuple[Mask | None, ...]]
+    test_data: str
+    data_seeds: tuple[int, ...]
+    seconds: float = 0.0
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(e.method for e in self.entries))
+
+    def summary(self) -> tuple[TicketSummary, ...]:
+        groups: dict[tuple[str, float], list[float]] = {}
+        for e in self.entries:
+            groups.setdefault((e.method, round(e.sparsity, 6)), []).append(e.accuracy)
+        out = []
+        for (method, sparsity), accs in groups.items():
+            mean = sum(accs) / len(accs)
+            std = math.sqrt(sum((a - mean) ** 2 for a in accs) / len(accs))
+            out.append(TicketSummary(method, sparsity, mean, std, len(accs)))
+        return tuple(out)
+
+    def format(self) -> str:
+        """Accuracy (mean ± std over data seeds) per method and sparsity, as text."""
+        lines = [f"{'method':<14} {'sparsity':>8} {'accuracy':>17} {'seeds':>5}"]
+        for s in sorted(self.summary(), key=lambda s: (self.methods.index(s.method), s.sparsity)):
+            lines.append(f"{s.method:<14} {s.sparsity:>8.4f} {s.mean:>9.4f} ± {s.std:.4f} {s.n:>5}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain numbers (for JSON): the entries and the summary."""
+        return {
+            "test_data": self.test_data,
+            "data_seeds": list(self.data_seeds),
+            "seconds": self.seconds,
+            "entries": [{k: v for k, v in asdict(e).items() if k != "key"} for e in self.entries],
+            "summary": [asdict(s) for s in self.summary()],
+        }
+
+    def entry(self, method: str, sparsity: float, data_seed: int, tol: float = 5e-3) -> TicketEntry:
+        """The entry of `method` at the sparsity nearest `sparsity` (within `tol`)."""
+        rows = [e for e in self.entries if e.method == method and e.data_seed == data_seed]
+        if not rows:
+            raise ValueError(
+                f"no ticket for method {method!r} and data seed {data_seed} "
+                f"(methods {self.methods}, seeds {self.data_seeds})"
+            )
+        best = min(rows, key=lambda e: abs(e.sparsity - sparsity))
+        if abs(best.sparsity - sparsity) > tol:
+            have = ", ".join(f"{e.sparsity:.4f}" for e in rows)
+            raise ValueError(f"{method!r} has no ticket at sparsity {sparsity} (have {have})")
+        return best
+
+    def trained(self, method: str, sparsity: float, data_seed: int, store: Store) -> TrainResult:
+        """The stored `TrainResult` of one ticket (see the module docstring)."""
+        key = self.entry(method, sparsity, data_seed).key
+        run = store.run(key)
+        if not run.has("result", ".pt"):
+            raise FileNotFoundError(f"{run.path} holds no trained ticket: was it another store?")
+        return TrainResult.from_dict(run.load("result"))
+
+    def model(
+        self,
+        method: str,
+        sparsity: float,
+        data_seed: int,
+        store: Store,
+        template: nn.Module | None = None,
+    ) -> nn.Module:
+        """The trained network of one ticket."""
+        return self.trained(method, sparsity, data_seed, store).model(template)
+
+    def mask(self, method: str, sparsity: float) -> Mask | None:
+        """The mask of `method` nearest `sparsity` (None for a dense entry)."""
+        masks = self.masks[method]
+        best = min(masks, key=lambda m: abs((0.0 if m is None else m.sparsity) - sparsity))
+        return best
+
+    def plot(self, **kwargs: Any):
+        from lmc_toolkit.plots.pruning import plot_accuracy_vs_sparsity
+
+        return plot_accuracy_vs_sparsity(self, **kwargs)
+
+
+def _mask_list(method: str, value: Any) -> tuple[Mask | None, ...]:
+    if isinstance(value, ImpResult):
+        return tuple(value.masks)
+    if value is None or isinstance(value, Mapping):
+        return (_as_mask(value),)
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return tuple(_as_mask(m) for m in value)
+    raise TypeError(
+        f"masks[{method!r}] must be a Mask, None (dense), a list of them or an ImpResult, "
+        f"got {type(value).__name__}"
+    )
+
+
+def evaluate_tickets(
+    model: nn.Module,
+    masks: Mapping[str, Any],
+    train_data: Dataset,
+    test_data: Dataset,
+    config: TrainConfig,
+    init_seed: int | None = None,
+    data_seeds: Sequence[int] = (0, 1),
+    store: Store | None = None,
+    progress: bool = True,
+) -> TicketTable:
+    """Train every ticket θ0 ⊙ m on `train_data` for each data seed; test on `test_data`.
+
+    `masks` maps a method name to a `Mask`, `None` (the dense network), a list of them, or an
+    `ImpResult` (all its rounds). θ0 is `model`'s weights, or with `init_seed` the same
+    architecture rebuilt from that seed. With `store`, trained tickets are loaded when present
+    and saved when trained (keys: `ticket_key`); test metrics are stored per test set.
+    """
+    if not isinstance(masks, Mapping) or not masks:
+        raise ValueError("masks must map at least one method name to its masks")
+    seeds = tuple(data_seeds)
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds):
+        raise ValueError(f"data_seeds must be a non-empty list of ints, got {data_seeds!r}")
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    net0 = with_init_seed(model, init_seed)
+    for what, d in (("train_data", train_data), ("test_data", test_data)):
+        check_nonempty(d, what)
+        check_input(net0, d.in_shape, what)
+        check_classes(net0, d)
+    lists = {method: _mask_list(method, value) for method, value in masks.items()}
+    params = dict(net0.named_parameters())
+    for ms in lists.values():
+        for m in ms:
+            if m is not None:
+                check_compatible(m, params)
+    identity = model_identity(net0)
+    data_hash, test_id = fingerprint(train_data), fingerprint(test_data)
+    jobs = [(method, m, s) for method, ms in lists.items() for m in ms for s in seeds]
+    entries = []
+    start = time.perf_counter()
+    bar = tqdm(jobs, desc="tickets", disable=not progress)
+    for method, m, seed in bar:
+        key = TicketRun(
+            data=train_data.name,
+            data_hash=data_hash,
+            train=config,
+            data_seed=seed,
+            mask=_digest(m),
+            **identity,
+        )
+        run = None if store is None else store.run(key)
+        cached = run is not None and run.has("result", ".pt")
+        result = train_ticket(
+            net0, m, train_data, config, seed, store=store, progress=progress, key=key
+        )
+        metrics = _test_metrics(result, net0, test_data, test_id, run)
+        entries.append(
+            TicketEntry(
+                method=method,
+                sparsity=0.0 if m is None else m.sparsity,
+                data_seed=seed,
+                accuracy=metrics.accuracy,
+                loss=metrics.loss,
+                seconds=result.seconds,
+                cached=cached,
+                key=key,
+                run=None if run is None else run.path.name,
+            )
+        )
+        if progress:
+            bar.set_postfix(method=method, acc=f"{metrics.accuracy:.3f}")
+    bar.close()
+    return TicketTable(
+        entries=tuple(entries),
+        masks=lists,
+        test_data=f"{test_data.name}-{test_id}",
+        data_seeds=seeds,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def _test_metrics(
+    result: TrainResult, net0: nn.Module, test_data: Dataset, test_id: str, run: Any
+) -> Metrics:
+    key = f"eval-{test_id}"
+    if run is not None and run.has(key, ".json"):
+        return Metrics(**run.load_json(key))
+    metrics = evaluate(with_state(net0, result.state), test_data)
+    if run is not None:
+        run.save_json(key, asdict(metrics))
+    return metrics

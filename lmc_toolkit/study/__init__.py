@@ -1,0 +1,28 @@
+"""The study behind the figures: presets, `Study` (its cached networks), the analyses each
+figure needs, the figure runner (papermill), reports and the headline table."""
+
+from lmc_toolkit.study.figures import FIGURES, PRESETS, RunReport, run_figures
+from lmc_toolkit.study.presets import StudyConfig, study_config
+from lmc_toolkit.study.runs import Study
+from lmc_toolkit.study.units import (
+    imp_units,
+    instability_sweep,
+    instability_units,
+    study_sweep,
+    ticket_units,
+)
+
+__all__ = [
+    "FIGURES",
+    "PRESETS",
+    "RunReport",
+    "Study",
+    "StudyConfig",
+    "imp_units",
+    "instability_sweep",
+    "instability_units",
+    "run_figures",
+    "study_config",
+    "study_sweep",
+    "ticket_units",
+]

@@ -1,0 +1,22 @@
+"""The analyses behind the figures, each cached in the store: barrier tables, planes,
+curvature summaries and mask statistics of a `Study`."""
+
+from lmc_toolkit.study.analyses.barriers import BarrierRow, barrier_table, curve, pairwise_seeds
+from lmc_toolkit.study.analyses.hessians import CurvatureSummary, curvature
+from lmc_toolkit.study.analyses.masks import MaskConvergence, MaskCost, mask_convergence, mask_costs
+from lmc_toolkit.study.analyses.surfaces import paper_surface, random_surface
+
+__all__ = [
+    "BarrierRow",
+    "CurvatureSummary",
+    "MaskConvergence",
+    "MaskCost",
+    "barrier_table",
+    "curvature",
+    "curve",
+    "mask_convergence",
+    "mask_costs",
+    "paper_surface",
+    "pairwise_seeds",
+    "random_surface",
+]

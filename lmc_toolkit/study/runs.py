@@ -1,0 +1,266 @@
+"""The study's shared, expensive results behind every figure notebook, computed once per store.
+
+A `StudyConfig` fixes the data, the model, its initialization, the training recipes and which
+pruning methods are compared; `Study` computes (or loads from the store) the synthetic sets,
+the IMP and distilled-pruning runs, the random masks and the trained tickets. The figure
+notebooks F1, F2, F5, F6 and F7 all read the same `Study`, so running a second notebook, or a
+notebook a second time, only redraws.
+
+Methods are named `"dense"`, `"imp"` (IMP on real data, rewound to init), `"random"` (random
+pruning at IMP's sparsities) and `"distilled-<source>"` (IMP whose inner training runs on the
+synthetic set `<source>`: one of `SYNTHETIC`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
+
+import torch
+from torch import nn
+
+from lmc_toolkit.data.dataset import Dataset
+from lmc_toolkit.data.sources import load
+from lmc_toolkit.models import build
+from lmc_toolkit.pruning.imp_config import ImpConfig
+from lmc_toolkit.pruning.imp_result import ImpResult
+from lmc_toolkit.pruning.imp_rounds import distilled_pruning, imp
+from lmc_toolkit.pruning.mask import Mask
+from lmc_toolkit.pruning.prune import random as random_mask
+from lmc_toolkit.pruning.tickets import TicketTable, evaluate_tickets
+from lmc_toolkit.store.runs import Store
+from lmc_toolkit.study.presets import SYNTHETIC, StudyConfig
+from lmc_toolkit.training.results import TrainResult
+from lmc_toolkit.training.runs import default_device
+
+
+class Study:
+    """Lazily computed, store-cached results of one `StudyConfig` (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: StudyConfig,
+        store: Store | str | None = None,
+        device: Any = None,
+        progress: bool = True,
+        scheduler: Any = None,
+    ):
+        self.config = config
+        self.store = store if isinstance(store, Store) else Store(store)
+        self._device = device
+        self.device = device or default_device()
+        self.progress = progress
+        if scheduler is not None:
+            from lmc_toolkit.sweep.schedulers import scheduler_kind
+
+            scheduler_kind(scheduler)  # refuse a bad value before any work
+        self.scheduler = scheduler
+        self._runs: dict[str, ImpResult] = {}
+        self._swept: set[tuple[Any, ...]] = set()  # prefetches already done by this object
+
+    def __repr__(self) -> str:
+        return f"Study({self.config.dataset}, {self.config.model}, store={self.store.root})"
+
+    # -- data and the initialization -------------------------------------------------------
+
+    def _load(self, split: str, limit: int | None) -> Dataset:
+        c = self.config
+        data = load(c.dataset, split, root=c.data_root)
+        return subsample(data, limit, c.init_seed).to(self.device)
+
+    @cached_property
+    def train_data(self) -> Dataset:
+        return self._load("train", self.config.train_limit)
+
+    @cached_property
+    def test_data(self) -> Dataset:
+        return self._load("test", self.config.test_limit)
+
+    @cached_property
+    def model0(self) -> nn.Module:
+        """θ0: the network every method prunes, rewinds to and trains."""
+        c, d = self.config, self.train_data
+        return build(
+            c.model, d.num_classes, d.in_shape, c.init_seed, self.device, **dict(c.model_options)
+        )
+
+    def synthetic(self, source: str) -> Dataset:
+        """The synthetic set `source` (ipc images per class), made once and stored."""
+        from lmc_toolkit import synth
+
+        c, real = self.config, self.train_data
+        common: dict[str, Any] = {"store": self.store, "progress": self.progress}
+        distill = {
+            "model_options": dict(c.synth_options),
+            "real_batch": c.synth_real_batch,
+            **({"lr": c.synth_lr} if c.synth_lr is not None else {}),
+        }
+        if source == "random":
+            data = synth.random_subset(real, c.ipc, seed=0, store=self.store)
+        elif source == "herding":
+            data = synth.herding(real, c.ipc, model_options=dict(c.synth_options), **common)
+        elif source == "dm":
+            data = synth.distribution_matching(real, c.ipc, c.synth_iterations, **distill, **common)
+        elif source == "dc":
+            data = synth.gradient_matching(
+                real, c.ipc, iterations=c.synth_iterations, **distill, **common
+            )
+        else:
+            raise ValueError(f"synthetic source {source!r} is not one of {SYNTHETIC}")
+        return data.to(self.device)
+
+    # -- pruning ---------------------------------------------------------------------------
+
+    def imp_run(self) -> ImpResult:
+        """IMP on the real training data, rewound to θ0 each round."""
+        c = self.config
+        return imp(
+            self.model0,
+            self.train_data,
+            ImpConfig(rounds=c.rounds, train=c.train),
+            eval_data=self.test_data,
+            store=self.store,
+            progress=self.progress,
+        )
+
+    def distilled_run(self, source: str) -> ImpResult:
+        """Distilled pruning: IMP whose inner training runs on `self.synthetic(source)`."""
+        c = self.config
+        return distilled_pruning(
+            self.model0,
+            self.train_data,
+            self.synthetic(source),
+            ImpConfig(rounds=c.rounds, train=c.synth_train),
+            eval_data=self.test_data,
+            store=self.store,
+            progress=self.progress,
+        )
+
+    def run_of(self, method: str) -> ImpResult:
+        """The IMP run behind a pruned method ("imp" or "distilled-<source>")."""
+        if method not in self._runs:
+            if method == "imp":
+                self._runs[method] = self.imp_run()
+            elif method.startswith("distilled-"):
+                self._runs[method] = self.distilled_run(method.removeprefix("distilled-"))
+            else:
+                raise ValueError(f"{method!r} has no IMP run; methods: {self.config.methods}")
+        return self._runs[method]
+
+    def masks(
+        self, rounds: tuple[int, ...] | None = None, methods: tuple[str, ...] | None = None
+    ) -> dict[str, list[Mask | None]]:
+        """Each method's masks at `rounds` (default `ticket_rounds`); dense is `[None]`. Only
+        the pruning runs of `methods` (default: all) are computed."""
+        c = self.config
+        rounds = c.ticket_rounds if rounds is None else rounds
+        methods = c.methods if methods is None else methods
+        unknown = [m for m in methods if m not in c.methods]
+        if unknown:
+            raise ValueError(f"unknown method {unknown[0]!r}; methods: {c.methods}")
+        out: dict[str, list[Mask | None]] = {}
+        for method in methods:
+            if method == "dense":
+                out[method] = [None]
+            elif method == "random":
+                out[method] = [
+                    random_mask(self.model0, c.sparsity(r), seed=c.init_seed) if r > 0 else None
+                    for r in rounds
+                ]
+            else:
+                run = self.run_of(method)
+                out[method] = [run.rounds[r].mask for r in rounds]
+        return out
+
+    # -- sweeps: the same trainings handed out through `scheduler` -----------------------
+
+    def prefetch(
+        self,
+        methods: Sequence[str] | None = None,
+        rounds: Sequence[int] | None = None,
+        data_seeds: Sequence[int] | None = None,
+    ) -> Any:
+        """With a `scheduler`, train the pruning runs and then the tickets of `methods` ×
+        `rounds` × `data_seeds` (defaults: the config's) as a sweep (`lmc_toolkit.sweep`),
+        so that what follows only loads them; a failed unit raises `SweepError` naming it.
+        Without one, or when this study swept the same units before, nothing happens here:
+        tickets are trained (or loaded) when first asked for."""
+        what = tuple(None if v is None else tuple(v) for v in (methods, rounds, data_seeds))
+        if self.scheduler is None or what in self._swept:
+            return None
+        from lmc_toolkit.study.units import study_sweep
+
+        report = study_sweep(
+            self.config, self.store, self.scheduler, methods=methods, rounds=rounds,
+            data_seeds=data_seeds, device=self._device, progress=self.progress,
+        ).raise_for_failures()  # fmt: skip
+        self._swept.add(what)
+        return report
+
+    def prefetch_instability(
+        self, method: str, round: int, ks: Sequence[int], data_seeds: Sequence[int] | None = None
+    ) -> Any:
+        """With a `scheduler`, train the spawn points and children of F3's instability analysis
+        of `method` at `round` as a sweep; without one, nothing happens here."""
+        if self.scheduler is None:
+            return None
+        from lmc_toolkit.study.units import instability_sweep
+
+        return instability_sweep(
+            self.config, self.store, self.scheduler, method, round, ks, 1, data_seeds,
+            device=self._device, progress=self.progress,
+        ).raise_for_failures()  # fmt: skip
+
+    # -- trained tickets -------------------------------------------------------------------
+
+    def tickets(self) -> TicketTable:
+        """Every method's masks trained on real data from θ0 for each data seed (figure F1)."""
+        c = self.config
+        self.prefetch()
+        return evaluate_tickets(
+            self.model0,
+            self.masks(),
+            self.train_data,
+            self.test_data,
+            c.train,
+            data_seeds=c.data_seeds,
+            store=self.store,
+            progress=self.progress,
+        )
+
+    def trained(self, method: str, round: int, data_seed: int) -> TrainResult:
+        """The trained ticket of `method` at IMP round `round` for `data_seed`."""
+        from lmc_toolkit.pruning.tickets import train_ticket
+
+        c = self.config
+        mask = self.mask(method, round)
+        return train_ticket(
+            self.model0,
+            mask,
+            self.train_data,
+            c.train,
+            data_seed,
+            store=self.store,
+            progress=self.progress,
+        )
+
+    def network(self, method: str, round: int, data_seed: int) -> nn.Module:
+        """The trained ticket as a network on the study's device."""
+        return self.trained(method, round, data_seed).model(self.model0)
+
+    def mask(self, method: str, round: int) -> Mask | None:
+        """The mask `method` trains at IMP round `round` (None for dense)."""
+        if method == "dense":
+            return None
+        return self.masks((round,), (method,))[method][0]
+
+
+def subsample(data: Dataset, n: int | None, seed: int = 0) -> Dataset:
+    """`n` images of `data` drawn at random by a generator seeded with `seed` (all of it when
+    `n` is None or not smaller). Dataset files are often sorted by class, so a prefix would
+    miss classes; the chosen images keep their file order."""
+    if n is None or n >= len(data):
+        return data
+    g = torch.Generator().manual_seed(seed)
+    return data.subset(torch.randperm(len(data), generator=g)[:n].sort().values)

@@ -1,0 +1,353 @@
+"""The study's independent trainings as sweep units (see `lmc_toolkit.sweep`).
+
+Every unit rebuilds `Study(config, store, device)` on its worker and calls the same library
+functions as the in-process path, so its results land under the same store keys: a later
+`Study(config, store)` in a notebook loads them instead of training.
+
+- `imp_units`: IMP on real data and distilled pruning per synthetic source (one unit each;
+  the synthetic set is made inside its distilled unit, through the store);
+- `ticket_units`: one unit per (method, round, data seed), the dense network once per seed
+  (= `Study.trained`); they need the masks, so `study_sweep` runs the IMP units first;
+- `instability_units` / `instability_sweep`: the spawn points (one unit per k > 0), then the
+  children (one per k and child seed), under `instability()`'s keys;
+- `plane_tile_units` / `assemble_tiles` (in `sweep_tiles`): a landscape grid split into tiles.
+
+The store must be a path every worker can reach (a shared filesystem for a cluster of several
+machines). `device=None` lets each worker choose its default (CUDA when it has a GPU, as
+`Study` does); results land under the same keys whatever the device.
+
+Example (a local cluster of 2 worker processes; any `Client` or `"tcp://host:port"` works; in
+a script, under `if __name__ == "__main__":`)::
+
+    from dask.distributed import Client, LocalCluster
+    from lmc_toolkit.study import Study, study_config
+    from lmc_toolkit.sweep_units import study_sweep
+
+    config = study_config("smoke")
+    with LocalCluster(n_workers=2, threads_per_worker=1) as cluster, Client(cluster) as client:
+        print(client.dashboard_link)
+        study_sweep(config, "store", client).raise_for_failures()
+    Study(config, "store").tickets()  # every ticket is a store hit
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from lmc_toolkit.store.locks import RunLock
+from lmc_toolkit.store.naming import run_name
+from lmc_toolkit.store.runs import Store
+from lmc_toolkit.study.presets import StudyConfig
+from lmc_toolkit.study.runs import Study
+from lmc_toolkit.sweep.runner import run_units
+from lmc_toolkit.sweep.schedulers import connected
+from lmc_toolkit.sweep.units import SweepReport, Unit, UnitFailure
+
+__all__ = [
+    "imp_units",
+    "instability_sweep",
+    "instability_units",
+    "study_sweep",
+    "ticket_units",
+]
+
+
+def _root(store: Store | str | Path | None) -> tuple[str, float]:
+    """The store as workers receive it: an absolute path (their working folder may differ)
+    and the lock timeout."""
+    s = store if isinstance(store, Store) else Store(store)
+    return os.path.abspath(s.root), s.lock_stale
+
+
+@functools.lru_cache(maxsize=4)
+def _study(config: StudyConfig, root: tuple[str, float], device: Any) -> Study:
+    """The study of a unit, kept per process so that the units a worker runs one after the
+    other load the data and build θ0 once."""
+    path, stale = root
+    return Study(config, Store(path, lock_stale=stale), device=device, progress=False)
+
+
+def _check_config(config: Any) -> None:
+    if not isinstance(config, StudyConfig):
+        raise TypeError(f"config must be a StudyConfig, got {type(config).__name__}")
+
+
+def _pruning_run(study: Study, method: str):
+    """`study.run_of(method)` under a lock, so that two units never train the same IMP run."""
+    token = hashlib.sha256(
+        json.dumps([run_name(study.config), method], sort_keys=True).encode()
+    ).hexdigest()[:16]
+    lock = RunLock(study.store.root / ".locks" / f"pruning-{token}.lock", study.store.lock_stale)
+    lock.acquire()
+    try:
+        return study.run_of(method)
+    finally:
+        lock.release()
+
+
+def _mask(study: Study, method: str, round: int):
+    """The mask `Study.trained(method, round, ·)` trains, computing only `method`'s run."""
+    from lmc_toolkit.pruning.prune import random as random_mask
+
+    c = study.config
+    if method == "dense":
+        return None
+    if method == "random":
+        return random_mask(study.model0, c.sparsity(round), seed=c.init_seed) if round else None
+    return _pruning_run(study, method).rounds[round].mask
+
+
+# -- IMP and distilled pruning ---------------------------------------------------------------
+
+
+def _imp_unit(config: StudyConfig, root: tuple[str, float], device: Any, method: str) -> dict:
+    study = _study(config, root, device)
+    result = _pruning_run(study, method)
+    return {"method": method, "rounds": len(result.rounds) - 1}
+
+
+def imp_units(
+    config: StudyConfig,
+    store: Store | str | Path | None = None,
+    methods: Sequence[str] | None = None,
+    device: Any = None,
+) -> list[Unit]:
+    """One unit per pruning run: "imp" and each "distilled-<source>" of `config` (or those of
+    `methods` among them)."""
+    _check_config(config)
+    pruned = [m for m in config.methods if m not in ("dense", "random")]
+    chosen = pruned if methods is None else [m for m in methods if m in pruned]
+    unknown = [m for m in methods or () if m not in config.methods]
+    if unknown:
+        raise ValueError(f"unknown method {unknown[0]!r}; methods: {config.methods}")
+    root = _root(store)
+    return [
+        Unit(
+            f"prune-{m}",
+            _imp_unit,
+            (config, root, device, m),
+            {"method": m, "rounds": config.rounds},
+        )
+        for m in chosen
+    ]
+
+
+# -- tickets ----------------------------------------------------------------------------------
+
+
+def _ticket_unit(
+    config: StudyConfig,
+    root: tuple[str, float],
+    device: Any,
+    method: str,
+    round: int,
+    data_seed: int,
+) -> dict:
+    from lmc_toolkit.pruning.tickets import ticket_key, train_ticket
+
+    study = _study(config, root, device)
+    mask = _mask(study, method, round)
+    result = train_ticket(
+        study.model0, mask, study.train_data, config.train, data_seed, store=study.store,
+        progress=False,
+    )  # fmt: skip
+    key = ticket_key(study.model0, mask, study.train_data, config.train, data_seed)
+    final = None if result.final is None else result.final.accuracy
+    return {"method": method, "round": round, "data_seed": data_seed, "run": run_name(key),
+            "train_accuracy": final}  # fmt: skip
+
+
+def ticket_units(
+    config: StudyConfig,
+    store: Store | str | Path | None = None,
+    methods: Sequence[str] | None = None,
+    rounds: Sequence[int] | None = None,
+    data_seeds: Sequence[int] | None = None,
+    device: Any = None,
+) -> list[Unit]:
+    """One unit per trained ticket (`Study.trained(method, round, data_seed)`): every method
+    (default `config.methods`) at every round (default `config.ticket_rounds`) for every data
+    seed (default `config.data_seeds`); the dense network once per seed (round 0)."""
+    _check_config(config)
+    methods = tuple(config.methods if methods is None else methods)
+    rounds = tuple(config.ticket_rounds if rounds is None else rounds)
+    seeds = tuple(config.data_seeds if data_seeds is None else data_seeds)
+    unknown = [m for m in methods if m not in config.methods]
+    if unknown:
+        raise ValueError(f"unknown method {unknown[0]!r}; methods: {config.methods}")
+    wrong = [r for r in rounds if not (isinstance(r, int) and 0 <= r <= config.rounds)]
+    if wrong:
+        raise ValueError(f"round {wrong[0]!r} lies outside the IMP run (0 to {config.rounds})")
+    if any(isinstance(s, bool) or not isinstance(s, int) for s in seeds):
+        raise ValueError(f"data_seeds must be ints, got {seeds!r}")
+    root = _root(store)
+    units = []
+    for method in methods:
+        for r in (0,) if method == "dense" else rounds:
+            for s in seeds:
+                cfg = {"method": method, "round": r, "sparsity": round(config.sparsity(r), 4),
+                       "data_seed": s}  # fmt: skip
+                label = f"ticket-{method}-r{r}-s{s}"
+                units.append(Unit(label, _ticket_unit, (config, root, device, method, r, s), cfg))
+    return units
+
+
+def _then(
+    units: list[Unit],
+    field: str,
+    failed: set,
+    scheduler: Any,
+    progress: bool,
+    retries: int,
+    desc: str,
+) -> SweepReport:
+    """Run the units of a second phase; those whose `config[field]` is in `failed` (their first
+    phase failed) are reported as failed ("Skipped") without running."""
+    todo = [u for u in units if u.config[field] not in failed]
+    report = run_units(todo, scheduler, progress=progress, retries=retries, desc=desc)
+    skipped = [
+        UnitFailure(u.label, dict(u.config), "Skipped",
+                    f"its first phase failed for {field}={u.config[field]!r}", "")
+        for u in units if u.config[field] in failed
+    ]  # fmt: skip
+    if not skipped:
+        return report
+    return SweepReport(
+        report.labels + tuple(f.label for f in skipped),
+        report.results + (None,) * len(skipped),
+        report.failures + tuple(skipped),
+        report.seconds,
+        report.scheduler,
+    )
+
+
+def study_sweep(
+    config: StudyConfig,
+    store: Store | str | Path | None = None,
+    scheduler: Any = None,
+    *,
+    methods: Sequence[str] | None = None,
+    rounds: Sequence[int] | None = None,
+    data_seeds: Sequence[int] | None = None,
+    device: Any = None,
+    progress: bool = True,
+    retries: int = 2,
+) -> SweepReport:
+    """The study's trainings as a sweep: the pruning runs first, then every ticket (figure
+    F1's table and what the other figures analyse). Tickets of a method whose pruning run
+    failed are reported as failed without running."""
+    pruning = imp_units(config, store, methods, device)
+    tickets = ticket_units(config, store, methods, rounds, data_seeds, device)
+    with connected(scheduler) as sched:
+        first = run_units(pruning, sched, progress=progress, retries=retries, desc="pruning")
+        failed = {f.config["method"] for f in first.failures}
+        second = _then(tickets, "method", failed, sched, progress, retries, "tickets")
+    return SweepReport.combine(first, second)
+
+
+# -- instability --------------------------------------------------------------------------------
+
+
+def _instability_inputs(study: Study, method: str, round: int, k: int, spawn_seed: int):
+    from lmc_toolkit.connectivity.instability_analysis import spawn_run
+
+    c = study.config
+    mask = _mask(study, method, round)
+    key = spawn_run(study.model0, study.train_data, c.train, k, spawn_seed, mask)
+    return mask, key
+
+
+def _spawn_unit(config, root, device, method, round, k, spawn_seed) -> dict:
+    from lmc_toolkit.connectivity.instability_analysis import train_spawn
+
+    study = _study(config, root, device)
+    mask, key = _instability_inputs(study, method, round, k, spawn_seed)
+    train_spawn(study.model0, study.train_data, config.train, key, mask, study.store, False)
+    return {"k": k, "run": run_name(key)}
+
+
+def _child_unit(config, root, device, method, round, k, spawn_seed, seed) -> dict:
+    from lmc_toolkit.connectivity.instability_analysis import ChildRun, train_child, train_spawn
+    from lmc_toolkit.pruning.tickets import ticket_key, train_ticket
+
+    study = _study(config, root, device)
+    mask, key = _instability_inputs(study, method, round, k, spawn_seed)
+    data, store = study.train_data, study.store
+    if k == 0:  # copies spawned at init are the tickets (as `instability()` stores them)
+        train_ticket(study.model0, mask, data, config.train, seed, store=store, progress=False)
+        name = run_name(ticket_key(study.model0, mask, data, config.train, seed))
+        return {"k": k, "data_seed": seed, "run": name}
+    spawn = train_spawn(study.model0, data, config.train, key, mask, store, False)
+    child = ChildRun(key, seed)
+    train_child(study.model0, data, spawn, child, mask, store, False)
+    return {"k": k, "data_seed": seed, "run": run_name(child)}
+
+
+def instability_units(
+    config: StudyConfig,
+    store: Store | str | Path | None,
+    method: str,
+    round: int,
+    ks: Sequence[int],
+    pairs: int = 1,
+    data_seeds: Sequence[int] | None = None,
+    device: Any = None,
+) -> tuple[list[Unit], list[Unit]]:
+    """The trainings of `instability_vs_k(study.model0, study.train_data, ·, config.train, ks,
+    mask=study.mask(method, round), data_seeds, pairs, store)` (data seeds default to the
+    first two of the config, as in figure F3): spawn units (one per k), then child units (one
+    per k and child seed; at k = 0 the children are the tickets). Run the first list before
+    the second (`instability_sweep`)."""
+    from lmc_toolkit.connectivity.instability_analysis import child_seeds
+
+    _check_config(config)
+    if method not in config.methods:
+        raise ValueError(f"unknown method {method!r}; methods: {config.methods}")
+    ks = [int(k) for k in ks]
+    if not ks or min(ks) < 0:
+        raise ValueError(f"ks must be spawn steps ≥ 0, got {ks!r}")
+    seeds = tuple(config.data_seeds[:2] if data_seeds is None else data_seeds)
+    children = [s for pair in child_seeds(seeds, pairs) for s in pair]
+    root, s0 = _root(store), int(seeds[0])
+    base = {"method": method, "round": round}
+    spawns = [
+        Unit(f"spawn-{method}-r{round}-k{k}", _spawn_unit, (config, root, device, method, round,
+             k, s0), {**base, "k": k, "spawn_seed": s0})
+        for k in ks
+        if k > 0  # at k = 0 the children start from θ0 itself
+    ]  # fmt: skip
+    kids = [
+        Unit(f"child-{method}-r{round}-k{k}-s{s}", _child_unit, (config, root, device, method,
+             round, k, s0, s), {**base, "k": k, "data_seed": s})
+        for k in ks for s in children
+    ]  # fmt: skip
+    return spawns, kids
+
+
+def instability_sweep(
+    config: StudyConfig,
+    store: Store | str | Path | None,
+    scheduler: Any,
+    method: str,
+    round: int,
+    ks: Sequence[int],
+    pairs: int = 1,
+    data_seeds: Sequence[int] | None = None,
+    *,
+    device: Any = None,
+    progress: bool = True,
+    retries: int = 2,
+) -> SweepReport:
+    """`instability_units` in two phases; `instability_vs_k` afterwards only interpolates."""
+    spawns, kids = instability_units(config, store, method, round, ks, pairs, data_seeds, device)
+    with connected(scheduler) as sched:
+        first = run_units(spawns, sched, progress=progress, retries=retries, desc="spawn points")
+        bad = {f.config["k"] for f in first.failures}
+        second = _then(kids, "k", bad, sched, progress, retries, "children")
+    return SweepReport.combine(first, second)

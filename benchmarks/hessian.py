@@ -42,11 +42,8 @@ from torch import nn
 
 from lmc_toolkit import data as D
 from lmc_toolkit import models
-from lmc_toolkit.hessian import Hessian
-from lmc_toolkit.hessian_diag import diagonal
-from lmc_toolkit.hessian_trace import trace
-from lmc_toolkit.spectrum import density, top_eigenvalues
-from lmc_toolkit.train import TrainConfig, train
+from lmc_toolkit.hessian import Hessian, density, diagonal, top_eigenvalues, trace
+from lmc_toolkit.training import TrainConfig, train
 
 SECTIONS = ("hvp", "eigen", "trace", "diag", "diag_bn", "results")
 

@@ -20,9 +20,15 @@ from pathlib import Path
 import torch
 
 import lmc_toolkit as L
-from lmc_toolkit.imp import ImpConfig, distilled_pruning, imp
-from lmc_toolkit.pruning import iou, random, random_iou
-from lmc_toolkit.tickets import evaluate_tickets
+from lmc_toolkit.pruning import (
+    ImpConfig,
+    distilled_pruning,
+    evaluate_tickets,
+    imp,
+    iou,
+    random,
+    random_iou,
+)
 
 
 def tiny_real_subset(data: L.Dataset, ipc: int, seed: int) -> L.Dataset:

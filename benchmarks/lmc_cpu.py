@@ -23,7 +23,7 @@ from lmc_toolkit import models
 from lmc_toolkit.connectivity import instability
 from lmc_toolkit.landscape import paper_plane
 from lmc_toolkit.store import Store
-from lmc_toolkit.train import TrainConfig
+from lmc_toolkit.training import TrainConfig
 
 
 def main() -> None:

@@ -24,10 +24,9 @@ import time
 import torch
 
 from lmc_toolkit.store import Store, safe_torch_load
-from lmc_toolkit.study import StudyConfig
+from lmc_toolkit.study import StudyConfig, ticket_units
 from lmc_toolkit.sweep import Unit, run_units
-from lmc_toolkit.sweep_units import ticket_units
-from lmc_toolkit.train import TrainConfig
+from lmc_toolkit.training import TrainConfig
 
 
 def config(args: argparse.Namespace) -> StudyConfig:
@@ -44,7 +43,7 @@ def config(args: argparse.Namespace) -> StudyConfig:
 
 def _warm() -> None:
     """The imports a worker needs before its first unit (seconds, paid once per process)."""
-    for module in ("torch._dynamo", "lmc_toolkit.sweep_units"):
+    for module in ("torch._dynamo", "lmc_toolkit.study.units"):
         importlib.import_module(module)
 
 

@@ -28,7 +28,7 @@ from lmc_toolkit import synth
 from lmc_toolkit.data import Dataset, load
 from lmc_toolkit.models import build
 from lmc_toolkit.store import Store
-from lmc_toolkit.train import TrainConfig, evaluate, train
+from lmc_toolkit.training import TrainConfig, evaluate, train
 
 METHODS = ("random", "herding", "dm", "gm")
 

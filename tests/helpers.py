@@ -30,8 +30,8 @@ def tensors_equal(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> boo
 def per_point_reference(model, base, dirs, coords, data) -> tuple[np.ndarray, np.ndarray]:
     """Loss and accuracy of base + Σ c_k·dirs[k] for every row of `coords`, each point written
     into a fresh copy of `model` and evaluated: no shared code with the evaluator."""
-    from lmc_toolkit import params as P
-    from lmc_toolkit.train import evaluate
+    from lmc_toolkit.training import evaluate
+    from lmc_toolkit.training import params as P
 
     out = []
     for c in coords:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from lmc_toolkit.train import TrainRun, train_run
+from lmc_toolkit.training import TrainRun, train_run
 
 
 @pytest.mark.slow

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from lmc_toolkit import analyses as A
 from lmc_toolkit.connectivity import interpolate
 from lmc_toolkit.store import Store
 from lmc_toolkit.study import Study, study_config
+from lmc_toolkit.study import analyses as A
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 
-from lmc_toolkit.augment import OPERATIONS, SiameseAugment, Transform, default_augment
+from lmc_toolkit.synth import SiameseAugment, default_augment
+from lmc_toolkit.synth.augment import OPERATIONS, Transform
 
 
 def _batch(n: int = 6, c: int = 3, size: int = 8, seed: int = 0) -> torch.Tensor:

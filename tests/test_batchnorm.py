@@ -10,10 +10,10 @@ import torch
 from helpers import tensors_equal
 
 from lmc_toolkit import models
-from lmc_toolkit import params as P
-from lmc_toolkit.batchnorm import BNPolicy, as_policy, calibration_batches, has_running_stats
 from lmc_toolkit.connectivity import interpolate
-from lmc_toolkit.train import TrainConfig, evaluate, train
+from lmc_toolkit.training import BNPolicy, TrainConfig, evaluate, train
+from lmc_toolkit.training import params as P
+from lmc_toolkit.training.batchnorm import as_policy, calibration_batches, has_running_stats
 
 
 @pytest.fixture(scope="module")

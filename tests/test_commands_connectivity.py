@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from lmc_toolkit.cli import main
-from lmc_toolkit.surface import Surface
+from lmc_toolkit.landscape import Surface
 
 TINY = ["--data", "digits", "--option", "width=4", "--steps", "4", "--lr", "0.05", "--no-progress"]
 

@@ -8,18 +8,18 @@ import torch
 from helpers import tensors_equal
 
 from lmc_toolkit import models
-from lmc_toolkit import params as P
 from lmc_toolkit.connectivity import (
-    Curve,
     alpha_grid,
     instability,
     instability_vs_k,
     interpolate,
     pairwise,
 )
-from lmc_toolkit.instability import child_seeds
+from lmc_toolkit.connectivity.instability_analysis import child_seeds
+from lmc_toolkit.landscape import Curve
 from lmc_toolkit.store import Store
-from lmc_toolkit.train import TrainConfig, evaluate, train
+from lmc_toolkit.training import TrainConfig, evaluate, train
+from lmc_toolkit.training import params as P
 
 
 def _net(seed, width=4):
@@ -172,7 +172,7 @@ def test_instability_trains_children_from_the_spawn_point_and_caches_them(digits
 
 
 def test_copies_spawned_at_init_are_the_stored_tickets(digits_small, tmp_path):
-    from lmc_toolkit.tickets import train_ticket
+    from lmc_toolkit.pruning import train_ticket
 
     model = _net(0)
     mask = _mask(model)

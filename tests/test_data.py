@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from lmc_toolkit import data as D
+from lmc_toolkit.data.dataset import shift_crop
 
 
 def test_embedded_mnist_split_is_stratified_disjoint_and_normalized():
@@ -116,9 +117,9 @@ def test_start_skips_batches_without_changing_later_ones(digits_small):
 def test_flip_and_crop_are_what_they_say():
     x = torch.arange(2 * 1 * 4 * 4, dtype=torch.float32).view(2, 1, 4, 4)
     # a zero shift is the identity, a shift by (1, 0) moves rows up and fills the bottom row
-    same = D.shift_crop(x, torch.zeros(2, 2, dtype=torch.long), pad=1)
+    same = shift_crop(x, torch.zeros(2, 2, dtype=torch.long), pad=1)
     assert torch.equal(same, x)
-    moved = D.shift_crop(x, torch.tensor([[1, 0], [0, -1]]), pad=1, fill=torch.tensor([-9.0]))
+    moved = shift_crop(x, torch.tensor([[1, 0], [0, -1]]), pad=1, fill=torch.tensor([-9.0]))
     assert torch.equal(moved[0, 0, :3], x[0, 0, 1:]) and (moved[0, 0, 3] == -9).all()
     assert torch.equal(moved[1, 0, :, 1:], x[1, 0, :, :3]) and (moved[1, 0, :, 0] == -9).all()
     data = D.Dataset(x, torch.tensor([0, 1]), ("a", "b"), "toy")

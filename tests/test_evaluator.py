@@ -8,8 +8,9 @@ import torch
 from helpers import per_point_reference, tensors_equal
 
 from lmc_toolkit import models
-from lmc_toolkit import params as P
-from lmc_toolkit.evaluator import Evaluator, evaluate_points, grid_coords
+from lmc_toolkit.landscape import Evaluator, evaluate_points
+from lmc_toolkit.landscape.evaluator.core import grid_coords
+from lmc_toolkit.training import params as P
 
 
 def _setup(name="convnet3", **options):

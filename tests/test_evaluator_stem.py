@@ -9,10 +9,11 @@ from helpers import per_point_reference
 from torch import nn
 
 from lmc_toolkit import models
-from lmc_toolkit import params as P
 from lmc_toolkit.data import Dataset
-from lmc_toolkit.evaluator import evaluate_points, grid_coords
-from lmc_toolkit.evaluator_stem import find_stem
+from lmc_toolkit.landscape import evaluate_points
+from lmc_toolkit.landscape.evaluator.core import grid_coords
+from lmc_toolkit.landscape.evaluator.stem import find_stem
+from lmc_toolkit.training import params as P
 
 COORDS = grid_coords([-0.5, 0.0, 1.0], [0.0, 0.7])
 
@@ -142,9 +143,9 @@ def test_compiled_fused_block_equals_the_network(digits_small, kind):
 def test_compiled_cpu_block_over_window_groups_and_a_short_chunk(digits_small, monkeypatch):
     """The CPU's compiled path keeps windows for groups of chunks; one chunk per group and a
     short last chunk (run eagerly) give the same values."""
-    from lmc_toolkit import evaluator
+    from lmc_toolkit.landscape.evaluator import paths
 
-    monkeypatch.setattr(evaluator, "STEM_WINDOW_BYTES", 1)
+    monkeypatch.setattr(paths, "STEM_WINDOW_BYTES", 1)
     net = _net("instance-relu-avg", 1)
     base, dirs = _directions(net)
     data = digits_small[: len(digits_small) // 7 * 7 - 3]  # the last chunk of 7 is short

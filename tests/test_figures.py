@@ -7,11 +7,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lmc_toolkit import figures
+from lmc_toolkit.study import figures
 
 GOOD = """
 import plotly.graph_objects as go
-from lmc_toolkit.reports import figure_output
+from lmc_toolkit.plots import figure_output
 o = figure_output("F1", out, static=static)
 fig = go.Figure(go.Scatter(x=[0, 1, 2], y=[n, n + 1, n + 2]))
 o.save("line", fig, {"y": [n, n + 1, n + 2]})
@@ -70,7 +70,7 @@ def test_runs_records_failures_and_writes_the_index(notebooks: Path, tmp_path: P
 
 
 def test_static_png_is_written_when_a_browser_is_there(notebooks: Path, tmp_path: Path):
-    from lmc_toolkit.reports import figure_output
+    from lmc_toolkit.plots import figure_output
 
     go = pytest.importorskip("plotly.graph_objects")
     out = figure_output("F9", tmp_path)

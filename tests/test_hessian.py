@@ -17,7 +17,8 @@ from hessian_helpers import (
 from torch import nn
 
 from lmc_toolkit import models
-from lmc_toolkit.hessian import Hessian, select_names
+from lmc_toolkit.hessian import Hessian
+from lmc_toolkit.hessian.options import select_names
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +115,7 @@ def test_callers_model_is_unchanged(data):
     mask = random_mask(net, ["0.weight"], keep=0.5)
     H = Hessian(net, data, mask=mask, bn="batch", batch_size=len(data))
     H.hvp(torch.ones(H.dim, dtype=torch.float64))
-    from lmc_toolkit.hessian_diag import diagonal
-    from lmc_toolkit.spectrum import top_eigenvalues
+    from lmc_toolkit.hessian import diagonal, top_eigenvalues
 
     top_eigenvalues(H, k=2, progress=False)
     diagonal(Hessian(net, data, mask=mask), progress=False)

@@ -12,8 +12,8 @@ from torch import nn
 
 from lmc_toolkit import data as D
 from lmc_toolkit import models
-from lmc_toolkit.hessian import Hessian
-from lmc_toolkit.hessian_diag import diagonal, is_piecewise_linear
+from lmc_toolkit.hessian import Hessian, diagonal
+from lmc_toolkit.hessian.diagonal_estimators import is_piecewise_linear
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,10 @@ from hessian_helpers import apply_mask, dense_hessian, flat_mask, random_mask
 from torch import nn
 
 from lmc_toolkit import data as D
-from lmc_toolkit import hessian_diag_early, models
-from lmc_toolkit.hessian import Hessian
-from lmc_toolkit.hessian_diag import diagonal
-from lmc_toolkit.hessian_diag_chain import applies
+from lmc_toolkit import models
+from lmc_toolkit.hessian import Hessian, diagonal
+from lmc_toolkit.hessian.structured import early as hessian_diag_early
+from lmc_toolkit.hessian.structured.chain import applies
 
 
 def _data(n: int = 8, size: int = 12, seed: int = 0) -> D.Dataset:

@@ -10,8 +10,8 @@ import pytest
 import torch
 from hessian_helpers import cnn, dense_hessian, tiny_data
 
-from lmc_toolkit.hessian import Hessian
-from lmc_toolkit.hessian_trace import TRACE_METHODS, estimate_trace, trace
+from lmc_toolkit.hessian import Hessian, estimate_trace, trace
+from lmc_toolkit.hessian.trace_estimators import TRACE_METHODS
 
 
 def hessian_like(n: int = 200, seed: int = 0) -> tuple[torch.Tensor, float]:

@@ -11,22 +11,14 @@ from helpers import tensors_equal
 
 from lmc_toolkit import models
 from lmc_toolkit.data import Dataset
-from lmc_toolkit.imp import (
-    ImpConfig,
-    ImpRun,
-    combined,
-    distilled_pruning,
-    imp,
-    parse_rewind,
-    samples_seen,
-)
-from lmc_toolkit.params import state_of
-from lmc_toolkit.pruning import Mask
+from lmc_toolkit.pruning import ImpConfig, Mask, combined, distilled_pruning, imp
+from lmc_toolkit.pruning.imp_config import ImpRun, parse_rewind, samples_seen
 from lmc_toolkit.store import Store
-from lmc_toolkit.train import TrainConfig, train
+from lmc_toolkit.training import TrainConfig, train
+from lmc_toolkit.training.params import state_of
 
 # the module (the package binds the name `imp` to the function)
-imp_module = importlib.import_module("lmc_toolkit.imp")
+imp_module = importlib.import_module("lmc_toolkit.pruning.imp_rounds")
 
 INNER = TrainConfig(steps=12, batch_size=32, lr=0.05)
 
@@ -43,7 +35,7 @@ class Spy:
         self.fail_on = fail_on
         monkeypatch.setattr(imp_module, "train", self)
         # rounds trained from θ0 go through train_ticket (stored as tickets)
-        monkeypatch.setattr(importlib.import_module("lmc_toolkit.tickets"), "train", self)
+        monkeypatch.setattr(importlib.import_module("lmc_toolkit.pruning.tickets"), "train", self)
 
     def __call__(self, model, data, config, data_seed, mask=None, resume=None, **kw):
         if self.fail_on is not None and len(self.calls) == self.fail_on:
@@ -336,7 +328,7 @@ def test_the_imp_command_prints_a_per_round_table(tmp_path, capsys, digits_small
 
 
 def test_rounds_trained_from_theta0_are_stored_as_tickets(digits_small, tmp_path):
-    from lmc_toolkit.tickets import train_ticket
+    from lmc_toolkit.pruning import train_ticket
 
     store = Store(tmp_path)
     net0 = mlp()

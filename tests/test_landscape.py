@@ -8,9 +8,9 @@ import torch
 from helpers import tensors_equal
 
 from lmc_toolkit import models
-from lmc_toolkit import params as P
 from lmc_toolkit.data import Dataset
 from lmc_toolkit.landscape import (
+    Surface,
     line,
     orthogonalize,
     paper_plane,
@@ -20,8 +20,8 @@ from lmc_toolkit.landscape import (
     random_plane,
     towards,
 )
-from lmc_toolkit.surface import Surface
-from lmc_toolkit.train import evaluate
+from lmc_toolkit.training import evaluate
+from lmc_toolkit.training import params as P
 
 
 def _net(seed, width=4):

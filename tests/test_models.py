@@ -10,7 +10,7 @@ from helpers import tensors_equal
 from torch import nn
 
 from lmc_toolkit import models
-from lmc_toolkit.params import params_of
+from lmc_toolkit.training.params import params_of
 
 SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32)]
 SMALL = {"convnet3": {"width": 8}, "resnet10": {"width": 4}, "resnet18": {"width": 4}}

@@ -7,7 +7,7 @@ import torch
 from helpers import tensors_equal
 
 from lmc_toolkit import models
-from lmc_toolkit import params as P
+from lmc_toolkit.training import params as P
 
 
 def test_copies_are_detached_and_independent():

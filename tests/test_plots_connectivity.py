@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lmc_toolkit.connectivity import Curve, PairwiseResult
+from lmc_toolkit.connectivity import PairwiseResult
+from lmc_toolkit.landscape import Curve, Marker, Surface
 from lmc_toolkit.plots.connectivity import plot_barriers, plot_curve, plot_pairwise, plot_surface
-from lmc_toolkit.surface import Marker, Surface
 
 
 def _curve(label):

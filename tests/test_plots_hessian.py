@@ -8,15 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from lmc_toolkit.hessian_diag import Diagonal
-from lmc_toolkit.hessian_trace import Estimate
+from lmc_toolkit.hessian import Diagonal, Eigen, Estimate, Spectrum
 from lmc_toolkit.plots.hessian import (
     plot_diagonal_hist,
     plot_diagonal_sorted,
     plot_spectrum,
     plot_vs_sparsity,
 )
-from lmc_toolkit.spectrum import Eigen, Spectrum
 
 
 def _spectrum(centre: float) -> Spectrum:

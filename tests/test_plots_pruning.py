@@ -6,15 +6,23 @@ import pytest
 import torch
 
 from lmc_toolkit import models
-from lmc_toolkit.imp import ImpConfig, ImpResult, ImpRound
 from lmc_toolkit.plots.pruning import (
     plot_accuracy_vs_sparsity,
     plot_imp,
     plot_layer_sparsity,
     plot_mask_iou,
 )
-from lmc_toolkit.pruning import Mask, iou, magnitude, random
-from lmc_toolkit.tickets import TicketEntry, TicketRun, TicketTable
+from lmc_toolkit.pruning import (
+    ImpConfig,
+    ImpResult,
+    ImpRound,
+    Mask,
+    TicketTable,
+    iou,
+    magnitude,
+    random,
+)
+from lmc_toolkit.pruning.tickets import TicketEntry, TicketRun
 
 
 def convnet():

@@ -11,19 +11,12 @@ from torch import nn
 from torch.nn.utils import prune
 
 from lmc_toolkit import models
-from lmc_toolkit.params import check_mask, params_of
-from lmc_toolkit.pruning import (
-    Mask,
-    hamming,
-    iou,
-    magnitude,
-    prunable_names,
-    random,
-    random_iou,
-    shuffled,
-)
+from lmc_toolkit.pruning import Mask, hamming, iou, magnitude, random, random_iou
+from lmc_toolkit.pruning.mask import prunable_names
+from lmc_toolkit.pruning.prune import shuffled
 from lmc_toolkit.store import Store
-from lmc_toolkit.train import TrainConfig, train
+from lmc_toolkit.training import TrainConfig, train
+from lmc_toolkit.training.params import check_mask, params_of
 
 
 def convnet(seed: int = 0, width: int = 8) -> nn.Module:

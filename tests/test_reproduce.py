@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lmc_toolkit.cli import main
-from lmc_toolkit.figures import FIGURES
+from lmc_toolkit.study import FIGURES
 
 
 def test_smoke_preset_writes_every_artifact_and_an_index_that_links_them(tmp_path: Path, capsys):

@@ -16,7 +16,7 @@ import torch
 from helpers import write_idx
 
 from lmc_toolkit import data as D
-from lmc_toolkit import sources
+from lmc_toolkit.data import sources
 
 
 def _mnist_files(folder, rng, n_train=30, n_test=20, gz=False):

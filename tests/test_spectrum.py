@@ -8,9 +8,7 @@ import pytest
 import torch
 from hessian_helpers import cnn, dense_hessian, mlp, tiny_data
 
-from lmc_toolkit.hessian import Hessian
-from lmc_toolkit.hessian_trace import trace
-from lmc_toolkit.spectrum import density, top_eigenvalues
+from lmc_toolkit.hessian import Hessian, density, top_eigenvalues, trace
 
 
 @pytest.fixture(scope="module")

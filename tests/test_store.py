@@ -10,15 +10,9 @@ import textwrap
 import pytest
 import torch
 
-from lmc_toolkit.store import (
-    Store,
-    StoreError,
-    atomic_torch_save,
-    non_default,
-    run_name,
-    safe_torch_load,
-)
-from lmc_toolkit.train import TrainConfig, TrainRun
+from lmc_toolkit.store import Store, StoreError, atomic_torch_save, run_name, safe_torch_load
+from lmc_toolkit.store.naming import non_default
+from lmc_toolkit.training import TrainConfig, TrainRun
 
 
 @dataclasses.dataclass(frozen=True)
@@ -228,8 +222,8 @@ def test_a_stale_lock_is_broken(tmp_path):
     import os
     import time
 
-    from lmc_toolkit.locks import host_name as _host
     from lmc_toolkit.store import RunLock
+    from lmc_toolkit.store.locks import host_name as _host
 
     store = Store(tmp_path, lock_stale=1.0)
     run = store.run(Outer(name="stale"))

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lmc_toolkit.imp import ImpConfig, imp
-from lmc_toolkit.pruning import Mask
+from lmc_toolkit.pruning import ImpConfig, Mask, imp, train_ticket
 from lmc_toolkit.store import Store
-from lmc_toolkit.study import STUDY_PRESETS, Study, StudyConfig, study_config
-from lmc_toolkit.tickets import train_ticket
+from lmc_toolkit.study import Study, StudyConfig, study_config
+from lmc_toolkit.study.presets import STUDY_PRESETS
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from lmc_toolkit.store import Store, safe_json_load, safe_torch_load
-from lmc_toolkit.study import Study, StudyConfig
+from lmc_toolkit.study import Study, StudyConfig, study_sweep, ticket_units
 from lmc_toolkit.sweep import (
     SweepError,
     SweepReport,
@@ -28,8 +28,7 @@ from lmc_toolkit.sweep import (
     run_units,
     scheduler_kind,
 )
-from lmc_toolkit.sweep_units import study_sweep, ticket_units
-from lmc_toolkit.train import TrainConfig
+from lmc_toolkit.training import TrainConfig
 
 try:
     import distributed
@@ -88,7 +87,7 @@ def client():
     warm = [
         c.submit(importlib.import_module, module, workers=[w], pure=False)
         for w in c.scheduler_info()["workers"]
-        for module in ("torch._dynamo", "lmc_toolkit.sweep_units")
+        for module in ("torch._dynamo", "lmc_toolkit.study.units")
     ]
     yield c
     del warm
@@ -184,8 +183,8 @@ def test_unit_keys_name_the_unit_and_its_arguments():
 
 
 def test_instability_units_leave_only_the_interpolation(tmp_path):
-    from lmc_toolkit.instability import instability_vs_k
-    from lmc_toolkit.sweep_units import instability_sweep, instability_units
+    from lmc_toolkit.connectivity import instability_vs_k
+    from lmc_toolkit.study import instability_sweep, instability_units
 
     store = Store(tmp_path)
     spawns, kids = instability_units(CONFIG, store, "dense", 0, [0, 3], pairs=1)
@@ -208,7 +207,7 @@ def test_instability_units_leave_only_the_interpolation(tmp_path):
 def test_plane_tiles_assemble_to_the_whole_grid(tmp_path, digits_small):
     from lmc_toolkit.landscape import plane, random_direction
     from lmc_toolkit.models import build
-    from lmc_toolkit.sweep_tiles import assemble_tiles, plane_tile_units
+    from lmc_toolkit.sweep import assemble_tiles, plane_tile_units
 
     net = build("mlp", 10, digits_small.in_shape, 0)
     d1, d2 = random_direction(net, 1), random_direction(net, 2)

@@ -9,11 +9,11 @@ import torch
 
 from lmc_toolkit import data as D
 from lmc_toolkit import synth
-from lmc_toolkit.gradmatch import layer_distance
 from lmc_toolkit.models import build
-from lmc_toolkit.multiformation import decode_by_class, join_tiles, split_tiles
 from lmc_toolkit.store import Store
-from lmc_toolkit.synth_common import class_rows, draw_seed, generator
+from lmc_toolkit.synth.common import class_rows, draw_seed, generator
+from lmc_toolkit.synth.gradient_matching import layer_distance
+from lmc_toolkit.synth.multiformation import decode_by_class, join_tiles, split_tiles
 
 TINY = {"width": 8, "depth": 2}  # a convnet3 this small keeps each distillation test fast
 # On 8×8 digits a depth-3 convnet3 instance-normalizes 2×2 maps: its embedding says little.

@@ -6,13 +6,20 @@ import pytest
 from helpers import tensors_equal
 
 from lmc_toolkit import models
-from lmc_toolkit import tickets as tickets_module
-from lmc_toolkit.imp import ImpConfig, imp
-from lmc_toolkit.params import state_of
-from lmc_toolkit.pruning import Mask, magnitude, random
+from lmc_toolkit.pruning import (
+    ImpConfig,
+    Mask,
+    evaluate_tickets,
+    imp,
+    magnitude,
+    random,
+    train_ticket,
+)
+from lmc_toolkit.pruning import tickets as tickets_module
+from lmc_toolkit.pruning.tickets import TicketRun, ticket_key
 from lmc_toolkit.store import Store
-from lmc_toolkit.tickets import TicketRun, evaluate_tickets, ticket_key, train_ticket
-from lmc_toolkit.train import TrainConfig, TrainResult, train
+from lmc_toolkit.training import TrainConfig, TrainResult, train
+from lmc_toolkit.training.params import state_of
 
 CONFIG = TrainConfig(steps=10, batch_size=32, lr=0.05)
 

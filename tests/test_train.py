@@ -8,14 +8,9 @@ import torch.nn.functional as F
 from helpers import tensors_equal
 
 from lmc_toolkit import models
-from lmc_toolkit.params import params_of, state_of
-from lmc_toolkit.train import (
-    TrainConfig,
-    TrainResult,
-    epoch_generator,
-    evaluate,
-    train,
-)
+from lmc_toolkit.training import TrainConfig, TrainResult, evaluate, train
+from lmc_toolkit.training.loop import epoch_generator
+from lmc_toolkit.training.params import params_of, state_of
 
 FAST = TrainConfig(epochs=2, batch_size=32, lr=0.05, augment="crop")
 

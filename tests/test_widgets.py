@@ -7,12 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from lmc_toolkit import connectivity, landscape, models, tickets
-from lmc_toolkit.imp import ImpConfig, imp
+from lmc_toolkit import connectivity, landscape, models
 from lmc_toolkit.plots.explore import MARKER_TRACES, SLICE_MARKERS, SLICE_TRACE
+from lmc_toolkit.pruning import ImpConfig, imp, stored_networks, tickets
 from lmc_toolkit.store import Store
-from lmc_toolkit.stored_networks import stored_networks
-from lmc_toolkit.train import TrainConfig, evaluate
+from lmc_toolkit.training import TrainConfig, evaluate
 from lmc_toolkit.widgets import Explorer, explorer
 
 TOL = 1e-5
@@ -199,8 +198,8 @@ def test_figure_widgets_are_edited_in_place_once_displayed(pair, eval_data):
 
 
 def test_figure_widgets_without_anywidget_are_refused(pair, eval_data, monkeypatch):
-    import lmc_toolkit.widgets as widgets
+    from lmc_toolkit.widgets import explorer_widget
 
-    monkeypatch.setattr(widgets, "figure_widgets_available", lambda: False)
+    monkeypatch.setattr(explorer_widget, "figure_widgets_available", lambda: False)
     with pytest.raises(ImportError, match="anywidget"):
         explorer(*pair, eval_data, figure_widgets=True)

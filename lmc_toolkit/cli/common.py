@@ -88,4 +88,3 @@ def train_run_of(args: argparse.Namespace):
         init_seed=args.init_seed,
         data_seed=args.data_seed,
     )
-

@@ -45,4 +45,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"lmc-toolkit {args.command}: error: {exc}", file=sys.stderr)
         return 2
-

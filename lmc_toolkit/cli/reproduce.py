@@ -90,4 +90,3 @@ def _configure_reproduce(p: argparse.ArgumentParser) -> None:
 
 
 cmd_reproduce.configure = _configure_reproduce
-

@@ -86,8 +86,8 @@ def _default_path(store, made, args: argparse.Namespace) -> Path:
 
 def _configure(p: argparse.ArgumentParser) -> None:
     from lmc_toolkit.data.sources import known_datasets
-    from lmc_toolkit.synth.distribution_matching import INITS
     from lmc_toolkit.synth.gradient_matching import DISTANCES
+    from lmc_toolkit.synth.matching import INITS
 
     p.add_argument("--data", default="mnist", choices=known_datasets())
     p.add_argument("--method", default="dm", choices=METHODS)

@@ -41,7 +41,6 @@ def _print_result(run, result, store, cached: bool) -> None:
     print(f"run saved in {store.run(run).path}")
 
 
-
 @command("datasets", "list the dataset names")
 def cmd_datasets(args: argparse.Namespace) -> int:
     from lmc_toolkit.data.sources import known_datasets
@@ -56,4 +55,3 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     print("\n".join(available()))
     return 0
-

@@ -22,11 +22,11 @@ from torch import Tensor, nn
 from lmc_toolkit.connectivity.interpolation import alpha_grid, interpolate
 from lmc_toolkit.data.dataset import Dataset, check_nonempty
 from lmc_toolkit.landscape.curve import Curve
-from lmc_toolkit.landscape.solutions import fingerprint
 from lmc_toolkit.models import check_input
 from lmc_toolkit.store.runs import Store
 from lmc_toolkit.training.batchnorm import BNPolicy, as_policy
 from lmc_toolkit.training.config import TrainConfig
+from lmc_toolkit.training.identity import tensors_fingerprint
 from lmc_toolkit.training.loop import check_classes, train
 from lmc_toolkit.training.params import check_mask, is_finite, state_of
 from lmc_toolkit.training.results import Checkpoint, TrainResult
@@ -258,9 +258,9 @@ def spawn_run(
 ) -> SpawnRun:
     """The store key of the step-k checkpoint that two copies share."""
     return SpawnRun(
-        model=fingerprint(state_of(model)),
-        data=fingerprint({"x": data.x, "y": data.y}),
-        mask=fingerprint(mask),
+        model=tensors_fingerprint(state_of(model)),
+        data=tensors_fingerprint({"x": data.x, "y": data.y}),
+        mask=tensors_fingerprint(mask),
         train=config,
         step=int(k),
         data_seed=seed,

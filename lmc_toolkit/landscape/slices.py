@@ -22,13 +22,13 @@ from lmc_toolkit.landscape.evaluator.core import Evaluator, grid_coords
 from lmc_toolkit.landscape.solutions import (
     Solution,
     apply_mask,
-    fingerprint,
     sparsity,
     split_solution,
     template_of,
 )
 from lmc_toolkit.landscape.surface import Marker, Surface, empty_surface
 from lmc_toolkit.training.batchnorm import BNPolicy, as_policy
+from lmc_toolkit.training.identity import tensors_fingerprint
 from lmc_toolkit.training.params import Params
 
 Grid = tuple[float, float, int] | Sequence[float] | np.ndarray
@@ -159,10 +159,10 @@ def plane(
         "bn": policy.mode,
         "bn_policy": policy.to_dict(),
         "sparsity": sparsity(base, mask),
-        "fingerprint": fingerprint(
+        "fingerprint": tensors_fingerprint(
             {"base": _flatten(base), "d1": _flatten(dirs[0]), "d2": _flatten(dirs[1])}
         ),
-        "data_fingerprint": fingerprint({"x": data.x, "y": data.y}),
+        "data_fingerprint": tensors_fingerprint({"x": data.x, "y": data.y}),
         **dict(meta or {}),
     }
     markers = tuple(markers) or (Marker("center", 0.0, 0.0),)

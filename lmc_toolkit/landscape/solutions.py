@@ -8,7 +8,6 @@ from another model, and NaN weights.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -86,15 +85,3 @@ def sparsity(params: Params, mask: Mapping[str, Tensor] | None) -> float:
     total = sum(m.numel() for m in checked.values())
     kept = sum(int(m.sum()) for m in checked.values())
     return 1.0 - kept / max(total, 1)
-
-
-def fingerprint(tensors: Mapping[str, Any] | None) -> str:
-    """A short hash of names, shapes, dtypes and values: equal tensors, equal fingerprints."""
-    if tensors is None:
-        return ""
-    h = hashlib.sha256()
-    for k in sorted(tensors):
-        v = torch.as_tensor(tensors[k]).detach().cpu().contiguous()
-        h.update(f"{k}|{tuple(v.shape)}|{v.dtype}|".encode())
-        h.update(v.view(torch.uint8).numpy().tobytes() if v.numel() else b"")
-    return h.hexdigest()[:16]

@@ -1,14 +1,18 @@
 """Plotly figures for every result type: library functions return data, these draw it.
 
-The only part of the toolkit that imports plotly. One submodule per area; everything public is
+The only part of the toolkit that imports plotly; `export` writes a figure notebook's files. One submodule per area; everything public is
 re-exported here, so `from lmc_toolkit import plots; plots.plot_curve(...)` works.
 """
 
 from lmc_toolkit.plots.connectivity import plot_barriers, plot_curve, plot_pairwise, plot_surface
 from lmc_toolkit.plots.explore import plot_interpolation, plot_slice
+from lmc_toolkit.plots.export import Artifact, FigureOutput, figure_output
 from lmc_toolkit.plots.hessian import (
+    plot_curvature_vs_sparsity,
+    plot_densities,
     plot_diagonal_hist,
     plot_diagonal_sorted,
+    plot_diagonals,
     plot_spectrum,
     plot_vs_sparsity,
 )
@@ -18,17 +22,13 @@ from lmc_toolkit.plots.pruning import (
     plot_layer_sparsity,
     plot_mask_iou,
 )
-from lmc_toolkit.plots.study import (
-    plot_curvature_vs_sparsity,
-    plot_densities,
-    plot_diagonals,
-    plot_mask_convergence,
-    plot_mask_costs,
-    plot_tradeoff,
-)
+from lmc_toolkit.plots.study import plot_mask_convergence, plot_mask_costs, plot_tradeoff
 from lmc_toolkit.plots.synth import image_grid, plot_synthetic
 
 __all__ = [
+    "Artifact",
+    "FigureOutput",
+    "figure_output",
     "image_grid",
     "plot_accuracy_vs_sparsity",
     "plot_barriers",

@@ -1,7 +1,8 @@
 """Figures for Hessian analysis: spectral densities, diagonal distributions, curvature vs sparsity.
 
-Each builder takes one result or a `{label: result}` mapping, so dense, IMP and synthetic
-networks can be drawn on one figure.
+The raw-result builders take one result or a `{label: result}` mapping, so dense, IMP and
+synthetic networks can be drawn on one figure; `plot_curvature_vs_sparsity`, `plot_diagonals`
+and `plot_densities` draw the study's `CurvatureSummary` rows, one colour per method.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
-from lmc_toolkit.plots.style import nth_color
+from lmc_toolkit.plots.style import group_by_method, method_colors, nth_color
 
 
 def _labelled(results: Any, what: str) -> dict[str, Any]:
@@ -30,24 +32,49 @@ def _labelled(results: Any, what: str) -> dict[str, Any]:
 def plot_spectrum(spectra: Any, log_y: bool = False, title: str = "") -> go.Figure:
     """The SLQ density of one `Spectrum` or of a `{label: Spectrum}` dict; with `log_y` the
     density axis is logarithmic (tails and outliers show), clipped at 1e-12 of the peak."""
-    fig = go.Figure()
+    curves = []
     for i, (label, s) in enumerate(_labelled(spectra, "spectrum").items()):
         dens = np.asarray(s.density, dtype=float)
         if log_y:
             dens = np.maximum(dens, dens.max() * 1e-12)
+        curves.append((label or "density", s.grid, dens, nth_color(i)))
+    return _density_figure(curves, log_y, title or "Hessian spectral density (SLQ)")
+
+
+def plot_densities(summaries: Sequence[Any], log_y: bool = True, title: str = "") -> go.Figure:
+    """Spectral densities (stochastic Lanczos quadrature) of several networks' curvature
+    summaries (`CurvatureSummary`), one colour per method; log y clipped at 1e-12."""
+    if not summaries:
+        raise ValueError("plot_densities needs at least one summary")
+    colors = method_colors([s.method for s in summaries])
+    curves = []
+    for s in summaries:
+        density = np.asarray(s.density, float)
+        density = np.maximum(density, 1e-12) if log_y else density
+        curves.append((_summary_name(s), s.density_grid, density, colors[s.method]))
+    return _density_figure(curves, log_y, title or "Hessian spectral density")
+
+
+def _density_figure(
+    curves: Sequence[tuple[str, Any, Any, str]], log_y: bool, title: str
+) -> go.Figure:
+    """One line per (name, eigenvalue grid, density, colour)."""
+    fig = go.Figure()
+    for name, grid, density, color in curves:
         fig.add_trace(
             go.Scatter(
-                x=np.asarray(s.grid, dtype=float),
-                y=dens,
-                mode="lines",
-                name=label or "density",
-                line={"color": nth_color(i)},
+                x=np.asarray(grid, dtype=float), y=density, mode="lines", name=name,
+                line={"color": color},
             )
-        )
+        )  # fmt: skip
     fig.update_xaxes(title_text="eigenvalue")
     fig.update_yaxes(title_text="density", type="log" if log_y else "linear")
-    fig.update_layout(title=title or "Hessian spectral density (SLQ)", template="plotly_white")
+    fig.update_layout(title=title, template="plotly_white")
     return fig
+
+
+def _summary_name(s: Any) -> str:
+    return f"{s.method} {100 * s.sparsity:.0f}%"
 
 
 def _positive(diag: Any) -> tuple[np.ndarray, int]:
@@ -160,4 +187,80 @@ def plot_vs_sparsity(
     fig.update_xaxes(title_text="sparsity (%)")
     fig.update_yaxes(title_text=quantity, type="log" if log_y else "linear")
     fig.update_layout(title=title or f"{quantity} vs sparsity", template="plotly_white")
+    return fig
+
+
+def plot_curvature_vs_sparsity(summaries: Sequence[Any], title: str = "") -> go.Figure:
+    """Top Hessian eigenvalue and trace against sparsity, one line per method."""
+    if not summaries:
+        raise ValueError("plot_curvature_vs_sparsity needs at least one summary")
+    groups = group_by_method(summaries)
+    colors = method_colors(list(groups))
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("top eigenvalue λ₁", "trace"))
+    for method, items in groups.items():
+        x = [100 * s.sparsity for s in items]
+        common = {"mode": "lines+markers", "name": method, "legendgroup": method}
+        fig.add_trace(
+            go.Scatter(
+                x=x, y=[s.eigenvalues[0] for s in items], line_color=colors[method], **common
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=[s.trace for s in items],
+                error_y={"type": "data", "array": [s.trace_stderr for s in items]},
+                line_color=colors[method],
+                showlegend=False,
+                **common,
+            ),
+            row=1,
+            col=2,
+        )
+    fig.update_xaxes(title_text="sparsity (%)")
+    fig.update_layout(title=title or "sharpness vs sparsity", template="plotly_white")
+    return fig
+
+
+def plot_diagonals(summaries: Sequence[Any], title: str = "") -> go.Figure:
+    """The Hessian diagonal per network: sorted values (left) and a histogram of |values| on a
+    log axis (right); pruned coordinates are left out."""
+    if not summaries:
+        raise ValueError("plot_diagonals needs at least one summary")
+    colors = method_colors([s.method for s in summaries])
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("sorted diagonal", "|diagonal| histogram"))
+    for s in summaries:
+        name = _summary_name(s)
+        values = np.asarray(s.diagonal_sorted, float)
+        fig.add_trace(
+            go.Scatter(
+                x=np.linspace(0, 1, len(values)),
+                y=values,
+                mode="lines",
+                name=name,
+                legendgroup=name,
+                line_color=colors[s.method],
+            ),
+            row=1,
+            col=1,
+        )
+        positive = np.abs(values[values != 0])
+        fig.add_trace(
+            go.Histogram(
+                x=np.log10(positive) if len(positive) else [],
+                name=name,
+                legendgroup=name,
+                showlegend=False,
+                opacity=0.5,
+                marker_color=colors[s.method],
+                histnorm="probability",
+            ),
+            row=1,
+            col=2,
+        )
+    fig.update_xaxes(title_text="quantile", row=1, col=1)
+    fig.update_xaxes(title_text="log₁₀ |H_ii|", row=1, col=2)
+    fig.update_layout(barmode="overlay", title=title or "Hessian diagonal", template="plotly_white")
     return fig

@@ -10,7 +10,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from lmc_toolkit.plots.style import nth_color
-from lmc_toolkit.pruning import Mask, hamming, iou, random_iou
+from lmc_toolkit.pruning.compare import hamming, iou, random_iou
+from lmc_toolkit.pruning.mask import Mask
 
 
 def _rgba(hex_color: str, alpha: float) -> str:

@@ -10,11 +10,11 @@ rewinding); `"finetune"` from those weights at the schedule's final learning rat
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from lmc_toolkit.data.dataset import num_batches
 from lmc_toolkit.pruning.prune import check_fraction, check_scope
 from lmc_toolkit.training.config import TrainConfig
+from lmc_toolkit.training.identity import NetworkKey
 
 REWINDS = ("init", "lr", "finetune")
 
@@ -60,17 +60,13 @@ class ImpConfig:
 
 
 @dataclass(frozen=True)
-class ImpRun:
+class ImpRun(NetworkKey):
     """The store identity of an IMP run (its rounds are the files `round-000.pt`, ...).
 
     `config` has `rounds` reset to its default, so runs of different lengths share rounds."""
 
     prune_data: str = ""
     prune_data_hash: str = ""
-    model: str = ""
-    model_options: tuple[tuple[str, Any], ...] = ()
-    init_seed: int | None = None
-    init_hash: str = ""
     config: ImpConfig = field(default_factory=ImpConfig)
     data_seed: int = 0
     start_mask: str = ""

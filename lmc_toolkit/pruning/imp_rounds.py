@@ -37,7 +37,7 @@ from lmc_toolkit.pruning.prune import magnitude
 from lmc_toolkit.store.runs import Store
 from lmc_toolkit.training.config import TrainConfig
 from lmc_toolkit.training.evaluation import evaluate
-from lmc_toolkit.training.identity import fingerprint, model_identity, with_init_seed
+from lmc_toolkit.training.identity import data_fingerprint, model_identity, with_init_seed
 from lmc_toolkit.training.loop import check_classes, train
 from lmc_toolkit.training.params import with_state
 from lmc_toolkit.training.results import Checkpoint, Metrics
@@ -107,14 +107,14 @@ def imp(
         start = given
     key = ImpRun(
         prune_data=prune_data.name,
-        prune_data_hash=fingerprint(prune_data),
+        prune_data_hash=data_fingerprint(prune_data),
         config=replace(config, rounds=ImpConfig().rounds),
         data_seed=data_seed,
         start_mask="" if mask is None else start.digest(),
         **model_identity(net0),
     )
     run = store.run(key) if store is not None else None
-    eval_id = None if eval_data is None else fingerprint(eval_data)
+    eval_id = None if eval_data is None else data_fingerprint(eval_data)
     return _rounds(
         net0,
         prune_data,

@@ -38,22 +38,23 @@ from lmc_toolkit.pruning.mask import Mask, check_compatible
 from lmc_toolkit.store.runs import Store
 from lmc_toolkit.training.config import TrainConfig
 from lmc_toolkit.training.evaluation import evaluate
-from lmc_toolkit.training.identity import fingerprint, model_identity, with_init_seed
+from lmc_toolkit.training.identity import (
+    NetworkKey,
+    data_fingerprint,
+    model_identity,
+    with_init_seed,
+)
 from lmc_toolkit.training.loop import check_classes, train
 from lmc_toolkit.training.params import with_state
 from lmc_toolkit.training.results import Metrics, TrainResult
 
 
 @dataclass(frozen=True)
-class TicketRun:
+class TicketRun(NetworkKey):
     """The store identity of one trained ticket (see the module docstring)."""
 
     data: str = ""
     data_hash: str = ""
-    model: str = ""
-    model_options: tuple[tuple[str, Any], ...] = ()
-    init_seed: int | None = None
-    init_hash: str = ""
     train: TrainConfig = field(default_factory=TrainConfig)
     data_seed: int = 0
     mask: str = ""
@@ -87,7 +88,7 @@ def ticket_key(
     mask = _as_mask(mask)
     return TicketRun(
         data=train_data.name,
-        data_hash=fingerprint(train_data),
+        data_hash=data_fingerprint(train_data),
         train=config,
         data_seed=int(data_seed),
         mask=_digest(mask),
@@ -289,7 +290,7 @@ def evaluate_tickets(
             if m is not None:
                 check_compatible(m, params)
     identity = model_identity(net0)
-    data_hash, test_id = fingerprint(train_data), fingerprint(test_data)
+    data_hash, test_id = data_fingerprint(train_data), data_fingerprint(test_data)
     jobs = [(method, m, s) for method, ms in lists.items() for m in ms for s in seeds]
     entries = []
     start = time.perf_counter()

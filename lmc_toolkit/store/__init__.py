@@ -1,8 +1,13 @@
 """The run store: results cached in folders named by their configuration, written atomically,
 loaded weights-only, with locks so that concurrent workers compute each run once."""
 
-from lmc_toolkit.store.files import StoreError, atomic_json_save, atomic_torch_save
-from lmc_toolkit.store.files import safe_json_load, safe_torch_load
+from lmc_toolkit.store.files import (
+    StoreError,
+    atomic_json_save,
+    atomic_torch_save,
+    safe_json_load,
+    safe_torch_load,
+)
 from lmc_toolkit.store.locks import RunLock
 from lmc_toolkit.store.naming import canonical, run_name
 from lmc_toolkit.store.runs import Run, Store

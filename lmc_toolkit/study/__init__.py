@@ -2,8 +2,8 @@
 figure needs, the figure runner (papermill), reports and the headline table."""
 
 from lmc_toolkit.study.figures import FIGURES, PRESETS, RunReport, run_figures
-from lmc_toolkit.study.presets import StudyConfig, study_config
-from lmc_toolkit.study.runs import Study
+from lmc_toolkit.study.presets import StudyConfig, describe, study_config
+from lmc_toolkit.study.scheduled import Study
 from lmc_toolkit.study.units import (
     imp_units,
     instability_sweep,
@@ -18,6 +18,7 @@ __all__ = [
     "RunReport",
     "Study",
     "StudyConfig",
+    "describe",
     "imp_units",
     "instability_sweep",
     "instability_units",

@@ -1,113 +1,23 @@
-"""Figure artifacts and the report index: what a figure notebook writes and how it is linked.
-
-A figure notebook saves each plotly figure through `FigureOutput.save`, which writes, in the
-figure's folder `reports/<preset>/<figure id>/`:
-- `<name>.png`, a static image (kaleido with a Chromium; skipped with a recorded reason when no
-  browser is installed),
-- `<name>.html`, interactive and offline: it loads the one shared `../plotly.min.js`,
-- `<name>.json`, the numbers behind the figure.
-Headline numbers (accuracy and barrier per method and sparsity, top eigenvalue and trace per
-method) go to `headline.json` through `FigureOutput.headline`; `write_index` gathers every
-folder into `reports/<preset>/index.html`, led by one merged table (`lmc_toolkit.headline`, also
-written as `headline.md`).
+"""The report index: `write_index` gathers every figure folder of `reports/<preset>/` (written
+by the notebooks through `lmc_toolkit.plots.export.FigureOutput`: PNG, offline HTML and JSON per
+figure, headline tables in `headline.json`) into `reports/<preset>/index.html`, led by one merged
+table (`lmc_toolkit.study.headline`, also written as `headline.md`).
 """
 
 from __future__ import annotations
 
 import html
 import json
-import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lmc_toolkit.store.files import atomic_json_save
-
-PLOTLY_JS = "plotly.min.js"
 HEADLINE = "headline.json"
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
-@dataclass(frozen=True)
-class Artifact:
-    """The files written for one figure (paths relative to the preset folder)."""
-
-    name: str
-    png: str | None
-    html: str
-    json: str
-    png_error: str | None = None
-
-
-@dataclass(frozen=True)
-class FigureOutput:
-    """Where one figure notebook writes: `root/<figure>/`; `root` is `reports/<preset>`."""
-
-    root: Path
-    figure: str
-    static: bool = True
-
-    @property
-    def folder(self) -> Path:
-        return self.root / self.figure
-
-    def save(self, name: str, fig: Any, data: Mapping[str, Any] | None = None) -> Artifact:
-        """Write `fig` as PNG and offline HTML, and `data` as JSON, under `name`."""
-        if not _NAME.fullmatch(name):
-            raise ValueError(
-                f"a figure name must be letters, digits, '_', '.' or '-', got {name!r}"
-            )
-        self.folder.mkdir(parents=True, exist_ok=True)
-        ensure_plotly_js(self.root)
-        html_path = self.folder / f"{name}.html"
-        fig.write_html(html_path, include_plotlyjs=f"../{PLOTLY_JS}", full_html=True)
-        atomic_json_save(dict(data or {}), self.folder / f"{name}.json")
-        png, error = None, None
-        if self.static:
-            try:
-                fig.write_image(self.folder / f"{name}.png", width=900, height=560, scale=1)
-                png = f"{self.figure}/{name}.png"
-            except Exception as exc:  # no Chromium, or kaleido missing: keep going without PNG
-                error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        return Artifact(
-            name=name,
-            png=png,
-            html=f"{self.figure}/{name}.html",
-            json=f"{self.figure}/{name}.json",
-            png_error=error,
-        )
-
-    def headline(self, title: str, rows: Sequence[Mapping[str, Any]]) -> Path:
-        """Record a table of headline numbers (one dict per row) for the report index."""
-        path = self.folder / HEADLINE
-        tables = _read_json(path, default={})
-        tables[title] = [dict(r) for r in rows]
-        return atomic_json_save(tables, path)
-
-
-def figure_output(figure: str, out: str | Path, static: bool = True) -> FigureOutput:
-    """The `FigureOutput` of figure `figure` (e.g. "F1") under the preset folder `out`."""
-    if not _NAME.fullmatch(figure):
-        raise ValueError(f"a figure id must be letters, digits, '_', '.' or '-', got {figure!r}")
-    return FigureOutput(Path(out), figure, static)
-
-
-def ensure_plotly_js(root: Path) -> Path:
-    """One shared copy of plotly.js per report, so every HTML works offline."""
-    path = root / PLOTLY_JS
-    if not path.exists():
-        from plotly.offline import get_plotlyjs
-
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp-{os.getpid()}")
-        tmp.write_text(get_plotlyjs(), encoding="utf-8")
-        os.replace(tmp, path)
-    return path
-
-
-def _read_json(path: Path, default: Any) -> Any:
+def read_json(path: Path, default: Any) -> Any:
+    """The JSON at `path`, or `default` when it is missing or not JSON (yet)."""
     try:
         return json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
@@ -154,7 +64,7 @@ def write_index(root: str | Path, statuses: Sequence[FigureStatus], preset: str)
         )
         write_summary(root)
     for status in statuses:
-        for title, rows in _read_json(root / status.figure / HEADLINE, {}).items():
+        for title, rows in read_json(root / status.figure / HEADLINE, {}).items():
             headline_parts.append(_table(f"{status.figure}: {title}", rows))
     if headline_parts:
         parts += ["<h2>Headline numbers</h2>", *headline_parts]

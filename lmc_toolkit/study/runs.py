@@ -9,6 +9,9 @@ notebook a second time, only redraws.
 Methods are named `"dense"`, `"imp"` (IMP on real data, rewound to init), `"random"` (random
 pruning at IMP's sparsities) and `"distilled-<source>"` (IMP whose inner training runs on the
 synthetic set `<source>`: one of `SYNTHETIC`).
+
+`StudyRuns` here trains everything in its own process; `Study` (in `scheduled`) is the same
+with an optional scheduler that trains them as sweeps first (`lmc_toolkit.study.units`).
 """
 
 from __future__ import annotations
@@ -35,8 +38,9 @@ from lmc_toolkit.training.results import TrainResult
 from lmc_toolkit.training.runs import default_device
 
 
-class Study:
-    """Lazily computed, store-cached results of one `StudyConfig` (see the module docstring)."""
+class StudyRuns:
+    """Lazily computed, store-cached results of one `StudyConfig` (see the module docstring),
+    every training run in this process. `Study` adds a scheduler that hands them out."""
 
     def __init__(
         self,
@@ -44,23 +48,16 @@ class Study:
         store: Store | str | None = None,
         device: Any = None,
         progress: bool = True,
-        scheduler: Any = None,
     ):
         self.config = config
         self.store = store if isinstance(store, Store) else Store(store)
-        self._device = device
+        self.requested_device = device  # None: each sweep worker picks its own
         self.device = device or default_device()
         self.progress = progress
-        if scheduler is not None:
-            from lmc_toolkit.sweep.schedulers import scheduler_kind
-
-            scheduler_kind(scheduler)  # refuse a bad value before any work
-        self.scheduler = scheduler
         self._runs: dict[str, ImpResult] = {}
-        self._swept: set[tuple[Any, ...]] = set()  # prefetches already done by this object
 
     def __repr__(self) -> str:
-        return f"Study({self.config.dataset}, {self.config.model}, store={self.store.root})"
+        return f"{type(self).__name__}({self.config.dataset}, {self.config.model}, store={self.store.root})"
 
     # -- data and the initialization -------------------------------------------------------
 
@@ -173,7 +170,7 @@ class Study:
                 out[method] = [run.rounds[r].mask for r in rounds]
         return out
 
-    # -- sweeps: the same trainings handed out through `scheduler` -----------------------
+    # -- prefetching: a hook for `Study`, which hands the trainings out as sweeps ----------
 
     def prefetch(
         self,
@@ -181,36 +178,14 @@ class Study:
         rounds: Sequence[int] | None = None,
         data_seeds: Sequence[int] | None = None,
     ) -> Any:
-        """With a `scheduler`, train the pruning runs and then the tickets of `methods` ×
-        `rounds` × `data_seeds` (defaults: the config's) as a sweep (`lmc_toolkit.sweep`),
-        so that what follows only loads them; a failed unit raises `SweepError` naming it.
-        Without one, or when this study swept the same units before, nothing happens here:
-        tickets are trained (or loaded) when first asked for."""
-        what = tuple(None if v is None else tuple(v) for v in (methods, rounds, data_seeds))
-        if self.scheduler is None or what in self._swept:
-            return None
-        from lmc_toolkit.study.units import study_sweep
-
-        report = study_sweep(
-            self.config, self.store, self.scheduler, methods=methods, rounds=rounds,
-            data_seeds=data_seeds, device=self._device, progress=self.progress,
-        ).raise_for_failures()  # fmt: skip
-        self._swept.add(what)
-        return report
+        """Nothing here: in-process, each ticket is trained (or loaded) when first asked for."""
+        return None
 
     def prefetch_instability(
         self, method: str, round: int, ks: Sequence[int], data_seeds: Sequence[int] | None = None
     ) -> Any:
-        """With a `scheduler`, train the spawn points and children of F3's instability analysis
-        of `method` at `round` as a sweep; without one, nothing happens here."""
-        if self.scheduler is None:
-            return None
-        from lmc_toolkit.study.units import instability_sweep
-
-        return instability_sweep(
-            self.config, self.store, self.scheduler, method, round, ks, 1, data_seeds,
-            device=self._device, progress=self.progress,
-        ).raise_for_failures()  # fmt: skip
+        """Nothing here: in-process, instability's runs are trained when first asked for."""
+        return None
 
     # -- trained tickets -------------------------------------------------------------------
 

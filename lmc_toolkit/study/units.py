@@ -1,27 +1,26 @@
 """The study's independent trainings as sweep units (see `lmc_toolkit.sweep`).
 
-Every unit rebuilds `Study(config, store, device)` on its worker and calls the same library
+Every unit rebuilds `StudyRuns(config, store, device)` on its worker and calls the same library
 functions as the in-process path, so its results land under the same store keys: a later
 `Study(config, store)` in a notebook loads them instead of training.
 
 - `imp_units`: IMP on real data and distilled pruning per synthetic source (one unit each;
   the synthetic set is made inside its distilled unit, through the store);
 - `ticket_units`: one unit per (method, round, data seed), the dense network once per seed
-  (= `Study.trained`); they need the masks, so `study_sweep` runs the IMP units first;
+  (= `StudyRuns.trained`); they need the masks, so `study_sweep` runs the IMP units first;
 - `instability_units` / `instability_sweep`: the spawn points (one unit per k > 0), then the
   children (one per k and child seed), under `instability()`'s keys;
-- `plane_tile_units` / `assemble_tiles` (in `sweep_tiles`): a landscape grid split into tiles.
+- `plane_tile_units` / `assemble_tiles` (in `lmc_toolkit.sweep.tiles`): a landscape grid split into tiles.
 
 The store must be a path every worker can reach (a shared filesystem for a cluster of several
 machines). `device=None` lets each worker choose its default (CUDA when it has a GPU, as
-`Study` does); results land under the same keys whatever the device.
+`StudyRuns` does); results land under the same keys whatever the device.
 
 Example (a local cluster of 2 worker processes; any `Client` or `"tcp://host:port"` works; in
 a script, under `if __name__ == "__main__":`)::
 
     from dask.distributed import Client, LocalCluster
-    from lmc_toolkit.study import Study, study_config
-    from lmc_toolkit.sweep_units import study_sweep
+    from lmc_toolkit.study import Study, study_config, study_sweep
 
     config = study_config("smoke")
     with LocalCluster(n_workers=2, threads_per_worker=1) as cluster, Client(cluster) as client:
@@ -44,7 +43,7 @@ from lmc_toolkit.store.locks import RunLock
 from lmc_toolkit.store.naming import run_name
 from lmc_toolkit.store.runs import Store
 from lmc_toolkit.study.presets import StudyConfig
-from lmc_toolkit.study.runs import Study
+from lmc_toolkit.study.runs import StudyRuns
 from lmc_toolkit.sweep.runner import run_units
 from lmc_toolkit.sweep.schedulers import connected
 from lmc_toolkit.sweep.units import SweepReport, Unit, UnitFailure
@@ -66,11 +65,11 @@ def _root(store: Store | str | Path | None) -> tuple[str, float]:
 
 
 @functools.lru_cache(maxsize=4)
-def _study(config: StudyConfig, root: tuple[str, float], device: Any) -> Study:
+def _study(config: StudyConfig, root: tuple[str, float], device: Any) -> StudyRuns:
     """The study of a unit, kept per process so that the units a worker runs one after the
     other load the data and build θ0 once."""
     path, stale = root
-    return Study(config, Store(path, lock_stale=stale), device=device, progress=False)
+    return StudyRuns(config, Store(path, lock_stale=stale), device=device, progress=False)
 
 
 def _check_config(config: Any) -> None:
@@ -78,7 +77,7 @@ def _check_config(config: Any) -> None:
         raise TypeError(f"config must be a StudyConfig, got {type(config).__name__}")
 
 
-def _pruning_run(study: Study, method: str):
+def _pruning_run(study: StudyRuns, method: str):
     """`study.run_of(method)` under a lock, so that two units never train the same IMP run."""
     token = hashlib.sha256(
         json.dumps([run_name(study.config), method], sort_keys=True).encode()
@@ -91,8 +90,8 @@ def _pruning_run(study: Study, method: str):
         lock.release()
 
 
-def _mask(study: Study, method: str, round: int):
-    """The mask `Study.trained(method, round, ·)` trains, computing only `method`'s run."""
+def _mask(study: StudyRuns, method: str, round: int):
+    """The mask `StudyRuns.trained(method, round, ·)` trains, computing only `method`'s run."""
     from lmc_toolkit.pruning.prune import random as random_mask
 
     c = study.config
@@ -171,7 +170,7 @@ def ticket_units(
     data_seeds: Sequence[int] | None = None,
     device: Any = None,
 ) -> list[Unit]:
-    """One unit per trained ticket (`Study.trained(method, round, data_seed)`): every method
+    """One unit per trained ticket (`StudyRuns.trained(method, round, data_seed)`): every method
     (default `config.methods`) at every round (default `config.ticket_rounds`) for every data
     seed (default `config.data_seeds`); the dense network once per seed (round 0)."""
     _check_config(config)
@@ -254,7 +253,7 @@ def study_sweep(
 # -- instability --------------------------------------------------------------------------------
 
 
-def _instability_inputs(study: Study, method: str, round: int, k: int, spawn_seed: int):
+def _instability_inputs(study: StudyRuns, method: str, round: int, k: int, spawn_seed: int):
     from lmc_toolkit.connectivity.instability_analysis import spawn_run
 
     c = study.config

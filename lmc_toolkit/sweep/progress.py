@@ -1,5 +1,4 @@
-"""The progress bar of a sweep: units done, running and failed.
-"""
+"""The progress bar of a sweep: units done, running and failed."""
 
 from __future__ import annotations
 

@@ -61,13 +61,9 @@ def run_units(
             results, failures = run_local(units, bar)
             name = "local"
         elif kind == "processes":
-
-
             results, failures = run_pool(units, value, retries, bar)
             name = f"processes:{value}"
         else:
-
-
             with connected(value if kind == "address" else scheduler) as client:
                 results, failures = run_dask(units, client, retries, bar)
                 name = str(getattr(client.scheduler, "address", "dask"))

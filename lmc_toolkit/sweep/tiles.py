@@ -48,15 +48,15 @@ class PlaneTile:
 
 
 def _fingerprint(center: Any, d1: Any, d2: Any, data: Any, xs, ys, options) -> str:
-    from lmc_toolkit.landscape.solutions import fingerprint
+    from lmc_toolkit.training.identity import tensors_fingerprint
     from lmc_toolkit.training.params import state_of
 
     state = state_of(center) if isinstance(center, nn.Module) else dict(center)
     parts = [
-        fingerprint(state),
-        fingerprint(dict(d1)),
-        fingerprint(dict(d2)),
-        fingerprint({"x": data.x, "y": data.y}),
+        tensors_fingerprint(state),
+        tensors_fingerprint(dict(d1)),
+        tensors_fingerprint(dict(d2)),
+        tensors_fingerprint({"x": data.x, "y": data.y}),
         np.asarray(xs, float).tolist(),
         np.asarray(ys, float).tolist(),
         {k: repr(v) for k, v in sorted(options.items())},

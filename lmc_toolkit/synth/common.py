@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from lmc_toolkit.data.dataset import Dataset, check_nonempty
 from lmc_toolkit.store.runs import Store
-from lmc_toolkit.training.identity import fingerprint, state_hash
+from lmc_toolkit.training.identity import data_fingerprint, state_hash
 
 #: Keys of the source's `meta` that a synthetic set inherits (its pixels live in the same space).
 _INHERITED_META = ("mean", "std")
@@ -38,7 +38,7 @@ class Source:
     def of(data: Dataset) -> Source:
         split = data.meta.get("split")
         return Source(
-            data.name, None if split is None else str(split), len(data), fingerprint(data)
+            data.name, None if split is None else str(split), len(data), data_fingerprint(data)
         )
 
 
@@ -88,7 +88,7 @@ def synthetic_dataset(
             "name": source.name,
             "split": source.meta.get("split"),
             "n": len(source),
-            "fingerprint": fingerprint(source),
+            "fingerprint": data_fingerprint(source),
         },
     )
     record.update(meta)

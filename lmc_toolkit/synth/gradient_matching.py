@@ -23,42 +23,31 @@ from lmc_toolkit.data.dataset import Dataset
 from lmc_toolkit.store.runs import Store
 from lmc_toolkit.synth import multiformation
 from lmc_toolkit.synth.augment import SiameseAugment
-from lmc_toolkit.synth.common import Source, cached_set, class_rows, draw_seed, generator
-from lmc_toolkit.synth.distribution_matching import (
+from lmc_toolkit.synth.common import cached_set, draw_seed
+from lmc_toolkit.synth.matching import (
+    Matching,
+    MatchingRun,
     Setup,
     apply_augment,
     check_args,
     check_int,
     finish,
-    fresh_net,
-    initial_images,
-    real_batch_of,
+    matching_run,
 )
 
 DISTANCES = ("cosine", "mse")
 
 
-@dataclass(frozen=True)
-class GradientMatchingRun:
+@dataclass(frozen=True, kw_only=True)
+class GradientMatchingRun(MatchingRun):
     """The identity of one gradient-matching set in the store."""
 
-    source: Source
-    ipc: int
-    iterations: int
     outer_loops: int
     inner_loops: int
-    model: str = "convnet3"
-    model_options: tuple[tuple[str, Any], ...] = ()
     lr: float = 0.1
-    momentum: float = 0.5
     lr_net: float = 0.01
-    real_batch: int = 256
     syn_batch: int = 256
-    init: str = "real"
-    augment: SiameseAugment | None = None
     distance: str = "cosine"
-    factor: int = 1
-    seed: int = 0
 
     def run_prefix(self) -> str:
         return f"synth-gm-{self.source.name}-ipc{self.ipc}"
@@ -119,25 +108,12 @@ def gradient_matching(
         raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
     if not lr_net > 0:
         raise ValueError(f"lr_net must be > 0, got {lr_net!r}")
-    config = GradientMatchingRun(
-        source=Source.of(data),
-        ipc=ipc,
-        iterations=iterations,
-        outer_loops=outer_loops,
-        inner_loops=inner_loops,
-        model=model,
-        model_options=tuple(sorted(setup.options.items())),
-        lr=float(lr),
-        momentum=float(momentum),
-        lr_net=float(lr_net),
-        real_batch=real_batch,
-        syn_batch=syn_batch,
-        init=init,
-        augment=setup.aug,
-        distance=distance,
-        factor=factor,
-        seed=seed,
-    )
+    config = matching_run(
+        GradientMatchingRun, data, setup, lr, momentum, ipc=ipc, iterations=iterations,
+        outer_loops=outer_loops, inner_loops=inner_loops, model=model, lr_net=float(lr_net),
+        real_batch=real_batch, syn_batch=syn_batch, init=init, distance=distance,
+        factor=factor, seed=seed,
+    )  # fmt: skip
 
     def compute() -> Dataset:
         return _run_gm(data, config, setup, progress)
@@ -165,65 +141,45 @@ def matched_parameters(net: nn.Module) -> list[Tensor]:
 
 def _run_gm(data: Dataset, config: GradientMatchingRun, setup: Setup, progress: bool) -> Dataset:
     start = time.perf_counter()
-    stored = initial_images(data, config.ipc, config.init, config.factor, config.seed)
-    stored.requires_grad_(True)
-    opt_img = torch.optim.SGD([stored], lr=config.lr, momentum=config.momentum)
-    g_net, g_batch, g_aug = (generator(config.seed, s) for s in ("net", "batch", "augment"))
-    rows_of = class_rows(data)
-    per_class = config.ipc
-    labels = torch.arange(data.num_classes, device=data.device).repeat_interleave(per_class)
+    run = Matching.start(data, config, setup)
+    labels = torch.arange(data.num_classes, device=data.device).repeat_interleave(config.ipc)
     losses = []
     total = config.iterations * config.outer_loops
     bar = tqdm(total=total, desc="gradient matching", disable=not progress)
     for _ in range(config.iterations):
-        net = fresh_net(data, config, draw_seed(g_net))
+        net = run.fresh_net()
         weights = matched_parameters(net)
         opt_net = torch.optim.SGD(net.parameters(), lr=config.lr_net)
         for outer in range(config.outer_loops):
             loss = torch.zeros((), device=data.device)
-            for c, rows in enumerate(rows_of):
-                aug_seed = draw_seed(g_aug)
-                real = real_batch_of(data, rows, config.real_batch, g_batch)
-                real = apply_augment(setup.aug, real, aug_seed)
+            for c in range(len(run.rows_of)):
+                real, syn = run.class_pair(c)
                 target = torch.full((len(real),), c, device=data.device)
                 g_real = torch.autograd.grad(F.cross_entropy(net(real), target), weights)
-                syn, _ = multiformation.decode(
-                    stored[c * per_class : (c + 1) * per_class], None, config.factor
-                )
-                syn = apply_augment(setup.aug, syn, aug_seed)
                 target = torch.full((len(syn),), c, device=data.device)
                 g_syn = torch.autograd.grad(
                     F.cross_entropy(net(syn), target), weights, create_graph=True
                 )
                 for gr, gs in zip(g_real, g_syn, strict=True):
                     loss = loss + layer_distance(gr.detach(), gs, config.distance)
-            opt_img.zero_grad(set_to_none=True)
-            loss.backward()
-            opt_img.step()
-            losses.append(float(loss.detach()))
+            losses.append(run.step(loss))
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
             if outer + 1 < config.outer_loops:
-                _train_on_synthetic(net, opt_net, stored, labels, config, setup, g_batch, g_aug)
+                _train_on_synthetic(net, opt_net, run, labels)
     bar.close()
-    return finish(data, config, "gm", stored, losses, time.perf_counter() - start)
+    return finish(data, config, "gm", run.stored, losses, time.perf_counter() - start)
 
 
 def _train_on_synthetic(
-    net: nn.Module,
-    opt: torch.optim.Optimizer,
-    stored: Tensor,
-    labels: Tensor,
-    config: GradientMatchingRun,
-    setup: Setup,
-    g_batch: torch.Generator,
-    g_aug: torch.Generator,
+    net: nn.Module, opt: torch.optim.Optimizer, run: Matching, labels: Tensor
 ) -> None:
     """`inner_loops` SGD steps of the network on augmented batches of the decoded images."""
-    x, y = multiformation.decode(stored.detach(), labels, config.factor)
+    config = run.config
+    x, y = multiformation.decode(run.stored.detach(), labels, config.factor)
     for _ in range(config.inner_loops):
-        pick = torch.randperm(len(x), generator=g_batch)[: config.syn_batch].to(x.device)
-        xb = apply_augment(setup.aug, x[pick], draw_seed(g_aug))
+        pick = torch.randperm(len(x), generator=run.g_batch)[: config.syn_batch].to(x.device)
+        xb = apply_augment(run.aug, x[pick], draw_seed(run.g_aug))
         loss = F.cross_entropy(net(xb), y[pick])
         opt.zero_grad(set_to_none=True)
         loss.backward()

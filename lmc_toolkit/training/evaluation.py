@@ -1,5 +1,4 @@
-"""Evaluation of a model on a dataset: mean loss and accuracy, in eval mode, the model left as it was.
-"""
+"""Evaluation of a model on a dataset: mean loss and accuracy, in eval mode, the model left as it was."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -21,7 +21,7 @@ from lmc_toolkit.data.dataset import Dataset
 from lmc_toolkit.models import ModelSpec
 
 
-def fingerprint(data: Dataset) -> str:
+def data_fingerprint(data: Dataset) -> str:
     """A 16-hex hash of a dataset's images, labels and class names: equal data, equal
     fingerprint (it names the data in store keys)."""
     h = hashlib.sha256()
@@ -30,6 +30,18 @@ def fingerprint(data: Dataset) -> str:
         h.update(str((tuple(t.shape), str(t.dtype))).encode())
         h.update(t.numpy().tobytes())
     h.update(json.dumps(list(data.classes)).encode())
+    return h.hexdigest()[:16]
+
+
+def tensors_fingerprint(tensors: Mapping[str, Any] | None) -> str:
+    """A short hash of names, shapes, dtypes and values: equal tensors, equal fingerprints."""
+    if tensors is None:
+        return ""
+    h = hashlib.sha256()
+    for k in sorted(tensors):
+        v = torch.as_tensor(tensors[k]).detach().cpu().contiguous()
+        h.update(f"{k}|{tuple(v.shape)}|{v.dtype}|".encode())
+        h.update(v.view(torch.uint8).numpy().tobytes() if v.numel() else b"")
     return h.hexdigest()[:16]
 
 
@@ -42,6 +54,18 @@ def state_hash(model: nn.Module | Mapping[str, Tensor]) -> str:
         h.update(f"{k}:{tuple(t.shape)}:{t.dtype};".encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
     return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class NetworkKey:
+    """The fields naming a network in store keys (`model_identity` gives them): its builder name
+    and options, its init seed and a hash of its initial weights. Run keys that start from a
+    network (IMP runs, trained tickets) extend it."""
+
+    model: str = ""
+    model_options: tuple[tuple[str, Any], ...] = ()
+    init_seed: int | None = None
+    init_hash: str = ""
 
 
 def model_identity(model: nn.Module) -> dict[str, Any]:

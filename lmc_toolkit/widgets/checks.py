@@ -1,5 +1,4 @@
-"""The explorer's argument checks, run before any widget is built.
-"""
+"""The explorer's argument checks, run before any widget is built."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""`explorer(...)`: an `Explorer` of two given models, or of the trained tickets a store holds.
-"""
+"""`explorer(...)`: an `Explorer` of two given models, or of the trained tickets a store holds."""
 
 from __future__ import annotations
 

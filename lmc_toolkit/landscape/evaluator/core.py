@@ -343,6 +343,7 @@ class Evaluator:
         per_point = 2 * activation_bytes(self.net, chunk) + 3 * self.params.flat.numel() * 4
         return max(1, int(budget // max(per_point, 1)))
 
+
 def evaluate_points(
     model: nn.Module,
     data: Dataset,

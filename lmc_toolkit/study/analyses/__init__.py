@@ -16,7 +16,7 @@ __all__ = [
     "curve",
     "mask_convergence",
     "mask_costs",
-    "paper_surface",
     "pairwise_seeds",
+    "paper_surface",
     "random_surface",
 ]

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from lmc_toolkit.connectivity.interpolation import PairwiseResult, interpolate, pairwise
 from lmc_toolkit.landscape.curve import Curve
 from lmc_toolkit.study.analyses.cache import cached, study_data
-from lmc_toolkit.study.runs import Study
+from lmc_toolkit.study.runs import StudyRuns
 
 
 def curve(
-    study: Study,
+    study: StudyRuns,
     method: str,
     round: int,
     seeds: tuple[int, int] | None = None,
@@ -57,7 +57,7 @@ class BarrierRow:
     performance_ratio: float
 
 
-def barrier_table(study: Study, alphas: int = 11, data: str = "test") -> list[BarrierRow]:
+def barrier_table(study: StudyRuns, alphas: int = 11, data: str = "test") -> list[BarrierRow]:
     """Barrier and accuracy for every method at every ticket round (F2's right panel, F6)."""
     table = study.tickets()
     summary = {(s.method, round(s.sparsity, 3)): s for s in table.summary()}
@@ -86,7 +86,7 @@ def barrier_table(study: Study, alphas: int = 11, data: str = "test") -> list[Ba
 
 
 def pairwise_seeds(
-    study: Study, method: str, round: int, seeds: Sequence[int], alphas: int = 11
+    study: StudyRuns, method: str, round: int, seeds: Sequence[int], alphas: int = 11
 ) -> PairwiseResult:
     """Barriers and weight distances among copies of one ticket trained with `seeds`."""
 

@@ -1,5 +1,4 @@
-"""F5: the curvature of trained tickets (top eigenvalues, trace, diagonal, spectral density).
-"""
+"""F5: the curvature of trained tickets (top eigenvalues, trace, diagonal, spectral density)."""
 
 from __future__ import annotations
 
@@ -10,7 +9,7 @@ import numpy as np
 import torch
 
 from lmc_toolkit.study.analyses.cache import cached
-from lmc_toolkit.study.runs import Study, subsample
+from lmc_toolkit.study.runs import StudyRuns, subsample
 
 
 @dataclass(frozen=True)
@@ -38,7 +37,7 @@ class CurvatureSummary:
 
 
 def curvature(
-    study: Study,
+    study: StudyRuns,
     method: str,
     round: int,
     data_seed: int = 0,

@@ -1,12 +1,11 @@
-"""F1 and F7: how the distilled inner loop's mask converges, and what finding each mask cost.
-"""
+"""F1 and F7: how the distilled inner loop's mask converges, and what finding each mask cost."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
 from lmc_toolkit.study.analyses.cache import cached
-from lmc_toolkit.study.runs import Study
+from lmc_toolkit.study.runs import StudyRuns
 
 
 @dataclass(frozen=True)
@@ -23,7 +22,7 @@ class MaskConvergence:
 
 
 def mask_convergence(
-    study: Study, source: str, sparsity: float = 0.8, checkpoints: int = 8
+    study: StudyRuns, source: str, sparsity: float = 0.8, checkpoints: int = 8
 ) -> MaskConvergence:
     """Train θ0 on the synthetic set `source` (the distilled inner loop), take a global
     magnitude mask of `sparsity` at `checkpoints` evenly spaced steps, and compare each to the
@@ -72,7 +71,7 @@ class MaskCost:
     prune_images: int
 
 
-def mask_costs(study: Study) -> list[MaskCost]:
+def mask_costs(study: StudyRuns) -> list[MaskCost]:
     """`MaskCost` of every pruned method at every ticket round (random pruning costs nothing)."""
     rows = []
     for method in study.config.methods[1:-1]:

@@ -115,12 +115,12 @@ def test_a_killed_process_leaves_only_a_temporary_file(tmp_path):
     code = textwrap.dedent(
         f"""
         import os
-        from lmc_toolkit.store import _atomic_write
+        from lmc_toolkit.store.files import atomic_write
         def write(f):
             f.write(b"partial bytes")
             f.flush()
             os._exit(9)  # the process dies mid-write
-        _atomic_write({str(target)!r}, write)
+        atomic_write({str(target)!r}, write)
         """
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True)

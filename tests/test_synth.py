@@ -9,6 +9,7 @@ import torch
 
 from lmc_toolkit import data as D
 from lmc_toolkit import synth
+from lmc_toolkit.data.dataset import normalize
 from lmc_toolkit.models import build
 from lmc_toolkit.store import Store
 from lmc_toolkit.synth.common import class_rows, draw_seed, generator
@@ -432,7 +433,7 @@ def test_raw_pixels_are_put_into_the_targets_normalization(digits_train, tmp_pat
     torch.save([raw, y], tmp_path / "raw.pt")
     s = synth.load_distilled(tmp_path / "raw.pt", target=digits_train, file_stats="raw")
     meta = digits_train.meta
-    torch.testing.assert_close(s.x, D.normalize(raw, meta["mean"], meta["std"]))
+    torch.testing.assert_close(s.x, normalize(raw, meta["mean"], meta["std"]))
 
 
 def test_a_saved_synthetic_set_loads_back_through_both_paths(digits_small, tmp_path):

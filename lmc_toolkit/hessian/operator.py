@@ -320,7 +320,7 @@ class Hessian:
         `batch_size` images in data order, the operator's own by default), weighted by the
         chunk's share w_c of the data, times that chunk's own vector. Σ_c w_c·H_c = H, so one
         call costs about one `hvp`; independent probes per chunk give stratified trace
-        estimates (`lmc_toolkit.hessian_trace`). Graphs kept for another chunk size are freed by
+        estimates (`lmc_toolkit.hessian.trace_estimators`). Graphs kept for another chunk size are freed by
         `release` or by asking for yet another size."""
         bs = self.batch_size if batch_size is None else batch_size
         check_batch_size(bs)

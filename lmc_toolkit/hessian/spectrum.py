@@ -5,7 +5,7 @@
   *algebraic* eigenvalues (the sharpness), `"LM"` for the largest magnitude.
 - `density`: stochastic Lanczos quadrature (SLQ), a Gaussian-smoothed density on a grid.
 
-(The trace is in `lmc_toolkit.hessian_trace`.) Every random draw comes from a `torch.Generator` seeded by `seed`, on the CPU.
+(The trace is in `lmc_toolkit.hessian.trace_estimators`.) Every random draw comes from a `torch.Generator` seeded by `seed`, on the CPU.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The trained networks a run store holds, listed for picking: dense, IMP or distilled tickets.
 
-Every trained ticket is a `ticket-*` run (see `lmc_toolkit.tickets`); its key names the data,
+Every trained ticket is a `ticket-*` run (see `lmc_toolkit.pruning.tickets`); its key names the data,
 the model, the data seed and the mask's digest. The method that found the mask is read from the
 `imp-*` runs of the same store: a mask found by IMP on the ticket's own training data is "IMP",
 one found on other (synthetic) pruning data is "distilled (<that data>)".

@@ -39,6 +39,7 @@ from lmc_toolkit.plots.explore import (
     slice_values,
 )
 from lmc_toolkit.pruning.mask import Mask
+from lmc_toolkit.training.params import norm
 from lmc_toolkit.widgets.checks import check_choices, check_int
 from lmc_toolkit.widgets.views import FigureView, Progress, figure_widgets_available
 
@@ -258,15 +259,17 @@ class Explorer:
         center = {k: v.detach() for k, v in a.state_dict().items()}
         params = {k: p.detach() for k, p in a.named_parameters()}
         s, n, seed = float(self.span.value), int(self.resolution.value), int(self.seed.value)
-        norm = self.norm.value
-        meta = {"kind": self.direction.value, "norm": norm, "seed": seed, "span": s}
+        norm_kind = self.norm.value
+        meta = {"kind": self.direction.value, "norm": norm_kind, "seed": seed, "span": s}
         if self.direction.value == "random":
-            d1 = landscape.random_direction(params, seed, norm, mask=mask)
-            d2 = landscape.random_direction(params, seed + 1, norm, mask=mask)
+            d1 = landscape.random_direction(params, seed, norm_kind, mask=mask)
+            d2 = landscape.random_direction(params, seed + 1, norm_kind, mask=mask)
             markers = (Marker("a", 0.0, 0.0),)
             return SlicePlane(center, d1, d2, (-s, s, n), (-s, s, n), markers, meta)
         d1 = landscape.towards(a, b)
-        d2 = landscape.orthogonalize(d1, landscape.random_direction(params, seed, norm, mask=mask))
+        d2 = landscape.orthogonalize(
+            d1, landscape.random_direction(params, seed, norm_kind, mask=mask)
+        )
         scale = float(norm(d1)) / max(float(norm(d2)), 1e-30)
         d2 = {k: v * scale for k, v in d2.items()}
         markers = (Marker("a", 0.0, 0.0), Marker("b", 1.0, 0.0))

@@ -1,6 +1,6 @@
 """The last block of a train-mode BatchNorm chain for one-channel tangents, without convolving.
 
-`hessian_diag_early` pushes each coordinate's tangent through the network. A tangent v of the
+`hessian.structured.early` pushes each coordinate's tangent through the network. A tangent v of the
 last conv's input that lives in one channel o (every coordinate of the block before the last)
 would become a full tangent u = C_o v of the last conv output (C_o: the conv from input channel
 o), costly to form and to push on for ~C·J·k² coordinates. Everything the diagonal needs from u

@@ -1,7 +1,7 @@
 """Conv chains [Conv2d → norm → ReLU → pool]×D → Flatten → Linear: parsing, a forward pass that
 keeps what the exact diagonal routes need, and the instance norm's curvature in closed form.
 
-Used by `hessian_diag_norm` (closed forms for the last two blocks) and `hessian_diag_early`
+Used by `hessian.structured.norm` (closed forms for the last two blocks) and `hessian.structured.early`
 (forward tangents for the blocks before them).
 """
 

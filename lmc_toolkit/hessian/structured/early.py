@@ -6,7 +6,7 @@ For one coordinate θ_i of block l0 and one sample, the second derivative of the
     d²ℓ/dθ_i² = Σ_{instance-norm levels l ≥ l0} u_lᵀ R_l u_l + u_outᵀ [∇²_logits ℓ] u_out,
 
 with u_l the tangent of the conv output z_l (pushed forward from θ_i) and R_l the norm's own
-curvature (closed form in `hessian_diag_chain.r_quad`). So each coordinate costs one linearized
+curvature (closed form in `hessian.structured.chain.r_quad`). So each coordinate costs one linearized
 forward pass of the network above it, batched over coordinates and samples — no backward
 pass. A conv weight's tangent lives in one channel until the next conv, which is exploited.
 
@@ -74,7 +74,7 @@ def _start(b: Block, lv: Level, name: str, i: int) -> tuple[Tensor, bool]:
 @dataclass(frozen=True)
 class _Curv:
     """A level's instance-norm curvature data per sample and channel: columns [1, x̂, q] of the
-    dot products, α = 1/(Sσ²) and s = qᵀx̂ (see `hessian_diag_chain.r_quad`)."""
+    dot products, α = 1/(Sσ²) and s = qᵀx̂ (see `hessian.structured.chain.r_quad`)."""
 
     basis: Tensor
     alpha: Tensor

@@ -19,7 +19,7 @@ so only the channel-diagonal blocks of the Hessian w.r.t. conv outputs are neede
 
 So the last two blocks and the linear layer cost batched small matmuls per sample. Earlier
 blocks, whose Hessian blocks would be dense, get their (few) coordinates from forward tangents
-(`hessian_diag_early`: one linearized forward pass per coordinate, no products); a conv bias
+(`hessian.structured.early`: one linearized forward pass per coordinate, no products); a conv bias
 right before instance norm has exactly zero curvature.
 
 Train-mode BatchNorm (`Hessian(..., bn="batch")`) normalizes over samples too, so the per-sample

@@ -9,7 +9,7 @@ per-point overhead and work whose result is never needed:
 - inference mode and cache-sized data chunks on the CPU (about 100 images);
 - a convnet's first block (conv → norm → activation → 2×2 pooling) runs as one fused kernel
   from the conv's input windows, its normalization statistics taken from per-image moments of
-  those windows, so its large output is never written (`fuse_stem`, see `evaluator_stem`);
+  those windows, so its large output is never written (`fuse_stem`, see `landscape.evaluator.stem`);
 - otherwise the first layer's output is linear in the coordinates, W(c)·x = W0·x + Σ c_k·D_k·x,
   so it is computed K+1 times per data chunk instead of once per point (`reuse_first_layer`);
 - `torch.compile` of the rest of the network where the grid is large enough to pay for it;
@@ -99,7 +99,7 @@ class Evaluator:
     the loop). `compile` is True, False or `"auto"` (compile the loop path when the work is
     large enough to pay for compiling).
     `fuse_stem` runs a convnet's first block as one fused kernel where the architecture allows
-    (`evaluator_stem`): True, False, or `"auto"` (only when compiling: eagerly the fused block
+    (`landscape.evaluator.stem`): True, False, or `"auto"` (only when compiling: eagerly the fused block
     measured no faster than the plain loop); `reuse_first_layer` shares the first layer's
     output between points otherwise.
     """

@@ -203,4 +203,3 @@ def test_figure_widgets_without_anywidget_are_refused(pair, eval_data, monkeypat
     monkeypatch.setattr(explorer_widget, "figure_widgets_available", lambda: False)
     with pytest.raises(ImportError, match="anywidget"):
         explorer(*pair, eval_data, figure_widgets=True)
-

@@ -220,17 +220,31 @@ def _black(data: Dataset) -> Tensor:
     return -torch.tensor(mean, device=data.device) / torch.tensor(std, device=data.device)
 
 
-def save_dataset(data: Dataset, path: str | Path) -> Path:
-    """Write `data` to `path` as tensors plus JSON metadata, atomically."""
-    payload = {
-        "format": _FILE_FORMAT,
+def dataset_to_dict(data: Dataset) -> dict[str, Any]:
+    """`data` as CPU tensors and primitives (metadata as JSON): what files and the run store hold."""
+    return {
         "x": data.x.detach().cpu().contiguous(),
         "y": data.y.detach().cpu().contiguous(),
         "classes": list(data.classes),
         "name": data.name,
         "meta": json.dumps(dict(data.meta), sort_keys=True),
     }
-    return atomic_torch_save(payload, path)
+
+
+def dataset_from_dict(d: Mapping[str, Any]) -> Dataset:
+    """The `Dataset` of a `dataset_to_dict` record."""
+    return Dataset(
+        x=d["x"],
+        y=d["y"],
+        classes=tuple(d["classes"]),
+        name=d["name"],
+        meta=json.loads(d["meta"]),
+    )
+
+
+def save_dataset(data: Dataset, path: str | Path) -> Path:
+    """Write `data` to `path` as tensors plus JSON metadata, atomically."""
+    return atomic_torch_save({"format": _FILE_FORMAT, **dataset_to_dict(data)}, path)
 
 
 def load_dataset(path: str | Path) -> Dataset:
@@ -238,13 +252,7 @@ def load_dataset(path: str | Path) -> Dataset:
     payload = safe_torch_load(path)
     if not isinstance(payload, dict) or payload.get("format") != _FILE_FORMAT:
         raise ValueError(f"{path} is not an lmc_toolkit dataset file (format {_FILE_FORMAT!r})")
-    return Dataset(
-        x=payload["x"],
-        y=payload["y"],
-        classes=tuple(payload["classes"]),
-        name=payload["name"],
-        meta=json.loads(payload["meta"]),
-    )
+    return dataset_from_dict(payload)
 
 
 def normalize(images: Tensor, mean: Sequence[float], std: Sequence[float]) -> Tensor:

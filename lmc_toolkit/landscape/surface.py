@@ -18,7 +18,7 @@ import torch
 
 from lmc_toolkit.store.files import atomic_torch_save, safe_torch_load
 
-_FORMAT = "lmc_toolkit.landscape.surface/1"
+_FORMAT = "lmc_toolkit.surface/1"
 
 
 @dataclass(frozen=True)

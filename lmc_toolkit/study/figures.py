@@ -32,7 +32,7 @@ FIGURES: dict[str, tuple[str, str]] = {
 }
 PRESETS = ("smoke", "cpu", "paper")
 #: The notebooks that ship with the source tree.
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 def _one_of(allowed: Callable[[], Iterable[str]]) -> Callable[[str, Any], None]:

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lmc_toolkit.data.dataset import Dataset, check_nonempty
+from lmc_toolkit.data.dataset import Dataset, check_nonempty, dataset_from_dict, dataset_to_dict
 from lmc_toolkit.store.runs import Store
 from lmc_toolkit.training.identity import data_fingerprint, state_hash
 
@@ -104,27 +104,6 @@ def synthetic_dataset(
     )
 
 
-def encode_dataset(data: Dataset) -> dict[str, Any]:
-    """Tensors and primitives only, for the run store."""
-    return {
-        "x": data.x.detach().cpu().contiguous(),
-        "y": data.y.detach().cpu().contiguous(),
-        "classes": list(data.classes),
-        "name": data.name,
-        "meta": json.dumps(dict(data.meta), sort_keys=True),
-    }
-
-
-def decode_dataset(stored: Mapping[str, Any]) -> Dataset:
-    return Dataset(
-        x=stored["x"],
-        y=stored["y"],
-        classes=tuple(stored["classes"]),
-        name=stored["name"],
-        meta=json.loads(stored["meta"]),
-    )
-
-
 def cached_set(
     config: Any,
     compute: Callable[[], Dataset],
@@ -138,7 +117,7 @@ def cached_set(
     if not isinstance(store, Store):
         raise TypeError(f"store must be an lmc_toolkit Store or None, got {type(store).__name__}")
     out = store.cached(
-        config, compute, encode=encode_dataset, decode=decode_dataset, recompute=recompute
+        config, compute, encode=dataset_to_dict, decode=dataset_from_dict, recompute=recompute
     )
     return out.to(device)
 

@@ -2,7 +2,7 @@
 synthetic data. See the README for a tour; `lmc-toolkit --help` for the command line.
 
 One subpackage per stage of the study (`data`, `training`, `store`, `pruning`, `synth`,
-`landscape`, `connectivity`, `hessian`, `sweep`, `study`, then `plots`, `widgets`, `cli` on
+`alignment`, `landscape`, `connectivity`, `hessian`, `sweep`, `study`, then `plots`, `widgets`, `cli` on
 top); `import lmc_toolkit as L` gives the public API of all of them (`L.interpolate`, ...),
 each name loading its subpackage on first use. Figures live in `lmc_toolkit.plots` and the
 widget explorer in `lmc_toolkit.widgets` (they need plotly and ipywidgets).
@@ -49,6 +49,7 @@ _EXPORTS: dict[str, str] = {
     "SiameseAugment": "synth",
     # connectivity and landscapes
     "Curve": "connectivity",
+    "AlignedCurve": "connectivity",
     "Barrier": "connectivity",
     "PairwiseResult": "connectivity",
     "interpolate": "connectivity",
@@ -70,6 +71,14 @@ _EXPORTS: dict[str, str] = {
     "Evaluator": "landscape",
     "evaluate_points": "landscape",
     "BNPolicy": "training",
+    # permutation alignment
+    "Permutation": "alignment",
+    "permutation_spec": "alignment",
+    "permute": "alignment",
+    "random_permutation": "alignment",
+    "weight_matching": "alignment",
+    "activation_matching": "alignment",
+    "Alignment": "alignment",
     # curvature
     "Hessian": "hessian",
     "top_eigenvalues": "hessian",

@@ -26,8 +26,9 @@ DEPENDS: dict[str, set[str]] = {
     "training": {"data", "models", "store"},
     "pruning": {"training"},
     "synth": {"training"},
+    "alignment": {"pruning"},
     "landscape": {"pruning"},
-    "connectivity": {"landscape"},
+    "connectivity": {"landscape", "alignment"},
     "hessian": {"pruning"},
     "sweep": {"connectivity", "hessian", "synth"},
     "study": {"sweep"},
@@ -40,7 +41,7 @@ DEPENDS: dict[str, set[str]] = {
 }
 #: third-party packages that only `plots` and the stages above it may import
 FRONT_END = {"plotly", "ipywidgets", "anywidget"}
-BELOW_PLOTS = {"store", "data", "models", "training", "pruning", "synth", "landscape"}
+BELOW_PLOTS = {"store", "data", "models", "training", "pruning", "synth", "alignment", "landscape"}
 BELOW_PLOTS |= {"connectivity", "hessian", "sweep", "study", "lazy"}
 
 

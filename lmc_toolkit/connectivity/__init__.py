@@ -1,6 +1,8 @@
-"""Linear mode connectivity: `interpolate -> Curve` (with its barriers), `pairwise` among many
-solutions, and instability analysis (`instability`, `instability_vs_k`)."""
+"""Linear mode connectivity: `interpolate -> Curve` (with its barriers; with `align=`, an
+`AlignedCurve` before and after permutation alignment), `pairwise` among many solutions, and
+instability analysis (`instability`, `instability_vs_k`)."""
 
+from lmc_toolkit.connectivity.aligned import ALIGN_METHODS, AlignedCurve
 from lmc_toolkit.connectivity.instability_analysis import (
     Instability,
     InstabilityCurve,
@@ -11,6 +13,8 @@ from lmc_toolkit.connectivity.interpolation import PairwiseResult, alpha_grid, i
 from lmc_toolkit.landscape.curve import Barrier, Curve
 
 __all__ = [
+    "ALIGN_METHODS",
+    "AlignedCurve",
     "Barrier",
     "Curve",
     "Instability",

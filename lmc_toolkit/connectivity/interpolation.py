@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from torch import Tensor, nn
 
+from lmc_toolkit.connectivity.aligned import AlignedCurve, align_pair
 from lmc_toolkit.data.dataset import Dataset
 from lmc_toolkit.landscape.curve import Curve
 from lmc_toolkit.landscape.evaluator.core import Evaluator
@@ -27,6 +28,7 @@ from lmc_toolkit.landscape.solutions import (
     split_solution,
     template_of,
 )
+from lmc_toolkit.pruning.mask import Mask
 from lmc_toolkit.training.batchnorm import BNPolicy, as_policy
 from lmc_toolkit.training.params import norm, sub
 
@@ -57,19 +59,42 @@ def interpolate(
     bn_data: Dataset | None = None,
     label: str = "",
     progress: bool = True,
+    align: str = "none",
+    align_data: Dataset | None = None,
+    masks: tuple[Mapping[str, Tensor] | None, Mapping[str, Tensor] | None] | None = None,
     **evaluator_options: Any,
-) -> Curve:
+) -> Curve | AlignedCurve:
     """Loss and accuracy of (1-α)·a + α·b on `data` for every α.
 
     `a` and `b` are models, state dicts or parameter dicts (`model=` gives the architecture
-    when neither is a model). With `mask`, pruned coordinates are zero all along the path.
-    `bn` is the BatchNorm policy: `"recalibrate"` re-estimates the statistics at every α on
-    fixed batches of `bn_data` (default: `data`), `"interpolate"` interpolates them, `"eval"`
-    uses a's. Extra keywords go to the `Evaluator` (method, batch_size, compile...).
+    when neither is a model). With `mask`, pruned coordinates are zero all along the path;
+    `masks=(mask_a, mask_b)` gives each end its own. `bn` is the BatchNorm policy:
+    `"recalibrate"` re-estimates the statistics at every α on fixed batches of `bn_data`
+    (default: `data`), `"interpolate"` interpolates them, `"eval"` uses a's. With
+    `align="weights"` or `"activations"` (on `align_data`, default `bn_data` or `data`), b's
+    hidden units are first permuted onto a's and an `AlignedCurve` holds the curves before and
+    after (`lmc_toolkit.connectivity.aligned`). Extra keywords go to the `Evaluator` (method,
+    batch_size, compile...).
     """
     policy = as_policy(bn)
     grid = alpha_grid(alphas)
     template = template_of([a, b], model)
+    if align != "none" or masks is not None:
+        common = {"alphas": grid, "bn": policy, "model": template, "bn_data": bn_data}
+        common |= {"progress": progress, **evaluator_options}
+        ends = (mask, mask) if masks is None else tuple(masks)
+        if align == "none":
+            pair_a, pair_b = (
+                _masked(s, template, m, w) for s, m, w in zip((a, b), ends, "ab", strict=True)
+            )
+            return interpolate(pair_a, pair_b, data, label=label, **common)
+        pair = align_pair(a, b, template, align, ends, align_data or bn_data or data)
+        before = interpolate(pair.a, pair.b, data, label=f"{label} before".strip(), **common)
+        after = interpolate(
+            pair.a, pair.b_aligned, data, label=f"{label} {align}".strip(), **common
+        )
+        iou_ = pair.mask_iou(None if ends[1] is None else Mask(ends[1]))
+        return AlignedCurve(before, after, pair.alignment, iou_, {"align": align})
     pa, buf_a = split_solution(a, template, "a")
     pb, buf_b = split_solution(b, template, "b")
     pa, pb = apply_mask(pa, mask), apply_mask(pb, mask)
@@ -91,6 +116,12 @@ def interpolate(
         "evaluator": dict(result.details),
     }
     return Curve(grid, result.loss, result.accuracy, policy.mode, "interpolation", label, meta)
+
+
+def _masked(solution: Solution, template: nn.Module, mask: Any, what: str) -> dict[str, Tensor]:
+    """`solution` as a state dict with its own mask applied (for ends with different masks)."""
+    params, buffers = split_solution(solution, template, what)
+    return {**apply_mask(params, mask), **buffers}
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,0 +1,131 @@
+"""Linear mode connectivity modulo permutation: align b's hidden units onto a's, then interpolate.
+
+Two networks trained from different initializations compute similar functions with their
+hidden units in different orders; the straight line between them then crosses a barrier that
+may vanish once b's units are permuted to match a's (Entezari et al. 2022; Ainsworth et al.
+2023). `interpolate(a, b, data, align="weights" | "activations")` reports the curve before and
+after alignment in one `AlignedCurve`; with masks, each end keeps its own (b's permuted with
+its weights), and the masks' IoU before and after alignment is recorded.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import Tensor, nn
+
+from lmc_toolkit.alignment.activation_matching import activation_matching
+from lmc_toolkit.alignment.permute import permute
+from lmc_toolkit.alignment.result import Alignment
+from lmc_toolkit.alignment.weight_matching import weight_matching
+from lmc_toolkit.data.dataset import Dataset
+from lmc_toolkit.landscape.curve import Barrier, Curve
+from lmc_toolkit.landscape.solutions import Solution, apply_mask, split_solution
+from lmc_toolkit.pruning.compare import iou
+from lmc_toolkit.pruning.mask import Mask
+
+ALIGN_METHODS = ("none", "weights", "activations")
+
+
+@dataclass(frozen=True, eq=False)
+class AlignedCurve:
+    """Interpolation curves between a and b before and after aligning b onto a, the alignment
+    (its method and permutation), and the IoU of the two ends' masks before and after (None
+    for unmasked networks)."""
+
+    before: Curve
+    after: Curve
+    alignment: Alignment
+    mask_iou: tuple[float, float] | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def barrier(self, metric: str = "error", baseline: str = "mean") -> Barrier:
+        """The barrier after alignment (see `Curve.barrier`)."""
+        return self.after.barrier(metric, baseline)
+
+    def barriers(self, metric: str = "error") -> dict[str, float]:
+        """The barrier before and after alignment."""
+        return {
+            "before": self.before.barrier(metric).value,
+            "after": self.after.barrier(metric).value,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "before": self.before.to_dict(),
+            "after": self.after.to_dict(),
+            "alignment": self.alignment.to_dict(),
+            "mask_iou": None if self.mask_iou is None else list(self.mask_iou),
+            "meta": dict(self.meta),
+        }
+
+    def plot(self, **kwargs: Any) -> Any:
+        """Loss and error along both curves (see `plots.plot_curve`)."""
+        from lmc_toolkit.plots.connectivity import plot_curve
+
+        method = self.alignment.method
+        return plot_curve(
+            [self.before, self.after], ["before alignment", f"{method} matched"], **kwargs
+        )
+
+
+@dataclass(frozen=True)
+class AlignedPair:
+    """Both ends ready to interpolate: a and the aligned b as networks with their masks
+    applied, their masks (b's permuted), b before alignment, and the alignment."""
+
+    a: nn.Module
+    b: nn.Module
+    b_aligned: nn.Module
+    masks: tuple[Mask | None, Mask | None]
+    alignment: Alignment
+
+    def mask_iou(self, before: Mask | None) -> tuple[float, float] | None:
+        """IoU of a's mask with b's before (`before`) and after alignment."""
+        ma, mb = self.masks
+        if ma is None or mb is None or before is None:
+            return None
+        return float(iou(ma, before)), float(iou(ma, mb))
+
+
+def align_pair(
+    a: Solution,
+    b: Solution,
+    template: nn.Module,
+    method: str,
+    masks: tuple[Mapping[str, Tensor] | None, Mapping[str, Tensor] | None] = (None, None),
+    data: Dataset | None = None,
+    seed: int = 0,
+) -> AlignedPair:
+    """Align b onto a by `method` ("weights" or "activations", the latter on `data`), each end
+    with its mask applied first, so that pruned weights never count as matches."""
+    if method not in ALIGN_METHODS[1:]:
+        raise ValueError(f"align must be one of {ALIGN_METHODS}, got {method!r}")
+    net_a = _network(a, template, masks[0], "a")
+    net_b = _network(b, template, masks[1], "b")
+    if method == "weights":
+        alignment = weight_matching(net_a, net_b, seed=seed)
+    else:
+        if not isinstance(data, Dataset):
+            raise ValueError(
+                "activation matching needs data (the images the units are compared on)"
+            )
+        alignment = activation_matching(net_a, net_b, data)
+    perm = alignment.permutation
+    mask_b = None if masks[1] is None else permute(Mask(masks[1]), perm)
+    mask_a = None if masks[0] is None else Mask(masks[0])
+    return AlignedPair(net_a, net_b, permute(net_b, perm), (mask_a, mask_b), alignment)
+
+
+def _network(solution: Solution, template: nn.Module, mask: Any, what: str) -> nn.Module:
+    """`solution` as a new network of `template`'s architecture, its mask applied."""
+    params, buffers = split_solution(solution, template, what)
+    net = copy.deepcopy(template)
+    state = dict(net.state_dict())
+    state.update(apply_mask(params, mask))
+    state.update(buffers)
+    net.load_state_dict(state)
+    return net

@@ -4,6 +4,8 @@ a planted permutation exactly."""
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -215,3 +217,34 @@ def test_random_permutations_are_seeded():
 
 def _first_weight(model: nn.Module) -> str:
     return next(k for k in model.state_dict() if k.endswith("weight"))
+
+
+def test_weight_matching_agrees_with_the_rebasin_package():
+    """rebasin (PyPI, Ainsworth et al.'s algorithm, written elsewhere) on trained MLPs: both
+    recover a planted permutation exactly; on two independent networks both cut the barrier,
+    to values within two standard errors of the test set (coordinate descent may stop in
+    different local optima, so the permutations themselves can differ)."""
+    rebasin = pytest.importorskip("rebasin")
+    data, test = L.load("digits", "train"), L.load("digits", "test")
+    config = L.TrainConfig(epochs=8, lr=0.05)
+    a, b = (
+        L.train(_model("mlp", (1, 8, 8), {"hidden": (64, 64)}, seed=s), data, config).model()
+        for s in (0, 1)
+    )
+
+    def theirs(target, moved):
+        moved = copy.deepcopy(moved)
+        rebasin.PermutationCoordinateDescent(target, moved, torch.zeros(2, 1, 8, 8)).rebasin()
+        return moved
+
+    planted = permute(a, random_permutation(a, seed=3))
+    for aligned in (theirs(a, planted), permute(planted, weight_matching(a, planted).permutation)):
+        assert all(torch.equal(aligned.state_dict()[k], v) for k, v in a.state_dict().items())
+    ours = permute(b, weight_matching(a, b).permutation)
+    barrier = {
+        name: L.interpolate(a, m, test, alphas=11, progress=False).barrier("error").value
+        for name, m in (("none", b), ("ours", ours), ("theirs", theirs(a, b)))
+    }
+    stderr = (0.05 * 0.95 / len(test)) ** 0.5  # of an error rate near 5% on this test set
+    assert barrier["ours"] < barrier["none"] and barrier["theirs"] < barrier["none"]
+    assert abs(barrier["ours"] - barrier["theirs"]) <= 2 * stderr

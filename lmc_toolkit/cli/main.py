@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from lmc_toolkit.cli.common import COMMANDS
 
 #: The modules that register subcommands, in the order `lmc-toolkit --help` lists them.
-COMMAND_MODULES = ("train", "reproduce", "pruning", "synth", "connectivity", "hessian")
+COMMAND_MODULES = ("train", "reproduce", "pruning", "synth", "connectivity", "align", "hessian")
 
 
 def load_commands() -> None:

@@ -142,6 +142,27 @@ def test_interpolate_reports_the_curve_before_and_after_alignment_with_each_ends
         L.interpolate(*nets, test, align="rebasin", progress=False)
 
 
+def test_pairwise_reports_the_matrices_before_and_after_alignment():
+    data, test = L.load("digits", "train"), L.load("digits", "test")
+    config = L.TrainConfig(epochs=2, lr=0.1)
+    nets = [
+        L.train(_model("mlp", (1, 8, 8), {"hidden": (32,)}, seed=s), data, config).model()
+        for s in range(3)
+    ]
+    aligned = L.pairwise(nets, test, alphas=5, align="weights", progress=False)
+    plain = L.pairwise(nets, test, alphas=5, progress=False)
+    assert aligned.align == "weights" and plain.align == "none" and plain.unaligned is None
+    for key in ("error_barriers", "loss_barriers", "distances"):
+        assert aligned.unaligned[key].tolist() == getattr(plain, key).tolist()
+    assert (aligned.distances <= plain.distances + 1e-9).all()  # matching brings weights closer
+    again = type(aligned).from_dict(aligned.to_dict())
+    assert (
+        again.align == "weights"
+        and again.unaligned["distances"].tolist() == plain.distances.tolist()
+    )
+    assert "align" not in plain.to_dict()  # unaligned results keep their old record
+
+
 def test_masks_are_permuted_with_the_weights():
     model = _model("convnet3", (1, 8, 8), {"width": 8})
     mask = magnitude(model, 0.5)

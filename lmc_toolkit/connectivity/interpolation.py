@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 from torch import Tensor, nn
 
-from lmc_toolkit.connectivity.aligned import AlignedCurve, align_pair
+from lmc_toolkit.alignment.permute import permute
+from lmc_toolkit.connectivity.aligned import ALIGN_METHODS, AlignedCurve, align_pair
 from lmc_toolkit.data.dataset import Dataset
 from lmc_toolkit.landscape.curve import Curve
 from lmc_toolkit.landscape.evaluator.core import Evaluator
@@ -130,7 +131,8 @@ class PairwiseResult:
 
     `error_barriers[i, j]` and `loss_barriers[i, j]` are the barriers of the curve from
     solution i to j (symmetric, zero diagonal); `distances[i, j]` is ‖θ_i − θ_j‖₂ over the
-    (masked) parameters.
+    (masked) parameters. With `align` other than "none", these are after aligning j onto i,
+    and `unaligned` holds the same three matrices before ("error_barriers", ...).
     """
 
     labels: tuple[str, ...]
@@ -140,9 +142,11 @@ class PairwiseResult:
     curves: Mapping[tuple[int, int], Curve]
     bn: str
     meta: Mapping[str, Any] = field(default_factory=dict)
+    align: str = "none"
+    unaligned: Mapping[str, np.ndarray] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "labels": list(self.labels),
             "error_barriers": self.error_barriers.tolist(),
             "loss_barriers": self.loss_barriers.tolist(),
@@ -151,6 +155,10 @@ class PairwiseResult:
             "bn": self.bn,
             "meta": dict(self.meta),
         }
+        if self.align != "none":
+            out["align"] = self.align
+            out["unaligned"] = {k: v.tolist() for k, v in (self.unaligned or {}).items()}
+        return out
 
     @staticmethod
     def from_dict(d: Mapping[str, Any]) -> PairwiseResult:
@@ -166,6 +174,10 @@ class PairwiseResult:
             curves=curves,
             bn=d["bn"],
             meta=dict(d["meta"]),
+            align=d.get("align", "none"),
+            unaligned={k: np.asarray(v, float) for k, v in d["unaligned"].items()}
+            if d.get("unaligned") is not None
+            else None,
         )
 
     def plot(self, **kwargs: Any) -> Any:
@@ -186,9 +198,13 @@ def pairwise(
     model: nn.Module | None = None,
     bn_data: Dataset | None = None,
     progress: bool = True,
+    align: str = "none",
+    align_data: Dataset | None = None,
     **evaluator_options: Any,
 ) -> PairwiseResult:
-    """Interpolate every pair of `models` and measure their distances (figure F8)."""
+    """Interpolate every pair of `models` and measure their distances (figure F8); with
+    `align` ("weights" or "activations"), j is aligned onto i first for each pair i < j and
+    the result holds the matrices before and after (see `interpolate`)."""
     models = list(models)
     if len(models) < 2:
         raise ValueError(f"pairwise needs at least 2 solutions, got {len(models)}")
@@ -202,11 +218,14 @@ def pairwise(
     ]
     as_policy(bn)
     alpha_grid(alphas)
+    if align not in ALIGN_METHODS:
+        raise ValueError(f"align must be one of {ALIGN_METHODS}, got {align!r}")
     n = len(models)
     errors, losses, distances = np.zeros((n, n)), np.zeros((n, n)), np.zeros((n, n))
+    before = {k: np.zeros((n, n)) for k in ("error_barriers", "loss_barriers", "distances")}
     curves = {}
     for i, j in itertools.combinations(range(n), 2):
-        curve = interpolate(
+        result = interpolate(
             models[i],
             models[j],
             data,
@@ -217,11 +236,28 @@ def pairwise(
             bn_data=bn_data,
             label=f"{labels[i]}–{labels[j]}",
             progress=progress,
+            align=align,
+            align_data=align_data,
             **evaluator_options,
         )
+        pj = params[j]
+        if isinstance(result, AlignedCurve):
+            unaligned, curve = result.before, result.after
+            for key, value in (
+                ("error_barriers", unaligned.barrier("error").value),
+                ("loss_barriers", unaligned.barrier("loss").value),
+                ("distances", float(norm(sub(params[i], params[j])))),
+            ):
+                before[key][i, j] = before[key][j, i] = value
+            pj = permute(params[j], result.alignment.permutation)
+        else:
+            curve = result
         curves[(i, j)] = curve
         errors[i, j] = errors[j, i] = curve.barrier("error").value
         losses[i, j] = losses[j, i] = curve.barrier("loss").value
-        distances[i, j] = distances[j, i] = float(norm(sub(params[i], params[j])))
+        distances[i, j] = distances[j, i] = float(norm(sub(params[i], pj)))
     meta = {"dataset": data.name, "n": len(data), "sparsity": sparsity(params[0], mask)}
-    return PairwiseResult(labels, errors, losses, distances, curves, as_policy(bn).mode, meta)
+    return PairwiseResult(
+        labels, errors, losses, distances, curves, as_policy(bn).mode, meta, align,
+        before if align != "none" else None,
+    )  # fmt: skip

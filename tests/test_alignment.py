@@ -163,6 +163,20 @@ def test_pairwise_reports_the_matrices_before_and_after_alignment():
     assert "align" not in plain.to_dict()  # unaligned results keep their old record
 
 
+def test_instability_can_align_each_pair_of_children():
+    data, test = L.load("digits", "train"), L.load("digits", "test")
+    net = _model("mlp", (1, 8, 8), {"hidden": (32,)})
+    config = L.TrainConfig(epochs=2, lr=0.1)
+    plain = L.instability(net, data, test, config, alphas=5, progress=False)
+    aligned = L.instability(net, data, test, config, alphas=5, align="weights", progress=False)
+    assert plain.align == "none" and "align" not in plain.to_dict()
+    assert aligned.align == "weights"
+    assert aligned.unaligned["error_barriers"].tolist() == plain.error_barriers.tolist()
+    assert aligned.to_dict()["unaligned"]["loss_barriers"] == plain.loss_barriers.tolist()
+    with pytest.raises(ValueError, match="align must be one of"):
+        L.instability(net, data, test, config, align="bad", progress=False)
+
+
 def test_masks_are_permuted_with_the_weights():
     model = _model("convnet3", (1, 8, 8), {"width": 8})
     mask = magnitude(model, 0.5)

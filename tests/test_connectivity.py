@@ -15,7 +15,7 @@ from lmc_toolkit.connectivity import (
     interpolate,
     pairwise,
 )
-from lmc_toolkit.connectivity.instability_analysis import child_seeds
+from lmc_toolkit.connectivity.spawning import child_seeds
 from lmc_toolkit.landscape import Curve
 from lmc_toolkit.store import Store
 from lmc_toolkit.training import TrainConfig, evaluate, train

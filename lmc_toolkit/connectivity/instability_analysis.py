@@ -10,67 +10,32 @@ mask, so `instability_vs_k` and reruns reuse them.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 from torch import Tensor, nn
 
+from lmc_toolkit.connectivity.aligned import ALIGN_METHODS, AlignedCurve
 from lmc_toolkit.connectivity.interpolation import alpha_grid, interpolate
+from lmc_toolkit.connectivity.spawning import (
+    ChildRun,
+    child_seeds,
+    spawn_run,
+    train_child,
+    train_spawn,
+)
 from lmc_toolkit.data.dataset import Dataset, check_nonempty
 from lmc_toolkit.landscape.curve import Curve
 from lmc_toolkit.models import check_input
 from lmc_toolkit.store.runs import Store
 from lmc_toolkit.training.batchnorm import BNPolicy, as_policy
 from lmc_toolkit.training.config import TrainConfig
-from lmc_toolkit.training.identity import tensors_fingerprint
-from lmc_toolkit.training.loop import check_classes, train
+from lmc_toolkit.training.loop import check_classes
 from lmc_toolkit.training.params import check_mask, is_finite, state_of
-from lmc_toolkit.training.results import Checkpoint, TrainResult
-
-
-@dataclass(frozen=True)
-class SpawnRun:
-    """The identity of a spawn point: weights, data, mask, recipe, step k and data seed."""
-
-    model: str
-    data: str
-    mask: str
-    train: TrainConfig
-    step: int
-    data_seed: int
-
-    def run_prefix(self) -> str:
-        return f"spawn-k{self.step}"
-
-
-@dataclass(frozen=True)
-class ChildRun:
-    """The identity of one child: its spawn point and its own data seed."""
-
-    spawn: SpawnRun
-    data_seed: int
-
-    def run_prefix(self) -> str:
-        return f"child-k{self.spawn.step}-s{self.data_seed}"
-
-
-def child_seeds(data_seeds: Sequence[int], pairs: int) -> tuple[tuple[int, int], ...]:
-    """The disjoint seed pairs: `data_seeds`, extended by the next unused integers when
-    `pairs` needs more than they give, taken two by two."""
-    if not isinstance(pairs, int) or isinstance(pairs, bool) or pairs < 1:
-        raise ValueError(f"pairs must be a positive int, got {pairs!r}")
-    seeds = [int(s) for s in data_seeds]
-    if len(seeds) < 2 or len(set(seeds)) != len(seeds):
-        raise ValueError(f"data_seeds needs at least 2 distinct seeds, got {tuple(data_seeds)}")
-    nxt = max(seeds) + 1
-    while len(seeds) < 2 * pairs:
-        seeds.append(nxt)
-        nxt += 1
-    return tuple((seeds[2 * i], seeds[2 * i + 1]) for i in range(pairs))
+from lmc_toolkit.training.results import TrainResult
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,6 +51,8 @@ class Instability:
     config: TrainConfig
     bn: str
     meta: Mapping[str, Any] = field(default_factory=dict)
+    align: str = "none"
+    unaligned: Mapping[str, np.ndarray] | None = None
 
     @property
     def error_barrier(self) -> float:
@@ -115,6 +82,14 @@ class Instability:
             "config": asdict(self.config),
             "bn": self.bn,
             "meta": dict(self.meta),
+            **(
+                {
+                    "align": self.align,
+                    "unaligned": {k: v.tolist() for k, v in self.unaligned.items()},
+                }
+                if self.align != "none" and self.unaligned is not None
+                else {}
+            ),
         }
 
     def plot(self, **kwargs: Any) -> Any:
@@ -138,15 +113,20 @@ def instability(
     alphas: int | Sequence[float] = 31,
     bn: str | BNPolicy = "recalibrate",
     progress: bool = True,
+    align: str = "none",
     **evaluator_options: Any,
 ) -> Instability:
     """Frankle et al.'s instability analysis of `model` (its current weights are the init).
 
     Trains to step `k` with `data_seeds[0]`, then `pairs` disjoint pairs of children to the
     end of `config` (seeds from `child_seeds`), and interpolates each pair on `eval_data`
-    (`bn="recalibrate"` uses fixed batches of `train_data`). With `store`, spawn points and
+    (`bn="recalibrate"` uses fixed batches of `train_data`). With `align` ("weights" or
+    "activations"), each pair's second child is aligned onto the first before interpolating,
+    and the barriers without alignment are kept in `unaligned`. With `store`, spawn points and
     children are computed once.
     """
+    if align not in ALIGN_METHODS:
+        raise ValueError(f"align must be one of {ALIGN_METHODS}, got {align!r}")
     _check(model, train_data, eval_data, config, [k], mask)
     seed_pairs = child_seeds(data_seeds, pairs)
     alpha_grid(alphas)
@@ -170,22 +150,26 @@ def instability(
                 model, train_data, spawn, ChildRun(spawn_key, seed), mask, store, progress
             )
     trained = time.perf_counter() - start
-    curves = []
+    curves, unaligned = [], []
     for s1, s2 in seed_pairs:
-        curves.append(
-            interpolate(
-                children[s1].model(model),
-                children[s2].model(model),
-                eval_data,
-                alphas,
-                policy,
-                mask,
-                bn_data=train_data,
-                label=f"k={k}: seeds {s1}–{s2}",
-                progress=progress,
-                **evaluator_options,
-            )
+        result = interpolate(
+            children[s1].model(model),
+            children[s2].model(model),
+            eval_data,
+            alphas,
+            policy,
+            mask,
+            bn_data=train_data,
+            label=f"k={k}: seeds {s1}–{s2}",
+            progress=progress,
+            align=align,
+            align_data=train_data,
+            **evaluator_options,
         )
+        if isinstance(result, AlignedCurve):
+            unaligned.append(result.before)
+            result = result.after
+        curves.append(result)
     meta = {
         "train_data": train_data.name,
         "eval_data": eval_data.name,
@@ -200,13 +184,21 @@ def instability(
         k=int(k),
         pairs=seed_pairs,
         curves=tuple(curves),
-        error_barriers=np.array([c.barrier("error").value for c in curves]),
-        loss_barriers=np.array([c.barrier("loss").value for c in curves]),
+        **_barriers(curves),
         children=children,
         config=config,
         bn=policy.mode,
         meta=meta,
+        align=align,
+        unaligned=_barriers(unaligned) if unaligned else None,
     )
+
+
+def _barriers(curves: Sequence[Curve]) -> dict[str, np.ndarray]:
+    return {
+        "error_barriers": np.array([c.barrier("error").value for c in curves]),
+        "loss_barriers": np.array([c.barrier("loss").value for c in curves]),
+    }
 
 
 def _child_accuracy(pairs: Sequence[tuple[int, int]], curves: Sequence[Curve]) -> dict[str, float]:
@@ -246,71 +238,6 @@ def _check(
             raise ValueError(
                 f"the spawn step k must be an int in [0, {total}) for this run, got {k!r}"
             )
-
-
-def spawn_run(
-    model: nn.Module,
-    data: Dataset,
-    config: TrainConfig,
-    k: int,
-    seed: int,
-    mask: Mapping[str, Tensor] | None,
-) -> SpawnRun:
-    """The store key of the step-k checkpoint that two copies share."""
-    return SpawnRun(
-        model=tensors_fingerprint(state_of(model)),
-        data=tensors_fingerprint({"x": data.x, "y": data.y}),
-        mask=tensors_fingerprint(mask),
-        train=config,
-        step=int(k),
-        data_seed=seed,
-    )
-
-
-def train_spawn(
-    model: nn.Module,
-    data: Dataset,
-    config: TrainConfig,
-    key: SpawnRun,
-    mask: Mapping[str, Tensor] | None,
-    store: Store | None,
-    progress: bool,
-) -> Checkpoint:
-    """The step-k checkpoint: k steps of the recipe (its schedule does not depend on the end)."""
-
-    def compute() -> Checkpoint:
-        head = replace(config, steps=key.step)
-        result = train(
-            model, data, head, key.data_seed, mask=mask, checkpoint_steps=[key.step],
-            progress=progress,
-        )  # fmt: skip
-        return result.checkpoints[key.step]
-
-    if store is None:
-        return compute()
-    return store.cached(key, compute, encode=Checkpoint.to_dict, decode=Checkpoint.from_dict)
-
-
-def train_child(
-    model: nn.Module,
-    data: Dataset,
-    spawn: Checkpoint,
-    key: ChildRun,
-    mask: Mapping[str, Tensor] | None,
-    store: Store | None,
-    progress: bool,
-) -> TrainResult:
-    """One copy: trained from the step-k checkpoint `spawn` to the end with its own data order."""
-
-    def compute() -> TrainResult:
-        return train(
-            model, data, key.spawn.train, key.data_seed, mask=mask,
-            resume=copy.deepcopy(spawn), progress=progress,
-        )  # fmt: skip
-
-    if store is None:
-        return compute()
-    return store.cached(key, compute, encode=TrainResult.to_dict, decode=TrainResult.from_dict)
 
 
 @dataclass(frozen=True, eq=False)

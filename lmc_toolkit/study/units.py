@@ -254,7 +254,7 @@ def study_sweep(
 
 
 def _instability_inputs(study: StudyRuns, method: str, round: int, k: int, spawn_seed: int):
-    from lmc_toolkit.connectivity.instability_analysis import spawn_run
+    from lmc_toolkit.connectivity.spawning import spawn_run
 
     c = study.config
     mask = _mask(study, method, round)
@@ -263,7 +263,7 @@ def _instability_inputs(study: StudyRuns, method: str, round: int, k: int, spawn
 
 
 def _spawn_unit(config, root, device, method, round, k, spawn_seed) -> dict:
-    from lmc_toolkit.connectivity.instability_analysis import train_spawn
+    from lmc_toolkit.connectivity.spawning import train_spawn
 
     study = _study(config, root, device)
     mask, key = _instability_inputs(study, method, round, k, spawn_seed)
@@ -272,7 +272,7 @@ def _spawn_unit(config, root, device, method, round, k, spawn_seed) -> dict:
 
 
 def _child_unit(config, root, device, method, round, k, spawn_seed, seed) -> dict:
-    from lmc_toolkit.connectivity.instability_analysis import ChildRun, train_child, train_spawn
+    from lmc_toolkit.connectivity.spawning import ChildRun, train_child, train_spawn
     from lmc_toolkit.pruning.tickets import ticket_key, train_ticket
 
     study = _study(config, root, device)
@@ -303,7 +303,7 @@ def instability_units(
     first two of the config, as in figure F3): spawn units (one per k), then child units (one
     per k and child seed; at k = 0 the children are the tickets). Run the first list before
     the second (`instability_sweep`)."""
-    from lmc_toolkit.connectivity.instability_analysis import child_seeds
+    from lmc_toolkit.connectivity.spawning import child_seeds
 
     _check_config(config)
     if method not in config.methods:

@@ -104,8 +104,8 @@ def align_pair(
     with its mask applied first, so that pruned weights never count as matches."""
     if method not in ALIGN_METHODS[1:]:
         raise ValueError(f"align must be one of {ALIGN_METHODS}, got {method!r}")
-    net_a = _network(a, template, masks[0], "a")
-    net_b = _network(b, template, masks[1], "b")
+    net_a = masked_network(a, template, masks[0], "a")
+    net_b = masked_network(b, template, masks[1], "b")
     if method == "weights":
         alignment = weight_matching(net_a, net_b, seed=seed)
     else:
@@ -120,7 +120,7 @@ def align_pair(
     return AlignedPair(net_a, net_b, permute(net_b, perm), (mask_a, mask_b), alignment)
 
 
-def _network(solution: Solution, template: nn.Module, mask: Any, what: str) -> nn.Module:
+def masked_network(solution: Solution, template: nn.Module, mask: Any, what: str) -> nn.Module:
     """`solution` as a new network of `template`'s architecture, its mask applied."""
     params, buffers = split_solution(solution, template, what)
     net = copy.deepcopy(template)

@@ -18,7 +18,12 @@ import numpy as np
 from torch import Tensor, nn
 
 from lmc_toolkit.alignment.permute import permute
-from lmc_toolkit.connectivity.aligned import ALIGN_METHODS, AlignedCurve, align_pair
+from lmc_toolkit.connectivity.aligned import (
+    ALIGN_METHODS,
+    AlignedCurve,
+    align_pair,
+    masked_network,
+)
 from lmc_toolkit.data.dataset import Dataset
 from lmc_toolkit.landscape.curve import Curve
 from lmc_toolkit.landscape.evaluator.core import Evaluator
@@ -86,7 +91,8 @@ def interpolate(
         ends = (mask, mask) if masks is None else tuple(masks)
         if align == "none":
             pair_a, pair_b = (
-                _masked(s, template, m, w) for s, m, w in zip((a, b), ends, "ab", strict=True)
+                masked_network(s, template, m, w)
+                for s, m, w in zip((a, b), ends, "ab", strict=True)
             )
             return interpolate(pair_a, pair_b, data, label=label, **common)
         pair = align_pair(a, b, template, align, ends, align_data or bn_data or data)
@@ -117,12 +123,6 @@ def interpolate(
         "evaluator": dict(result.details),
     }
     return Curve(grid, result.loss, result.accuracy, policy.mode, "interpolation", label, meta)
-
-
-def _masked(solution: Solution, template: nn.Module, mask: Any, what: str) -> dict[str, Tensor]:
-    """`solution` as a state dict with its own mask applied (for ends with different masks)."""
-    params, buffers = split_solution(solution, template, what)
-    return {**apply_mask(params, mask), **buffers}
 
 
 @dataclass(frozen=True, eq=False)

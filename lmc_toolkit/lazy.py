@@ -1,8 +1,8 @@
-"""Names a module re-exports from sibling modules, imported on first use.
+"""The top-level API, imported on first use: `import lmc_toolkit as L` loads no stage until a
+name is asked for (`L.interpolate` imports `lmc_toolkit.connectivity`), so `import lmc_toolkit`
+stays fast and a script that only trains never imports plotting or Dask.
 
-A module's `__getattr__ = lazy_exports(__name__, {name: module})` lets `from lmc_toolkit.x
-import name` work without importing `lmc_toolkit.<module>` when `x` is imported: that keeps
-import time low and breaks import cycles (e.g. connectivity ↔ instability).
+`lmc_toolkit/__init__.py` sets `__getattr__ = lazy_exports(__name__, {name: subpackage})`.
 """
 
 from __future__ import annotations

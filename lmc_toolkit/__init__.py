@@ -76,6 +76,7 @@ _EXPORTS: dict[str, str] = {
     "permutation_spec": "alignment",
     "permute": "alignment",
     "random_permutation": "alignment",
+    "repair": "alignment",
     "weight_matching": "alignment",
     "activation_matching": "alignment",
     "Alignment": "alignment",

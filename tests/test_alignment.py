@@ -19,6 +19,7 @@ from lmc_toolkit.alignment import (
     random_permutation,
     weight_matching,
 )
+from lmc_toolkit.alignment.repair import repair, repairable_layers, unit_stats
 from lmc_toolkit.models import available
 from lmc_toolkit.pruning import Mask, magnitude
 
@@ -175,6 +176,58 @@ def test_instability_can_align_each_pair_of_children():
     assert aligned.to_dict()["unaligned"]["loss_barriers"] == plain.loss_barriers.tolist()
     with pytest.raises(ValueError, match="align must be one of"):
         L.instability(net, data, test, config, align="bad", progress=False)
+
+
+@pytest.fixture(scope="module")
+def two_mlps():
+    data = L.load("digits", "train")
+    config = L.TrainConfig(epochs=4, lr=0.05)
+    nets = [
+        L.train(_model("mlp", (1, 8, 8), {"hidden": (32, 32)}, seed=s), data, config).model()
+        for s in (0, 1)
+    ]
+    return nets, data
+
+
+def test_repair_gives_each_unit_the_interpolated_statistics(two_mlps):
+    (a, b), data = two_mlps
+    b = permute(b, weight_matching(a, b).permutation)
+    layers = repairable_layers(a)
+    assert layers == ["1", "3"]  # both hidden linear layers; the classifier's outputs are not units
+    alpha = 0.5
+    mid = copy.deepcopy(a)
+    mid.load_state_dict({k: (a.state_dict()[k] + b.state_dict()[k]) / 2 for k in a.state_dict()})
+    fixed = repair(mid, a, b, alpha, data)
+    x = data.x[:1000]
+    ends = unit_stats(a, x, layers), unit_stats(b, x, layers)
+    got = unit_stats(fixed, x, layers)
+    for name in layers:
+        for i in (0, 1):  # mean, then std
+            goal = (1 - alpha) * ends[0][name][i] + alpha * ends[1][name][i]
+            torch.testing.assert_close(got[name][i], goal, rtol=1e-4, atol=1e-5)
+    before = unit_stats(mid, x, layers)["1"][1].mean()
+    assert before < got["1"][1].mean()  # the averaged network's units had collapsed variance
+    same = repair(a, a, b, 0.0, data)  # at an end, REPAIR changes nothing
+    for k, v in a.state_dict().items():
+        torch.testing.assert_close(same.state_dict()[k], v, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="alpha"):
+        repair(a, a, b, 1.5, data)
+
+
+def test_norm_layers_leave_nothing_for_repair():
+    assert repairable_layers(_model("convnet3", (1, 8, 8), {"width": 8})) == []
+    assert repairable_layers(_model("resnet10", (3, 16, 16), {"width": 8})) == []
+
+
+def test_interpolate_adds_the_repaired_curve(two_mlps):
+    (a, b), _ = two_mlps
+    test = L.load("digits", "test")
+    result = L.interpolate(a, b, test, alphas=5, align="weights", repair=True, progress=False)
+    assert set(result.barriers()) == {"before", "after", "repaired"}
+    assert result.repaired.meta["repaired_layers"] == ["1", "3"]
+    for end in (0, -1):  # the ends are the networks themselves
+        assert abs(result.repaired.loss[end] - result.after.loss[end]) < 1e-4
+    assert result.to_dict()["repaired"]["kind"] == "interpolation"
 
 
 def test_masks_are_permuted_with_the_weights():

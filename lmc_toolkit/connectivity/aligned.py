@@ -5,27 +5,36 @@ hidden units in different orders; the straight line between them then crosses a 
 may vanish once b's units are permuted to match a's (Entezari et al. 2022; Ainsworth et al.
 2023). `interpolate(a, b, data, align="weights" | "activations")` reports the curve before and
 after alignment in one `AlignedCurve`; with masks, each end keeps its own (b's permuted with
-its weights), and the masks' IoU before and after alignment is recorded.
+its weights), and the masks' IoU before and after alignment is recorded. With `repair=True`,
+the aligned curve is also scored with REPAIR's renormalization at every α
+(`lmc_toolkit.alignment.repair`).
 """
 
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import torch
 from torch import Tensor, nn
 
 from lmc_toolkit.alignment.activation_matching import activation_matching
 from lmc_toolkit.alignment.permute import permute
+from lmc_toolkit.alignment.repair import repair, repairable_layers
 from lmc_toolkit.alignment.result import Alignment
 from lmc_toolkit.alignment.weight_matching import weight_matching
 from lmc_toolkit.data.dataset import Dataset
 from lmc_toolkit.landscape.curve import Barrier, Curve
+from lmc_toolkit.landscape.evaluator.core import Evaluator
 from lmc_toolkit.landscape.solutions import Solution, apply_mask, split_solution
 from lmc_toolkit.pruning.compare import iou
 from lmc_toolkit.pruning.mask import Mask
+from lmc_toolkit.training.batchnorm import BNPolicy
+from lmc_toolkit.training.params import lerp
 
 ALIGN_METHODS = ("none", "weights", "activations")
 
@@ -41,17 +50,21 @@ class AlignedCurve:
     alignment: Alignment
     mask_iou: tuple[float, float] | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+    repaired: Curve | None = None
 
     def barrier(self, metric: str = "error", baseline: str = "mean") -> Barrier:
         """The barrier after alignment (see `Curve.barrier`)."""
         return self.after.barrier(metric, baseline)
 
     def barriers(self, metric: str = "error") -> dict[str, float]:
-        """The barrier before and after alignment."""
-        return {
+        """The barrier before and after alignment (and after REPAIR, when it ran)."""
+        out = {
             "before": self.before.barrier(metric).value,
             "after": self.after.barrier(metric).value,
         }
+        if self.repaired is not None:
+            out["repaired"] = self.repaired.barrier(metric).value
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +73,7 @@ class AlignedCurve:
             "alignment": self.alignment.to_dict(),
             "mask_iou": None if self.mask_iou is None else list(self.mask_iou),
             "meta": dict(self.meta),
+            "repaired": None if self.repaired is None else self.repaired.to_dict(),
         }
 
     def plot(self, **kwargs: Any) -> Any:
@@ -118,6 +132,43 @@ def align_pair(
     mask_b = None if masks[1] is None else permute(Mask(masks[1]), perm)
     mask_a = None if masks[0] is None else Mask(masks[0])
     return AlignedPair(net_a, net_b, permute(net_b, perm), (mask_a, mask_b), alignment)
+
+
+def repaired_curve(
+    a: nn.Module,
+    b: nn.Module,
+    data: Dataset,
+    alphas: np.ndarray,
+    policy: BNPolicy,
+    bn_data: Dataset | None,
+    repair_data: Dataset,
+    label: str = "",
+    **evaluator_options: Any,
+) -> Curve:
+    """The curve from `a` to `b` with REPAIR applied at every α (`alignment.repair`): each
+    point's hidden units renormalized to the interpolated statistics of the ends, measured on
+    `repair_data`, then scored on `data` under the BatchNorm `policy`."""
+    start = time.perf_counter()
+    layers = repairable_layers(a)
+    evaluator = Evaluator(a, data, bn=policy, bn_data=bn_data, progress=False, **evaluator_options)
+    sa, sb = a.state_dict(), b.state_dict()
+    loss, accuracy = [], []
+    for alpha in alphas:
+        point = copy.deepcopy(a)
+        point.load_state_dict(lerp(sa, sb, float(alpha)))
+        fixed = repair(point, a, b, float(alpha), repair_data, layers=layers)
+        params, buffers = split_solution(fixed, a, "the repaired point")
+        zero = {k: torch.zeros_like(v) for k, v in params.items()}
+        scored = evaluator(params, [zero], np.zeros((1, 1)), buffers=buffers)
+        loss.append(float(scored.loss[0]))
+        accuracy.append(float(scored.accuracy[0]))
+    meta = {
+        "dataset": data.name, "n": len(data), "repair": True, "repaired_layers": layers,
+        "repair_data": repair_data.name, "bn_policy": policy.to_dict(),
+        "seconds": time.perf_counter() - start,
+    }  # fmt: skip
+    return Curve(np.asarray(alphas, float), np.array(loss), np.array(accuracy), policy.mode,
+                 "interpolation", label, meta)  # fmt: skip
 
 
 def masked_network(solution: Solution, template: nn.Module, mask: Any, what: str) -> nn.Module:

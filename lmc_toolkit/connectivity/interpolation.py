@@ -23,6 +23,7 @@ from lmc_toolkit.connectivity.aligned import (
     AlignedCurve,
     align_pair,
     masked_network,
+    repaired_curve,
 )
 from lmc_toolkit.data.dataset import Dataset
 from lmc_toolkit.landscape.curve import Curve
@@ -68,6 +69,7 @@ def interpolate(
     align: str = "none",
     align_data: Dataset | None = None,
     masks: tuple[Mapping[str, Tensor] | None, Mapping[str, Tensor] | None] | None = None,
+    repair: bool = False,
     **evaluator_options: Any,
 ) -> Curve | AlignedCurve:
     """Loss and accuracy of (1-α)·a + α·b on `data` for every α.
@@ -79,13 +81,15 @@ def interpolate(
     (default: `data`), `"interpolate"` interpolates them, `"eval"` uses a's. With
     `align="weights"` or `"activations"` (on `align_data`, default `bn_data` or `data`), b's
     hidden units are first permuted onto a's and an `AlignedCurve` holds the curves before and
-    after (`lmc_toolkit.connectivity.aligned`). Extra keywords go to the `Evaluator` (method,
-    batch_size, compile...).
+    after (`lmc_toolkit.connectivity.aligned`); `repair=True` adds the aligned curve with
+    REPAIR's renormalization at every α (statistics measured on `align_data`; without `align`,
+    the plain curve is repaired). Extra keywords go to the `Evaluator` (method, batch_size,
+    compile...).
     """
     policy = as_policy(bn)
     grid = alpha_grid(alphas)
     template = template_of([a, b], model)
-    if align != "none" or masks is not None:
+    if align != "none" or masks is not None or repair:
         common = {"alphas": grid, "bn": policy, "model": template, "bn_data": bn_data}
         common |= {"progress": progress, **evaluator_options}
         ends = (mask, mask) if masks is None else tuple(masks)
@@ -94,6 +98,11 @@ def interpolate(
                 masked_network(s, template, m, w)
                 for s, m, w in zip((a, b), ends, "ab", strict=True)
             )
+            if repair:
+                return repaired_curve(
+                    pair_a, pair_b, data, grid, policy, bn_data, align_data or bn_data or data,
+                    label, **evaluator_options,
+                )  # fmt: skip
             return interpolate(pair_a, pair_b, data, label=label, **common)
         pair = align_pair(a, b, template, align, ends, align_data or bn_data or data)
         before = interpolate(pair.a, pair.b, data, label=f"{label} before".strip(), **common)
@@ -101,7 +110,13 @@ def interpolate(
             pair.a, pair.b_aligned, data, label=f"{label} {align}".strip(), **common
         )
         iou_ = pair.mask_iou(None if ends[1] is None else Mask(ends[1]))
-        return AlignedCurve(before, after, pair.alignment, iou_, {"align": align})
+        repaired = None
+        if repair:
+            repaired = repaired_curve(
+                pair.a, pair.b_aligned, data, grid, policy, bn_data, align_data or bn_data or data,
+                f"{label} {align} + REPAIR".strip(), **evaluator_options,
+            )  # fmt: skip
+        return AlignedCurve(before, after, pair.alignment, iou_, {"align": align}, repaired)
     pa, buf_a = split_solution(a, template, "a")
     pb, buf_b = split_solution(b, template, "b")
     pa, pb = apply_mask(pa, mask), apply_mask(pb, mask)

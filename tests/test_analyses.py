@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from lmc_toolkit.connectivity import interpolate
 from lmc_toolkit.store import Store
@@ -73,3 +74,67 @@ def test_curvature_summary_matches_its_parts(study: Study):
     assert np.trapezoid(density, grid) == pytest.approx(1.0, abs=1e-3)
     # instance-norm convnet3: "auto" takes the exact structured route, not the Gauss–Newton one
     assert s.diagonal_route == "structured" and s.diagonal_exact
+
+
+def test_with_init_shares_data_and_store_but_not_the_initialization(study: Study):
+    other = study.with_init(5)
+    assert other.config.init_seed == 5 and study.config.init_seed == 0
+    assert other.store is study.store and other.scheduler == study.scheduler
+    assert torch.equal(other.train_data.x, study.train_data.x)
+    assert not torch.equal(
+        next(iter(other.model0.parameters())), next(iter(study.model0.parameters()))
+    )
+
+
+def test_aligned_curve_matches_an_independent_interpolation_of_the_aligned_ends(study: Study):
+    """F9: the second network comes from another θ0; its 'after' curve is the plain
+    interpolation to b permuted by the recorded permutation, each end with its own mask."""
+    from lmc_toolkit.alignment import permute
+    from lmc_toolkit.pruning import Mask
+
+    result = A.aligned_curve(study, "imp", 2, 0, other_init=1, alphas=5, images=200)
+    other = study.with_init(1)
+    a, b = study.network("imp", 2, 0), other.network("imp", 2, 0)
+    ma, mb = study.mask("imp", 2), other.mask("imp", 2)
+    assert not torch.equal(ma["0.weight"], mb["0.weight"])
+    perm = result.alignment.permutation
+    b_aligned = permute(b, perm)
+    for which, end, mask in (("before", b, mb), ("after", b_aligned, permute(Mask(mb), perm))):
+        direct = interpolate(a, end, study.test_data, 5, masks=(ma, mask), progress=False)
+        np.testing.assert_allclose(getattr(result, which).loss, direct.loss, rtol=1e-5, atol=1e-6)
+    assert result.mask_iou is not None and 0 < result.mask_iou[0] < 1
+    computed = study.store.computed
+    again = A.aligned_curve(study, "imp", 2, 0, other_init=1, alphas=5, images=200)
+    assert study.store.computed == computed and again.alignment.permutation == perm
+    with pytest.raises(ValueError, match="own init seed"):
+        A.aligned_curve(study, "imp", 2, 0, other_init=0)
+
+
+def test_aligned_barrier_table_summarizes_the_pairs_of_every_seed(study: Study):
+    rows = A.aligned_barrier_table(study, methods=["dense", "imp"], alphas=5, images=200)
+    assert [(r.method, r.round, r.pairs) for r in rows] == [("dense", 0, 2), ("imp", 2, 2)]
+    for r in rows:
+        curves = [A.aligned_curve(study, r.method, r.round, s, alphas=5, images=200)
+                  for s in study.config.data_seeds]  # fmt: skip
+        for stage in ("before", "after", "repaired"):
+            values = [c.barriers()[stage] for c in curves]
+            assert r.error_barrier[stage] == pytest.approx(np.mean(values))
+            assert r.error_barrier_std[stage] == pytest.approx(np.std(values, ddof=1))
+        assert r.noise > 0 and r.repaired_layers == 0  # convnet3: every unit meets an instance norm
+        assert (r.iou_before is None) == (r.method == "dense")
+    with pytest.raises(ValueError, match="unknown method 'nope'"):
+        A.aligned_barrier_table(study, methods=["nope"])
+
+
+def test_a_reduction_counts_only_beyond_the_spread_and_the_test_resolution():
+    def row(before, after, std, noise):
+        return A.AlignedRow(
+            "dense", 0, 0.0, 2, {"before": before, "after": after, "repaired": after},
+            {"before": std, "after": std, "repaired": std}, {"before": 1.0, "after": 0.5},
+            noise, None, None, 0.05, 0,
+        )  # fmt: skip
+
+    assert row(0.30, 0.05, 0.02, 0.01).separable()
+    assert not row(0.30, 0.25, 0.03, 0.01).separable()  # within twice the spread
+    assert not row(0.10, 0.07, 0.0, 0.02).separable()  # within twice the test-set resolution
+    assert row(0.30, 0.05, 0.0, 0.0).to_dict()["reduction"] == pytest.approx(0.25)

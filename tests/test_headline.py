@@ -44,3 +44,16 @@ def test_missing_figures_leave_their_columns_out(tmp_path: Path):
     _write(tmp_path, "F1", [{"method": "dense", "sparsity": 0.0, "accuracy": 0.9, "std": 0.0}])
     text = markdown(summary_rows(tmp_path))
     assert "error barrier" not in text and "| dense | 0.0% | 90.00% | 0.00% |" in text
+
+
+def test_the_alignment_columns_join_the_same_rows(tmp_path: Path):
+    _write(tmp_path, "F2", [{"method": "imp", "sparsity": 0.36, "error_barrier": 0.01}])
+    _write(tmp_path, "F9", [{"method": "imp", "sparsity": 0.36, "init_barrier": 0.3,
+                             "aligned_barrier": 0.05, "repaired_barrier": None,
+                             "aligned_iou": 0.61}])  # fmt: skip
+    (row,) = summary_rows(tmp_path)
+    assert row["init_barrier"] == 0.3 and row["aligned_iou"] == 0.61
+    lines = markdown([row]).splitlines()
+    assert "error barrier, two inits | after weight matching | mask IoU after alignment" in lines[0]
+    assert "+ REPAIR" not in lines[0]  # no row has it: the column is left out
+    assert lines[2] == "| imp | 36.0% | 1.00% | 30.00% | 5.00% | 0.610 |"

@@ -78,6 +78,11 @@ class Permutation:
     def to_dict(self) -> dict[str, Any]:
         return {g: p.tolist() for g, p in self.perms.items()}
 
+    @staticmethod
+    def from_dict(d: Mapping[str, Any], spec: PermutationSpec) -> Permutation:
+        """The permutation `to_dict` wrote, on the groups of `spec` (checked again)."""
+        return Permutation(spec, {g: torch.tensor(p, dtype=torch.long) for g, p in d.items()})
+
 
 def identity_permutation(spec: PermutationSpec) -> Permutation:
     return Permutation(spec, {g.name: torch.arange(g.size) for g in spec})

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from lmc_toolkit.alignment.permute import Permutation
+from lmc_toolkit.alignment.spec import PermutationSpec
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,3 +37,12 @@ class Alignment:
             "seconds": self.seconds,
             "meta": dict(self.meta),
         }
+
+    @staticmethod
+    def from_dict(d: Mapping[str, Any], spec: PermutationSpec) -> Alignment:
+        """The alignment `to_dict` wrote; `spec` gives the permutation's groups."""
+        return Alignment(
+            d["method"], Permutation.from_dict(d["permutation"], spec), tuple(d["objective"]),
+            int(d["sweeps"]), bool(d["converged"]), d["seed"], float(d["seconds"]),
+            dict(d.get("meta", {})),
+        )  # fmt: skip

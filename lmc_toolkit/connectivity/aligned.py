@@ -26,6 +26,7 @@ from lmc_toolkit.alignment.activation_matching import activation_matching
 from lmc_toolkit.alignment.permute import permute
 from lmc_toolkit.alignment.repair import repair, repairable_layers
 from lmc_toolkit.alignment.result import Alignment
+from lmc_toolkit.alignment.spec import PermutationSpec
 from lmc_toolkit.alignment.weight_matching import weight_matching
 from lmc_toolkit.data.dataset import Dataset
 from lmc_toolkit.landscape.curve import Barrier, Curve
@@ -75,6 +76,19 @@ class AlignedCurve:
             "meta": dict(self.meta),
             "repaired": None if self.repaired is None else self.repaired.to_dict(),
         }
+
+    @staticmethod
+    def from_dict(d: Mapping[str, Any], spec: PermutationSpec) -> AlignedCurve:
+        """The result `to_dict` wrote; `spec` (`permutation_spec` of the networks' architecture)
+        gives the permutation's groups."""
+        return AlignedCurve(
+            Curve.from_dict(d["before"]),
+            Curve.from_dict(d["after"]),
+            Alignment.from_dict(d["alignment"], spec),
+            None if d.get("mask_iou") is None else (d["mask_iou"][0], d["mask_iou"][1]),
+            dict(d.get("meta", {})),
+            None if d.get("repaired") is None else Curve.from_dict(d["repaired"]),
+        )
 
     def plot(self, **kwargs: Any) -> Any:
         """Loss and error along both curves (see `plots.plot_curve`)."""

@@ -4,6 +4,7 @@ The only part of the toolkit that imports plotly; `export` writes a figure noteb
 re-exported here, so `from lmc_toolkit import plots; plots.plot_curve(...)` works.
 """
 
+from lmc_toolkit.plots.alignment import plot_aligned_barriers, plot_aligned_mask_iou
 from lmc_toolkit.plots.connectivity import plot_barriers, plot_curve, plot_pairwise, plot_surface
 from lmc_toolkit.plots.explore import plot_interpolation, plot_slice
 from lmc_toolkit.plots.export import Artifact, FigureOutput, figure_output
@@ -31,6 +32,8 @@ __all__ = [
     "figure_output",
     "image_grid",
     "plot_accuracy_vs_sparsity",
+    "plot_aligned_barriers",
+    "plot_aligned_mask_iou",
     "plot_barriers",
     "plot_curvature_vs_sparsity",
     "plot_curve",

@@ -1,6 +1,6 @@
 """Presets and the papermill runner that turns the figure notebooks into `reports/<preset>/`.
 
-Each figure of the study (F1-F8, see PAPER.md) is one parameterized notebook in `notebooks/`.
+Each figure of the study (F1-F8, see PAPER.md, and F9, permutation alignment) is one parameterized notebook in `notebooks/`.
 `run_figures` checks every parameter before anything is computed, executes the notebooks with
 papermill (a failing notebook is recorded with its error and the others still run), keeps each
 executed notebook beside its figures and writes `index.html` (see `lmc_toolkit.study.reports`).
@@ -29,6 +29,7 @@ FIGURES: dict[str, tuple[str, str]] = {
     "F6": ("F6_tradeoff.ipynb", "stability-accuracy trade-off"),
     "F7": ("F7_masks.ipynb", "mask overlap and per-layer sparsity"),
     "F8": ("F8_pairwise.ipynb", "pairwise barriers and weight distances"),
+    "F9": ("F9_alignment.ipynb", "barriers between two initializations, modulo permutation"),
 }
 PRESETS = ("smoke", "cpu", "paper")
 #: The notebooks that ship with the source tree.

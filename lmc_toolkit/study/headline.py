@@ -1,9 +1,11 @@
 """One table of the study's headline numbers, merged from the figures' `headline.json` files.
 
 F1 records test accuracy per method and sparsity, F2 the error and loss barriers between two
-SGD-noise copies, F5 the top Hessian eigenvalue and trace. `summary_rows` joins them on
-(method, sparsity); `markdown` renders the result for the README, `write_summary` writes it next
-to the report index as `headline.md` (so the committed report shows it without a browser).
+SGD-noise copies, F5 the top Hessian eigenvalue and trace, F9 the error barrier between two
+initializations before and after weight matching (and REPAIR) and the aligned masks' IoU.
+`summary_rows` joins them on (method, sparsity); `markdown` renders the result for the README,
+`write_summary` writes it next to the report index as `headline.md` (so the committed report
+shows it without a browser).
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ SOURCES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("F1", "test accuracy (mean ± std over data seeds)", ("accuracy", "std")),
     ("F2", "error barrier between two data seeds", ("error_barrier", "loss_barrier")),
     ("F5", "curvature of the trained tickets", ("top_eigenvalue", "trace")),
+    (
+        "F9",
+        "error barrier between two initializations",
+        ("init_barrier", "aligned_barrier", "repaired_barrier", "aligned_iou"),
+    ),
 )
 #: Column titles and how each value is shown (percentages for accuracies and error barriers).
 COLUMNS: dict[str, tuple[str, str]] = {
@@ -32,6 +39,10 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "loss_barrier": ("loss barrier", "{:.4f}"),
     "top_eigenvalue": ("top Hessian eigenvalue", "{:.3f}"),
     "trace": ("Hessian trace", "{:.1f}"),
+    "init_barrier": ("error barrier, two inits", "{:.2%}"),
+    "aligned_barrier": ("after weight matching", "{:.2%}"),
+    "repaired_barrier": ("+ REPAIR", "{:.2%}"),
+    "aligned_iou": ("mask IoU after alignment", "{:.3f}"),
 }
 SUMMARY = "headline.md"
 

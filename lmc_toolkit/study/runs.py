@@ -16,7 +16,9 @@ with an optional scheduler that trains them as sweeps first (`lmc_toolkit.study.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
@@ -62,9 +64,11 @@ class StudyRuns:
     # -- data and the initialization -------------------------------------------------------
 
     def _load(self, split: str, limit: int | None) -> Dataset:
+        """The split, cut to `limit` images by a fixed seed: studies that differ only in their
+        initialization (F9 pairs networks from two) see the same images."""
         c = self.config
         data = load(c.dataset, split, root=c.data_root)
-        return subsample(data, limit, c.init_seed).to(self.device)
+        return subsample(data, limit, 0).to(self.device)
 
     @cached_property
     def train_data(self) -> Dataset:
@@ -223,6 +227,15 @@ class StudyRuns:
     def network(self, method: str, round: int, data_seed: int) -> nn.Module:
         """The trained ticket as a network on the study's device."""
         return self.trained(method, round, data_seed).model(self.model0)
+
+    def with_init(self, init_seed: int) -> StudyRuns:
+        """The same study from another initialization θ0 (the same data, store and device),
+        for pairs of networks that share nothing but their recipe (figure F9)."""
+        other = copy.copy(self)
+        other.__dict__.pop("model0", None)  # the data (cut by a fixed seed) is shared
+        other.config = replace(self.config, init_seed=init_seed)
+        other._runs = {}
+        return other
 
     def mask(self, method: str, round: int) -> Mask | None:
         """The mask `method` trains at IMP round `round` (None for dense)."""

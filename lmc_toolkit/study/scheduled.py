@@ -32,6 +32,13 @@ class Study(StudyRuns):
         self.scheduler = scheduler
         self._swept: set[tuple[Any, ...]] = set()  # prefetches already done by this object
 
+    def with_init(self, init_seed: int) -> Study:
+        """The same study from another initialization (see `StudyRuns.with_init`), with the
+        same scheduler and nothing swept yet."""
+        other = super().with_init(init_seed)
+        other._swept = set()
+        return other  # type: ignore[return-value]
+
     def prefetch(
         self,
         methods: Sequence[str] | None = None,

@@ -108,6 +108,8 @@ def test_aligned_curve_matches_an_independent_interpolation_of_the_aligned_ends(
     assert study.store.computed == computed and again.alignment.permutation == perm
     with pytest.raises(ValueError, match="own init seed"):
         A.aligned_curve(study, "imp", 2, 0, other_init=0)
+    with pytest.raises(ValueError, match="align must be one of .* got 'none'"):
+        A.aligned_curve(study, "imp", 2, 0, align="none")
 
 
 def test_aligned_barrier_table_summarizes_the_pairs_of_every_seed(study: Study):

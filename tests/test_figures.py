@@ -103,6 +103,8 @@ def test_shared_parameters_are_checked_against_the_library():
     with pytest.raises(ValueError, match=r"'imagenet1k' is not one of .*'mnist'"):
         figures.VALIDATORS["dataset"]("dataset", "imagenet1k")
     figures.VALIDATORS["model"]("model", "convnet3")
+    with pytest.raises(ValueError, match=r"align='none': 'none' is not one of \['activations'"):
+        figures.VALIDATORS["align"]("align", "none")
     with pytest.raises(ValueError, match=r"unknown scheduler 'threads:2'; allowed: None"):
         figures.VALIDATORS["scheduler"]("scheduler", "threads:2")
     with pytest.raises(ValueError, match="must be a string"):

@@ -65,6 +65,7 @@ VALIDATORS: dict[str, Callable[[str, Any], None]] = {
     "dataset": _one_of(_datasets),
     "model": _one_of(_models),
     "bn": _one_of(lambda: ("eval", "recalibrate", "interpolate", "batch")),
+    "align": _one_of(lambda: ("weights", "activations")),
     "scheduler": lambda name, value: _check_scheduler(value),
 }
 

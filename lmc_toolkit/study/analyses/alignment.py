@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lmc_toolkit.alignment.spec import permutation_spec
-from lmc_toolkit.connectivity.aligned import AlignedCurve
+from lmc_toolkit.connectivity.aligned import ALIGN_METHODS, AlignedCurve
 from lmc_toolkit.connectivity.interpolation import interpolate
 from lmc_toolkit.study.analyses.cache import cached
 from lmc_toolkit.study.runs import StudyRuns, subsample
@@ -37,6 +37,8 @@ def aligned_curve(
     init seed `other_init` (default: the study's + 1), interpolated on the test data before
     and after aligning the second onto the first by `align` ("weights" or "activations"),
     and after REPAIR. Activations and REPAIR's statistics come from `images` training images."""
+    if align not in ALIGN_METHODS[1:]:
+        raise ValueError(f"align must be one of {ALIGN_METHODS[1:]}, got {align!r}")
     other_init = study.config.init_seed + 1 if other_init is None else other_init
     if other_init == study.config.init_seed:
         raise ValueError(f"other_init={other_init} is the study's own init seed; pick another")

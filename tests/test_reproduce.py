@@ -40,8 +40,13 @@ def test_smoke_preset_writes_every_artifact_and_an_index_that_links_them(tmp_pat
         "| method | sparsity | test accuracy |" in summary and "top Hessian eigenvalue" in summary
     )
     assert "<table class='summary'>" in index
+    header = [c.strip() for c in summary.splitlines()[0].strip("|").split("|")]
     dense = next(line for line in summary.splitlines() if line.startswith("| dense |"))
-    assert "–" not in dense, f"the dense row misses a number: {dense}"
+    cells = dict(zip(header, (c.strip() for c in dense.strip("|").split("|")), strict=True))
+    assert "error barrier, two inits" in cells and "after weight matching" in cells  # F9
+    assert cells.pop("mask IoU after alignment") == "–"  # a dense network has no mask
+    missing = [c for c, v in cells.items() if v == "–"]
+    assert not missing, f"the dense row misses {missing}: {dense}"
     for link in links:
         assert (root / link).exists(), f"the index links a missing file {link}"
 

@@ -66,10 +66,9 @@ def aligned_curve(
         "method": method, "round": round, "data_seed": data_seed, "other_init": other_init,
         "align": align, "alphas": alphas, "images": images,
     }  # fmt: skip
-    spec = permutation_spec(study.model0)
     return cached(
         study, "aligned", args, compute, AlignedCurve.to_dict,
-        lambda d: AlignedCurve.from_dict(d, spec),
+        lambda d: AlignedCurve.from_dict(d, permutation_spec(study.model0)),
     )  # fmt: skip
 
 
@@ -107,6 +106,13 @@ class AlignedRow:
         spread = max(self.error_barrier_std["before"], self.error_barrier_std["after"])
         return abs(self.reduction()) > 2 * max(spread, self.noise)
 
+    def verdict(self) -> str:
+        """ "lower" or "higher" when alignment's change stands out of the noise (`separable`),
+        else "not separable"."""
+        if not self.separable():
+            return "not separable"
+        return "lower" if self.reduction() > 0 else "higher"
+
     def to_dict(self) -> dict[str, object]:
         return {**vars(self), "reduction": self.reduction(), "separable": self.separable()}
 
@@ -130,7 +136,6 @@ def aligned_barrier_table(
         raise ValueError(f"unknown method {unknown[0]!r}; methods: {c.methods}")
     if not seeds:
         raise ValueError("data_seeds is empty: a barrier needs at least one pair")
-    other_init = c.init_seed + 1 if other_init is None else other_init
     rows = []
     for method in methods:
         for r in (0,) if method == "dense" else c.ticket_rounds:
@@ -147,13 +152,12 @@ def summarize(
     """One `AlignedRow` from the pairs' aligned curves."""
     error: dict[str, list[float]] = {k: [] for k in STAGES}
     loss: dict[str, list[float]] = {k: [] for k in STAGES}
+    noise, ends = 0.0, []
     for curve in curves:
         for k, v in curve.barriers("error").items():
             error[k].append(v)
         for k, v in curve.barriers("loss").items():
             loss[k].append(v)
-    noise, ends = 0.0, []
-    for curve in curves:
         peak = float(np.max(curve.before.error))
         noise = max(noise, math.sqrt(peak * (1 - peak) / curve.before.meta["n"]))
         ends += [float(curve.before.error[0]), float(curve.before.error[-1])]

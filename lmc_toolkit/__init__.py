@@ -21,6 +21,8 @@ _EXPORTS: dict[str, str] = {
     "load": "data",
     "build": "models",
     "Store": "store",
+    "StoreError": "store",
+    "CorruptFile": "store",
     "Metrics": "training",
     "TrainConfig": "training",
     "TrainResult": "training",
@@ -70,6 +72,9 @@ _EXPORTS: dict[str, str] = {
     "Marker": "landscape",
     "Evaluator": "landscape",
     "evaluate_points": "landscape",
+    "PRECISIONS": "landscape",
+    "PrecisionUnsupported": "landscape",
+    "bf16_supported": "landscape",
     "BNPolicy": "training",
     # permutation alignment
     "Permutation": "alignment",

@@ -55,5 +55,7 @@ def test_bad_arguments_are_refused_with_the_allowed_values(capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "invalid choice: 'imagenet'" in err and "mnist" in err
-    assert main(["train", "--data", "digits", "--batch-size", "0", "--no-progress"]) == 2
-    assert "batch_size must be a positive int" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["train", "--data", "digits", "--batch-size", "0", "--no-progress"])
+    assert exc.value.code == 2
+    assert "argument --batch-size: must be an integer ≥ 1, got '0'" in capsys.readouterr().err

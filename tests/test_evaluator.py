@@ -31,6 +31,11 @@ COORDS = grid_coords([-0.5, 0.0, 1.0], [0.0, 0.7])
     [
         ("convnet3", {"width": 4}, {"reuse_first_layer": False, "fuse_stem": False}),
         ("convnet3", {"width": 4}, {"fuse_stem": False, "compile": False}),
+        (
+            "convnet3",
+            {"width": 4},
+            {"fuse_stem": False, "compile": False, "reuse_first_layer": True},
+        ),
         ("convnet3", {"width": 4}, {"fuse_stem": True, "compile": False}),
         ("convnet3", {"width": 4}, {"method": "vmap"}),
         ("mlp", {"hidden": (16,)}, {"compile": False}),
@@ -54,7 +59,7 @@ def test_paths_and_chunk_sizes_agree(digits_small):
             {"batch_size": 7, "compile": False, "fuse_stem": True},
             {"batch_size": 300, "compile": False, "reuse_first_layer": False, "fuse_stem": False},
             {"batch_size": 64, "method": "vmap", "memory_budget": 10**5},
-            {"batch_size": 50, "compile": False, "fuse_stem": False},
+            {"batch_size": 50, "compile": False, "fuse_stem": False, "reuse_first_layer": True},
         )
     ]
     methods = [r.details["method"] for r in runs]
@@ -110,6 +115,10 @@ def test_bad_input_is_refused(digits_small):
         Evaluator(model, digits_small, method="fast")
     with pytest.raises(ValueError, match="fuse_stem must be True, False or 'auto', got 'yes'"):
         Evaluator(model, digits_small, fuse_stem="yes")
+    with pytest.raises(
+        ValueError, match="reuse_first_layer must be True, False or 'auto', got 1.5"
+    ):
+        Evaluator(model, digits_small, reuse_first_layer=1.5)
     with pytest.raises(ValueError, match="was built for"):
         Evaluator(models.build("convnet3", 10, (1, 28, 28), width=4), digits_small)
 

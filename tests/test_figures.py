@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lmc_toolkit.study import figures
+from lmc_toolkit.study import figures, parameters
 
 GOOD = """
 import plotly.graph_objects as go
@@ -101,15 +101,15 @@ def test_bad_parameters_are_refused_before_running(notebooks: Path, tmp_path: Pa
 
 def test_shared_parameters_are_checked_against_the_library():
     with pytest.raises(ValueError, match=r"'imagenet1k' is not one of .*'mnist'"):
-        figures.VALIDATORS["dataset"]("dataset", "imagenet1k")
-    figures.VALIDATORS["model"]("model", "convnet3")
+        parameters.VALIDATORS["dataset"]("dataset", "imagenet1k")
+    parameters.VALIDATORS["model"]("model", "convnet3")
     with pytest.raises(ValueError, match=r"align='none': 'none' is not one of \['activations'"):
-        figures.VALIDATORS["align"]("align", "none")
+        parameters.VALIDATORS["align"]("align", "none")
     with pytest.raises(ValueError, match=r"unknown scheduler 'threads:2'; allowed: None"):
-        figures.VALIDATORS["scheduler"]("scheduler", "threads:2")
+        parameters.VALIDATORS["scheduler"]("scheduler", "threads:2")
     with pytest.raises(ValueError, match="must be a string"):
-        figures.VALIDATORS["scheduler"]("scheduler", 2)
+        parameters.VALIDATORS["scheduler"]("scheduler", 2)
     for ok in (None, "processes:2", "tcp://127.0.0.1:8786"):
-        figures.VALIDATORS["scheduler"]("scheduler", ok)
+        parameters.VALIDATORS["scheduler"]("scheduler", ok)
     assert figures.parse_only(None) == list(figures.FIGURES)
     assert figures.parse_only("f2, F4") == ["F2", "F4"]

@@ -166,3 +166,22 @@ def test_imagenet_missing_class_folders_are_named(tmp_path):
 def test_options_are_checked():
     with pytest.raises(TypeError, match="takes no options"):
         D.load("digits", size=3)
+
+
+def test_cifar_file_lists_match_torchvision(tmp_path):
+    import torchvision.datasets as tvd
+
+    from lmc_toolkit.data.sources import CIFAR_FILES, check_root
+
+    for name, cls in (("cifar10", tvd.CIFAR10), ("cifar100", tvd.CIFAR100)):
+        base, files = CIFAR_FILES[name]
+        assert base == cls.base_folder
+        expected = {f for f, _ in (*cls.train_list, *cls.test_list)} | {cls.meta["filename"]}
+        assert set(files) == expected
+        for f in files[:-1]:
+            (tmp_path / base).mkdir(exist_ok=True)
+            (tmp_path / base / f).write_bytes(b"")
+        with pytest.raises(FileNotFoundError, match=files[-1]):
+            check_root(name, tmp_path)
+        (tmp_path / base / files[-1]).write_bytes(b"")
+        check_root(name, tmp_path)  # every file there: accepted

@@ -10,7 +10,16 @@ import textwrap
 import pytest
 import torch
 
-from lmc_toolkit.store import Store, StoreError, atomic_torch_save, run_name, safe_torch_load
+from lmc_toolkit.store import (
+    CorruptFile,
+    Store,
+    StoreError,
+    atomic_torch_save,
+    run_name,
+    safe_torch_load,
+    verify_checksum,
+)
+from lmc_toolkit.store.files import checksum_path
 from lmc_toolkit.store.naming import non_default
 from lmc_toolkit.training import TrainConfig, TrainRun
 
@@ -107,7 +116,7 @@ def test_a_crash_mid_write_leaves_no_partial_file(tmp_path, monkeypatch):
         run.save("result", {"x": torch.ones(2)})
     monkeypatch.undo()
     assert torch.equal(run.load("result")["x"], torch.zeros(2))  # the old file is intact
-    assert {p.name for p in run.path.iterdir()} == {"config.json", "result.pt"}
+    assert {p.name for p in run.path.iterdir()} == {"config.json", "result.pt", "result.pt.sha256"}
 
 
 def test_a_killed_process_leaves_only_a_temporary_file(tmp_path):
@@ -139,14 +148,64 @@ def test_corrupted_and_truncated_files_name_themselves(tmp_path):
     run.save("result", {"x": torch.randn(100)})
     path = run.path / "result.pt"
     path.write_bytes(path.read_bytes()[:50])
+    with pytest.raises(CorruptFile, match=r"result\.pt is corrupted: 50 bytes"):
+        run.load("result")
+    checksum_path(path).unlink()  # without its record the truncation is still caught on load
     with pytest.raises(StoreError, match=r"result\.pt is corrupted, truncated"):
-        store.cached(Outer(), lambda: {"x": torch.zeros(1)})
+        run.load("result")
     fresh = store.cached(Outer(), lambda: {"x": torch.zeros(1)}, recompute=True)
     assert torch.equal(fresh["x"], torch.zeros(1))
     assert torch.equal(run.load("result")["x"], torch.zeros(1))
     (run.path / "m.json").write_text('{"a": 1')
     with pytest.raises(StoreError, match=r"m\.json is corrupted"):
         run.load_json("m")
+
+
+def test_an_altered_file_fails_its_checksum(tmp_path):
+    path = atomic_torch_save({"x": torch.arange(1000.0)}, tmp_path / "t.pt")
+    assert verify_checksum(path)
+    data = bytearray(path.read_bytes())
+    # flip one byte inside the tensor's storage: same size, still a loadable file
+    i = data.index(torch.arange(1000.0).numpy().tobytes()[400:408])
+    data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert torch.load(path, weights_only=True)["x"][100] != 100  # torch alone would not notice
+    with pytest.raises(CorruptFile, match=rf"{path.name} is corrupted: .* SHA-256"):
+        safe_torch_load(path)
+
+
+def test_cached_recomputes_a_corrupt_file_and_says_which(tmp_path):
+    store = Store(tmp_path)
+    store.cached(Outer(), lambda: {"x": torch.ones(50)})
+    path = store.run(Outer()).path / "result.pt"
+    path.write_bytes(path.read_bytes()[:-7])
+    with pytest.warns(RuntimeWarning, match=rf"{path}.*computing it again"):
+        again = store.cached(Outer(), lambda: {"x": torch.full((50,), 2.0)})
+    assert torch.equal(again["x"], torch.full((50,), 2.0))
+    assert verify_checksum(path) and store.computations() == 2
+
+
+def test_a_file_without_its_record_loads_unverified(tmp_path):
+    path = atomic_torch_save({"x": torch.ones(2)}, tmp_path / "t.pt")
+    checksum_path(path).unlink()
+    assert not verify_checksum(path)
+    assert torch.equal(safe_torch_load(path)["x"], torch.ones(2))
+
+
+def test_a_failed_compute_leaves_no_folder(tmp_path):
+    store = Store(tmp_path)
+
+    def fails():
+        raise RuntimeError("diverged")
+
+    with pytest.raises(RuntimeError, match="diverged"):
+        store.cached(Outer(), fails)
+    assert store.runs() == [] and not store.run(Outer()).path.exists()
+    # a run that already had files keeps them
+    store.cached(Outer(), lambda: 1, key="other")
+    with pytest.raises(RuntimeError):
+        store.cached(Outer(), fails)
+    assert store.run(Outer()).keys() == ["other"]
 
 
 def test_pickled_code_is_refused(tmp_path):
@@ -280,6 +339,8 @@ def test_locks_counters_and_orphans_are_not_results(tmp_path):
     (run.path / "result.lock").write_text("{}")
     orphan = run.path / "result.pt.tmp-abc123"
     orphan.write_bytes(b"partial")
+    record = run.path / "other.pt.sha256"  # a checksum record whose file was never written
+    record.write_text("sha256 00 1\n")
     assert run.keys() == ["result"]
     assert store.runs() == [run.path.name]  # .computed is not a run
     assert store.computations() == 1 and Store(tmp_path).computations() == 1
@@ -287,7 +348,10 @@ def test_locks_counters_and_orphans_are_not_results(tmp_path):
     old = time.time() - 7200
     os.utime(orphan, (old, old))
     os.utime(run.path / "result.lock", (old, old))
+    os.utime(record, (old, old))
+    os.utime(run.path / "result.pt.sha256", (old, old))  # its file exists: kept
     assert sorted(p.name for p in store.clean_orphans(older_than=3600)) == [
+        "other.pt.sha256",
         "result.lock",
         "result.pt.tmp-abc123",
     ]

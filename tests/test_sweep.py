@@ -116,7 +116,8 @@ def assert_no_partial_files(store: Store) -> None:
         elif path.suffix == ".json":
             safe_json_load(path)
         else:
-            assert ".tmp-" in path.name or path.suffix == ".lock", path
+            # temporary orphans, lock files and checksum records (written before their file)
+            assert ".tmp-" in path.name or path.suffix in (".lock", ".sha256"), path
 
 
 # -- scheduler values -----------------------------------------------------------------------

@@ -188,7 +188,7 @@ def test_evaluate_matches_a_direct_computation(digits_test):
     [
         ({"batch_size": 0}, "batch_size must be a positive int"),
         ({"batch_size": -5}, "batch_size must be a positive int"),
-        ({"epochs": 0}, "epochs must be > 0"),
+        ({"epochs": 0}, "epochs must be a finite number > 0"),
         ({"optimizer": "lbfgs"}, r"optimizer must be one of \('sgd', 'adam'\)"),
         ({"lr": -1.0}, "lr must be a positive number"),
         ({"augment": "mixup"}, "augment must be one of"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
+from lmc_toolkit.cli.arguments import int_at_least, nonnegative_int
 from lmc_toolkit.cli.common import add_common, add_train_options, command, train_run_of
 
 
@@ -21,8 +22,6 @@ def cmd_align(args: argparse.Namespace) -> int:
     bad = [m for m in methods if m not in ALIGN_METHODS[1:]]
     if bad:
         raise ValueError(f"--method {bad[0]!r}: use one of {ALIGN_METHODS[1:]}")
-    if args.alphas < 2:
-        raise ValueError(f"--alphas must be ≥ 2, got {args.alphas}")
     init_b = args.init_seed + 1 if args.init_seed_b is None else args.init_seed_b
     if init_b == args.init_seed:
         raise ValueError(f"--init-seed-b must differ from --init-seed ({init_b}): same network")
@@ -60,11 +59,13 @@ def _configure(p: argparse.ArgumentParser) -> None:
     from lmc_toolkit.training.batchnorm import BN_POLICIES
 
     add_train_options(p)
-    p.add_argument("--init-seed-b", type=int, default=None, help="b's init seed (default: a's + 1)")
+    p.add_argument(
+        "--init-seed-b", type=nonnegative_int, default=None, help="b's init seed (default: a's + 1)"
+    )
     p.add_argument(
         "--method", action="append", default=None, help="weights (default), activations; repeatable"
     )
-    p.add_argument("--alphas", type=int, default=11, help="points along the path")
+    p.add_argument("--alphas", type=int_at_least(2), default=11, help="points along the path")
     p.add_argument("--bn", default="recalibrate", choices=BN_POLICIES)
     add_common(p)
 

@@ -6,6 +6,14 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
+from lmc_toolkit.cli.arguments import (
+    key_value,
+    nonnegative_float,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+)
+
 COMMANDS: dict[str, Any] = {}
 
 
@@ -19,16 +27,9 @@ def command(name: str, help: str):
     return add
 
 
-def model_options(pairs: Sequence[str]) -> tuple[tuple[str, Any], ...]:
-    """Parse `--option width=64 --option hidden=300,100` into sorted (key, value) pairs."""
-    out = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--option takes key=value, got {pair!r}")
-        values = tuple(int(v) if v.lstrip("-").isdigit() else v for v in raw.split(","))
-        out[key] = values if "," in raw else values[0]
-    return tuple(sorted(out.items()))
+def model_options(pairs: Sequence[tuple[str, Any]]) -> tuple[tuple[str, Any], ...]:
+    """`--option` pairs (parsed by `arguments.key_value`) as sorted (key, value) pairs."""
+    return tuple(sorted(dict(pairs).items()))
 
 
 def add_train_options(p: argparse.ArgumentParser) -> None:
@@ -41,18 +42,23 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="mnist", choices=known_datasets())
     p.add_argument("--model", default="convnet3", choices=available())
     p.add_argument(
-        "--option", action="append", default=[], metavar="KEY=VALUE", help="model option"
+        "--option",
+        action="append",
+        default=[],
+        type=key_value,
+        metavar="KEY=VALUE",
+        help="model option (width=64, hidden=300,100)",
     )
-    p.add_argument("--epochs", type=float, default=d.epochs)
-    p.add_argument("--steps", type=int, default=None, help="train this many steps instead")
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--epochs", type=positive_float, default=d.epochs)
+    p.add_argument("--steps", type=positive_int, default=None, help="train this many steps instead")
+    p.add_argument("--batch-size", type=positive_int, default=d.batch_size)
     p.add_argument("--optimizer", default=d.optimizer, choices=OPTIMIZERS)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--milestones", type=float, nargs="*", default=list(d.milestones))
+    p.add_argument("--lr", type=positive_float, default=d.lr)
+    p.add_argument("--weight-decay", type=nonnegative_float, default=d.weight_decay)
+    p.add_argument("--milestones", type=nonnegative_float, nargs="*", default=list(d.milestones))
     p.add_argument("--augment", default=d.augment, choices=AUGMENTATIONS)
-    p.add_argument("--init-seed", type=int, default=0)
-    p.add_argument("--data-seed", type=int, default=0)
+    p.add_argument("--init-seed", type=nonnegative_int, default=0)
+    p.add_argument("--data-seed", type=nonnegative_int, default=0)
 
 
 def add_common(p: argparse.ArgumentParser) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from lmc_toolkit.cli.arguments import int_at_least, nonnegative_int, positive_float, positive_int
 from lmc_toolkit.cli.common import add_common, add_train_options, command, train_run_of
 
 
@@ -60,9 +61,11 @@ def cmd_instability(args: argparse.Namespace) -> int:
 
 def _configure_instability(p: argparse.ArgumentParser) -> None:
     add_train_options(p)
-    p.add_argument("--k", type=int, action="append", help="spawn step (repeat; default 0)")
-    p.add_argument("--pairs", type=int, default=1, help="disjoint pairs of children per k")
-    p.add_argument("--alphas", type=int, default=31)
+    p.add_argument(
+        "--k", type=nonnegative_int, action="append", help="spawn step (repeat; default 0)"
+    )
+    p.add_argument("--pairs", type=positive_int, default=1, help="disjoint pairs of children per k")
+    p.add_argument("--alphas", type=int_at_least(2), default=31)
     p.add_argument("--html", default=None, help="write the barrier-vs-k figure here")
     _add_bn(p)
     add_common(p)
@@ -75,11 +78,16 @@ cmd_instability.configure = _configure_instability
 def cmd_landscape(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    import torch
+
     from lmc_toolkit.data.sources import load
+    from lmc_toolkit.landscape.evaluator.precision import check_precision
     from lmc_toolkit.landscape.planes import paper_plane, random_plane
     from lmc_toolkit.store.runs import Store
-    from lmc_toolkit.training.runs import train_run
+    from lmc_toolkit.training.runs import default_device, train_run
 
+    # refused before any training: a precision this device cannot run natively
+    check_precision(args.precision, torch.device(args.device or default_device()))
     run = train_run_of(args)
     store = Store(args.store)
     progress = not args.no_progress
@@ -98,6 +106,7 @@ def cmd_landscape(args: argparse.Namespace) -> int:
             bn=args.bn,
             path=args.out,
             progress=progress,
+            precision=args.precision,
         )
     else:
         seeds = [run.data_seed + i for i in range(4)]
@@ -116,6 +125,7 @@ def cmd_landscape(args: argparse.Namespace) -> int:
             labels=[f"seed {s}" for s in seeds],
             path=args.out,
             progress=progress,
+            precision=args.precision,
         )
     i, j = divmod(int(surface.loss.argmin()), len(surface.x))
     print(
@@ -132,16 +142,30 @@ def cmd_landscape(args: argparse.Namespace) -> int:
 
 
 def _configure_landscape(p: argparse.ArgumentParser) -> None:
+    from lmc_toolkit.landscape.evaluator.precision import PRECISIONS
+
     add_train_options(p)
     p.add_argument("--kind", default="random", choices=("random", "paper"))
     p.add_argument("--split", default="test", choices=("train", "test"))
-    p.add_argument("--images", type=int, default=0, help="evaluate on the first N images")
-    p.add_argument("--grid", type=int, default=21, help="points per axis")
-    p.add_argument("--span", type=float, default=1.0, help="the grid covers [-span, span]²")
-    p.add_argument("--seed", type=int, default=0, help="first direction seed (random plane)")
+    p.add_argument(
+        "--images", type=nonnegative_int, default=0, help="evaluate on the first N images"
+    )
+    p.add_argument("--grid", type=int_at_least(2), default=21, help="points per axis")
+    p.add_argument(
+        "--span", type=positive_float, default=1.0, help="the grid covers [-span, span]²"
+    )
+    p.add_argument(
+        "--seed", type=nonnegative_int, default=0, help="first direction seed (random plane)"
+    )
     p.add_argument("--out", default=None, help="save (and resume) the surface here")
     p.add_argument("--html", default=None, help="write the figure here")
     p.add_argument("--log", action="store_true", help="log-scale figure")
+    p.add_argument(
+        "--precision",
+        default="float32",
+        choices=PRECISIONS,
+        help="arithmetic of the forward passes (bfloat16: faster where the CPU or GPU has it)",
+    )
     _add_bn(p)
     add_common(p)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from lmc_toolkit.cli.arguments import nonnegative_int, positive_int
 from lmc_toolkit.cli.common import add_common, add_train_options, command, train_run_of
 
 
@@ -67,14 +68,16 @@ def cmd_hessian(args: argparse.Namespace) -> int:
 
 def _configure_hessian(p: argparse.ArgumentParser) -> None:
     add_train_options(p)
-    p.add_argument("--images", type=int, default=1000, help="training images the loss averages")
+    p.add_argument(
+        "--images", type=positive_int, default=1000, help="training images the loss averages"
+    )
     p.add_argument("--bn", default="eval", choices=("eval", "batch"))
     p.add_argument("--select", action="append", default=[], help="parameter name or regex")
-    p.add_argument("--k", type=int, default=1, help="top eigenvalues (0: skip)")
+    p.add_argument("--k", type=nonnegative_int, default=1, help="top eigenvalues (0: skip)")
     p.add_argument("--which", default="LA", choices=("LA", "LM", "SA"))
     p.add_argument(
         "--probes",
-        type=int,
+        type=nonnegative_int,
         default=30,
         help="trace probes (0: skip; the estimator is trace()'s default)",
     )
@@ -85,9 +88,9 @@ def _configure_hessian(p: argparse.ArgumentParser) -> None:
         help="diagonal method (exact: one pass per class on piecewise-linear nets, a structured "
         "route on instance-norm convnets, else one product per coordinate)",
     )
-    p.add_argument("--runs", type=int, default=2, help="SLQ runs (0: skip the density)")
-    p.add_argument("--slq-steps", type=int, default=30, help="Lanczos steps per SLQ run")
-    p.add_argument("--seed", type=int, default=0, help="probe and start-vector seed")
+    p.add_argument("--runs", type=nonnegative_int, default=2, help="SLQ runs (0: skip the density)")
+    p.add_argument("--slq-steps", type=positive_int, default=30, help="Lanczos steps per SLQ run")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="probe and start-vector seed")
     p.add_argument("--json", default=None, help="write the results here")
     p.add_argument("--html", default=None, help="write the density figure here")
     add_common(p)

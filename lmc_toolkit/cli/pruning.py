@@ -7,6 +7,7 @@ import argparse
 import time
 from pathlib import Path
 
+from lmc_toolkit.cli.arguments import nonnegative_int, open_fraction, positive_int
 from lmc_toolkit.cli.common import (
     add_common,
     add_train_options,
@@ -21,8 +22,10 @@ def _add_imp_options(p: argparse.ArgumentParser) -> None:
     from lmc_toolkit.pruning.prune import SCOPES
 
     d = ImpConfig()
-    p.add_argument("--rounds", type=int, default=d.rounds, help="pruning rounds (default 10)")
-    p.add_argument("--rate", type=float, default=d.rate, help="fraction pruned per round")
+    p.add_argument(
+        "--rounds", type=positive_int, default=d.rounds, help="pruning rounds (default 10)"
+    )
+    p.add_argument("--rate", type=open_fraction, default=d.rate, help="fraction pruned per round")
     p.add_argument("--scope", default=d.scope, choices=SCOPES)
     p.add_argument(
         "--rewind",
@@ -61,14 +64,14 @@ def _setup(args: argparse.Namespace):
         prune_last=not args.keep_last,
     )
     device = args.device or default_device()
-    train_data = load(args.data, "train").to(device)
-    test_data = load(args.data, "test").to(device)
     prune_data = None
-    if args.prune_data != "real":
+    if args.prune_data != "real":  # read (and refused, when bad) before the real data loads
         path = Path(args.prune_data)
-        if not path.exists():
+        if not path.is_file():
             raise FileNotFoundError(f"--prune-data: no file {path} (give 'real' or a saved set)")
         prune_data = Dataset.load(path).to(device)
+    train_data = load(args.data, "train").to(device)
+    test_data = load(args.data, "test").to(device)
     model = build(
         args.model,
         train_data.num_classes,
@@ -156,7 +159,7 @@ def cmd_tickets(args: argparse.Namespace) -> int:
 
 def _configure_tickets(p: argparse.ArgumentParser) -> None:
     _configure_imp(p)
-    p.add_argument("--data-seeds", type=int, nargs="+", default=[0, 1])
+    p.add_argument("--data-seeds", type=nonnegative_int, nargs="+", default=[0, 1])
 
 
 cmd_tickets.configure = _configure_tickets

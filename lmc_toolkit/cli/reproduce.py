@@ -78,7 +78,7 @@ SCHEDULER_HELP = (
 
 
 def _configure_reproduce(p: argparse.ArgumentParser) -> None:
-    from lmc_toolkit.study.figures import PRESETS
+    from lmc_toolkit.study.parameters import PRESETS
 
     p.add_argument("--preset", default="cpu", choices=PRESETS, help="scale (default: cpu)")
     p.add_argument("--only", default=None, metavar="F2,F4", help="run only these figures")

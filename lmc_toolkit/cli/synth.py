@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lmc_toolkit.cli.arguments import nonnegative_int, positive_float, positive_int
 from lmc_toolkit.cli.common import add_common, command
 
 METHODS = ("random", "herding", "dm", "gm")
@@ -91,19 +92,30 @@ def _configure(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--data", default="mnist", choices=known_datasets())
     p.add_argument("--method", default="dm", choices=METHODS)
-    p.add_argument("--ipc", type=int, default=10, help="images per class (stored)")
+    p.add_argument("--ipc", type=positive_int, default=10, help="images per class (stored)")
     p.add_argument(
-        "--iterations", type=int, default=None, help="dm: steps (1000); gm: networks (100)"
+        "--iterations",
+        type=nonnegative_int,
+        default=None,
+        help="dm: steps (1000); gm: networks (100)",
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--width", type=int, default=None, help="convnet3 width (default 128)")
-    p.add_argument("--lr", type=float, default=None, help="image learning rate (dm 1.0, gm 0.1)")
-    p.add_argument("--real-batch", type=int, default=256, help="real images per class and step")
+    p.add_argument("--seed", type=nonnegative_int, default=0)
+    p.add_argument("--width", type=positive_int, default=None, help="convnet3 width (default 128)")
+    p.add_argument(
+        "--lr", type=positive_float, default=None, help="image learning rate (dm 1.0, gm 0.1)"
+    )
+    p.add_argument(
+        "--real-batch", type=positive_int, default=256, help="real images per class and step"
+    )
     p.add_argument("--init", default="real", choices=INITS)
     p.add_argument("--no-augment", action="store_true", help="no siamese augmentation")
-    p.add_argument("--factor", type=int, default=1, help="multi-formation factor (dm, gm)")
-    p.add_argument("--outer-loops", type=int, default=10, help="gm: matching steps per network")
-    p.add_argument("--inner-loops", type=int, default=50, help="gm: network steps in between")
+    p.add_argument("--factor", type=positive_int, default=1, help="multi-formation factor (dm, gm)")
+    p.add_argument(
+        "--outer-loops", type=positive_int, default=10, help="gm: matching steps per network"
+    )
+    p.add_argument(
+        "--inner-loops", type=nonnegative_int, default=50, help="gm: network steps in between"
+    )
     p.add_argument("--distance", default="cosine", choices=DISTANCES, help="gm distance")
     p.add_argument("--out", default=None, help="where to save the set (.pt)")
     p.add_argument("--figure", default=None, help="where to write the image grid (.html)")

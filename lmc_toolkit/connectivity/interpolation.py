@@ -134,6 +134,7 @@ def interpolate(
         "sparsity": sparsity(pa, mask),
         "distance": float(norm(sub(pb, pa))),
         "bn_policy": policy.to_dict(),
+        "precision": result.details["precision"],
         "seconds": time.perf_counter() - start,
         "evaluator": dict(result.details),
     }

@@ -193,10 +193,51 @@ def _need_root(root: Any) -> Path:
     return Path(root)
 
 
+def _torchvision(cls: type, root: Any, split: str, download: bool) -> Any:
+    """torchvision's dataset `cls` under `root`, its missing files reported as such."""
+    try:
+        return cls(root=str(root), train=split == "train", download=download)
+    except RuntimeError as exc:  # torchvision's "Dataset not found or corrupted"
+        raise FileNotFoundError(
+            f"no {cls.__name__} files under root={str(root)!r} ({exc}); point root at the "
+            "folder that holds torchvision's files, or pass download=True"
+        ) from exc
+
+
+#: The files of torchvision's CIFAR folders (the python version of the datasets' own archives).
+CIFAR_FILES = {
+    "cifar10": (
+        "cifar-10-batches-py",
+        (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta"),
+    ),
+    "cifar100": ("cifar-100-python", ("train", "test", "meta")),
+}
+
+
+def check_root(name: str, root: str | Path | None) -> None:
+    """Refuse, before any work, a `root` that lacks the files dataset `name` is read from
+    (CIFAR's batches, ImageNet's `train/` and `val/` folders); others are checked on load."""
+    if name in CIFAR_FILES:
+        base, files = CIFAR_FILES[name]
+        folder = _need_root(root) / base
+        missing = [f for f in files if not (folder / f).is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"root={str(root)!r} lacks {name}'s files: {folder / missing[0]} is missing "
+                f"({len(missing)} of the {len(files)} files of {base}/)"
+            )
+    elif name.startswith("imagenet"):
+        for split in ("train", "val"):
+            if not (_need_root(root) / split).is_dir():
+                raise FileNotFoundError(
+                    f"root={str(root)!r} has no {split}/ folder of {name}'s images"
+                )
+
+
 def _torchvision_mnist(
     cls: type, name: str, classes: tuple[str, ...], split: str, root: Any, download: bool
 ) -> Dataset:
-    ds = cls(root=str(root), train=split == "train", download=download)
+    ds = _torchvision(cls, root, split, download)
     pixels = ds.data.unsqueeze(1).float() / 255.0
     stats = "mnist" if name == "mnist-full" else name
     source = f"torchvision {cls.__name__}"
@@ -208,9 +249,7 @@ def _cifar(name: str, cls_name: str) -> Reader:
         _no_options(name, options)
         import torchvision.datasets as tvd
 
-        ds = getattr(tvd, cls_name)(
-            root=str(_need_root(root)), train=split == "train", download=download
-        )
+        ds = _torchvision(getattr(tvd, cls_name), _need_root(root), split, download)
         pixels = torch.from_numpy(ds.data).permute(0, 3, 1, 2).float() / 255.0
         labels = torch.as_tensor(ds.targets)
         return _make(

@@ -55,6 +55,11 @@ class Curve:
             raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
         return self.error if metric == "error" else self.loss
 
+    @property
+    def precision(self) -> str:
+        """The arithmetic of the forward passes: "float32" or "bfloat16"."""
+        return str(self.meta.get("precision", "float32"))
+
     def barrier(self, metric: str = "error", baseline: str = "mean") -> Barrier:
         """Frankle et al.'s barrier: max over α in [0, 1] of the metric minus the mean of the
         two ends (`baseline="mean"`), or minus the straight line between them (`"linear"`)."""

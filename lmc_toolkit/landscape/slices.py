@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from lmc_toolkit.data.dataset import Dataset
 from lmc_toolkit.landscape.curve import Curve
 from lmc_toolkit.landscape.evaluator.core import Evaluator, grid_coords
+from lmc_toolkit.landscape.evaluator.precision import check_precision
 from lmc_toolkit.landscape.solutions import (
     Solution,
     apply_mask,
@@ -99,6 +100,7 @@ def line(
         "n": len(data),
         "sparsity": sparsity(base, mask),
         "bn_policy": policy.to_dict(),
+        "precision": result.details["precision"],
         "seconds": time.perf_counter() - start,
         "evaluator": dict(result.details),
     }
@@ -158,6 +160,7 @@ def plane(
         "n": len(data),
         "bn": policy.mode,
         "bn_policy": policy.to_dict(),
+        "precision": _precision(template, evaluator_options),
         "sparsity": sparsity(base, mask),
         "fingerprint": tensors_fingerprint(
             {"base": _flatten(base), "d1": _flatten(dirs[0]), "d2": _flatten(dirs[1])}
@@ -193,6 +196,12 @@ def plane(
     return out
 
 
+def _precision(template: nn.Module, options: Mapping[str, Any]) -> str:
+    """The precision asked for, checked before a stored surface is read or any work starts."""
+    device = next((p.device for p in template.parameters()), torch.device("cpu"))
+    return check_precision(options.get("precision", "float32"), device)
+
+
 def _flatten(params: Params) -> Tensor:
     return torch.cat([v.detach().reshape(-1).cpu().float() for v in params.values()])
 
@@ -221,6 +230,13 @@ def _resume(
         raise ValueError(
             f"{path} holds another plane or grid (different centre, directions, data, BN policy "
             "or grid); delete it or choose another path"
+        )
+    stored_precision = stored.meta.get("precision", "float32")
+    if stored_precision != record["precision"]:
+        raise ValueError(
+            f"{path} was computed at precision {stored_precision!r}, not "
+            f"{record['precision']!r}: one surface never mixes precisions; delete it, choose "
+            "another path or ask for the stored precision"
         )
     meta = {**record, "seconds": float(stored.meta.get("seconds", 0.0))}
     return Surface(stored.x, stored.y, stored.loss, stored.accuracy, tuple(markers), meta)

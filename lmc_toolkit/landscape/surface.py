@@ -63,6 +63,11 @@ class Surface:
     def bn(self) -> str:
         return str(self.meta.get("bn", ""))
 
+    @property
+    def precision(self) -> str:
+        """The arithmetic of the forward passes: "float32" or "bfloat16"."""
+        return str(self.meta.get("precision", "float32"))
+
     def values(self, metric: str) -> np.ndarray:
         """`"loss"`, `"error"` or `"accuracy"` over the grid."""
         table = {"loss": self.loss, "error": self.error, "accuracy": self.accuracy}

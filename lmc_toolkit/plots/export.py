@@ -13,14 +13,13 @@ method) go to `headline.json` through `FigureOutput.headline`, which the report 
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lmc_toolkit.store.files import atomic_json_save
+from lmc_toolkit.store.files import atomic_json_save, atomic_write
 from lmc_toolkit.study.reports import HEADLINE, read_json
 
 PLOTLY_JS = "plotly.min.js"
@@ -58,13 +57,15 @@ class FigureOutput:
             )
         self.folder.mkdir(parents=True, exist_ok=True)
         ensure_plotly_js(self.root)
-        html_path = self.folder / f"{name}.html"
-        fig.write_html(html_path, include_plotlyjs=f"../{PLOTLY_JS}", full_html=True)
+        # every file through a temporary one and a rename: a killed run leaves none half-written
+        page = fig.to_html(include_plotlyjs=f"../{PLOTLY_JS}", full_html=True)
+        atomic_write(self.folder / f"{name}.html", lambda f: f.write(page.encode()))
         atomic_json_save(dict(data or {}), self.folder / f"{name}.json")
         png, error = None, None
         if self.static:
             try:
-                fig.write_image(self.folder / f"{name}.png", width=900, height=560, scale=1)
+                image = fig.to_image(format="png", width=900, height=560, scale=1)
+                atomic_write(self.folder / f"{name}.png", lambda f: f.write(image))
                 png = f"{self.figure}/{name}.png"
             except Exception as exc:  # no Chromium, or kaleido missing: keep going without PNG
                 error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
@@ -97,8 +98,5 @@ def ensure_plotly_js(root: Path) -> Path:
     if not path.exists():
         from plotly.offline import get_plotlyjs
 
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp-{os.getpid()}")
-        tmp.write_text(get_plotlyjs(), encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: f.write(get_plotlyjs().encode()))
     return path

@@ -36,7 +36,10 @@ class ImpConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.rounds, bool) or not isinstance(self.rounds, int) or self.rounds < 0:
-            raise ValueError(f"rounds must be an int ≥ 0, got {self.rounds!r}")
+            raise ValueError(
+                f"rounds must be an int ≥ 0 (0: round 0 only, the dense training), got "
+                f"{self.rounds!r}"
+            )
         try:
             check_fraction(self.rate)
         except ValueError:

@@ -10,18 +10,22 @@ tensors-and-primitives written with `torch.save` and read back with `weights_onl
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 from lmc_toolkit.store.files import (
+    CHECKSUM_SUFFIX,
     TMP_MARK,
+    StoreError,
     atomic_json_save,
     atomic_torch_save,
     safe_json_load,
@@ -95,6 +99,18 @@ class Run:
         )
 
 
+_CORRUPT = object()
+
+
+def _load_checked(run: Run, key: str) -> Any:
+    """`run.load(key)`, or `_CORRUPT` with a warning naming the file when it is corrupted."""
+    try:
+        return run.load(key)
+    except StoreError as exc:
+        warnings.warn(f"{exc}; computing it again", RuntimeWarning, stacklevel=3)
+        return _CORRUPT
+
+
 class Store:
     """Runs on disk under `root` (default: $LMC_TOOLKIT_STORE or ~/.cache/lmc_toolkit/store)."""
 
@@ -134,8 +150,9 @@ class Store:
         """Load `key` of the run for `config`, or compute, save and return it.
 
         `encode`/`decode` turn a result into tensors-and-primitives and back (default: stored
-        as is). A corrupted file raises `StoreError` naming it; `recompute=True` ignores what is
-        stored and writes a fresh result.
+        as is). A stored file that is corrupted (it fails its checksum or cannot be read) is
+        reported in a warning naming it and computed again; `recompute=True` ignores what is
+        stored and writes a fresh result. A compute that fails leaves no run folder behind.
 
         Safe for many processes sharing the store (also on several machines over a shared
         filesystem): compute and save run under the run's lock for `key`, and the store is read
@@ -144,17 +161,26 @@ class Store:
         """
         run = self.run(config)
         if not recompute and run.has(key, ".pt"):
-            stored = run.load(key)
-            return decode(stored) if decode else stored
-        with self.lock(config, key):
-            # another process may have computed it while we waited for the lock
-            if not recompute and run.has(key, ".pt"):
-                stored = run.load(key)
+            stored = _load_checked(run, key)
+            if stored is not _CORRUPT:
                 return decode(stored) if decode else stored
-            value = compute()
-            self.computed += 1
-            self.record_computation(config, key)
-            run.save(key, encode(value) if encode else value)
+        existed = run.path.is_dir()
+        try:
+            with self.lock(config, key):
+                # another process may have computed it while we waited for the lock
+                if not recompute and run.has(key, ".pt"):
+                    stored = _load_checked(run, key)
+                    if stored is not _CORRUPT:
+                        return decode(stored) if decode else stored
+                value = compute()
+                self.computed += 1
+                self.record_computation(config, key)
+                run.save(key, encode(value) if encode else value)
+        except BaseException:
+            if not existed:  # a failed compute leaves no folder behind
+                with contextlib.suppress(OSError):
+                    run.path.rmdir()
+            raise
         return value
 
     # -- sharing one store between processes and machines ----------------------------------
@@ -191,8 +217,9 @@ class Store:
         return sum(1 for p in folder.iterdir() if TMP_MARK not in p.name)
 
     def clean_orphans(self, older_than: float = 3600.0) -> list[Path]:
-        """Remove temporary files (`*.tmp-*`, left by a process killed mid-write) and stale
-        lock files that are older than `older_than` seconds; returns what was removed."""
+        """Remove temporary files (`*.tmp-*`, left by a process killed mid-write), stale lock
+        files and checksum records whose file was never written, older than `older_than`
+        seconds; returns what was removed."""
         removed: list[Path] = []
         if not self.root.is_dir():
             return removed
@@ -202,7 +229,10 @@ class Store:
                 old = now - path.stat().st_mtime > older_than
             except FileNotFoundError:
                 continue
-            orphan = TMP_MARK in path.name
+            orphan = TMP_MARK in path.name or (
+                path.name.endswith(CHECKSUM_SUFFIX)
+                and not path.with_name(path.name.removesuffix(CHECKSUM_SUFFIX)).exists()
+            )
             stale_lock = path.name.endswith(_LOCK_SUFFIX) and RunLock(path, older_than).stale()
             if old and (orphan or stale_lock) and path.is_file():
                 path.unlink(missing_ok=True)

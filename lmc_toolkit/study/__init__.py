@@ -1,7 +1,8 @@
 """The study behind the figures: presets, `Study` (its cached networks), the analyses each
 figure needs, the figure runner (papermill), reports and the headline table."""
 
-from lmc_toolkit.study.figures import FIGURES, PRESETS, RunReport, run_figures
+from lmc_toolkit.study.figures import FIGURES, RunReport, run_figures
+from lmc_toolkit.study.parameters import PRESETS
 from lmc_toolkit.study.presets import StudyConfig, describe, study_config
 from lmc_toolkit.study.scheduled import Study
 from lmc_toolkit.study.units import (

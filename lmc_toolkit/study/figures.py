@@ -9,15 +9,17 @@ error and the others still run), keeps each executed notebook beside its figures
 
 from __future__ import annotations
 
-import ast
+import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
+from lmc_toolkit.store.files import TMP_MARK
+from lmc_toolkit.study.parameters import VALIDATORS, check_parameters
 from lmc_toolkit.study.reports import FigureStatus, write_index
 
 #: The study's figures: id -> (notebook file in `notebooks/`, title).
@@ -32,53 +34,8 @@ FIGURES: dict[str, tuple[str, str]] = {
     "F8": ("F8_pairwise.ipynb", "pairwise barriers and weight distances"),
     "F9": ("F9_alignment.ipynb", "barriers between two initializations, modulo permutation"),
 }
-PRESETS = ("smoke", "cpu", "paper")
 #: The notebooks that ship with the source tree.
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-
-
-def _one_of(allowed: Callable[[], Iterable[str]]) -> Callable[[str, Any], None]:
-    def check(name: str, value: Any) -> None:
-        options = sorted(allowed())
-        values = value if isinstance(value, list | tuple) else [value]
-        bad = [v for v in values if v not in options]
-        if bad:
-            raise ValueError(f"parameter {name}={value!r}: {bad[0]!r} is not one of {options}")
-
-    return check
-
-
-def _datasets() -> list[str]:
-    from lmc_toolkit.data.sources import known_datasets
-
-    return known_datasets()
-
-
-def _models() -> list[str]:
-    from lmc_toolkit.models import available
-
-    return available()
-
-
-#: Value checks for parameters that several notebooks share (others are checked by type).
-VALIDATORS: dict[str, Callable[[str, Any], None]] = {
-    "preset": _one_of(lambda: PRESETS),
-    "dataset": _one_of(_datasets),
-    "model": _one_of(_models),
-    "bn": _one_of(lambda: ("eval", "recalibrate", "interpolate", "batch")),
-    "align": _one_of(lambda: ("weights", "activations")),
-    "scheduler": lambda name, value: _check_scheduler(value),
-}
-
-
-def _check_scheduler(value: Any) -> None:
-    """A notebook's scheduler must be None or a string the sweep accepts (a `Client` object
-    cannot travel through papermill: pass its address)."""
-    from lmc_toolkit.sweep.schedulers import SCHEDULERS, scheduler_kind
-
-    if value is not None and not isinstance(value, str):
-        raise ValueError(f"parameter scheduler={value!r} must be a string; allowed: {SCHEDULERS}")
-    scheduler_kind(value)
 
 
 def parse_only(only: str | Sequence[str] | None) -> list[str]:
@@ -91,57 +48,6 @@ def parse_only(only: str | Sequence[str] | None) -> list[str]:
     if bad or not ids:
         raise ValueError(f"unknown figure {bad[0] if bad else only!r}; figures: {list(FIGURES)}")
     return ids
-
-
-def check_parameters(notebook: Path, parameters: Mapping[str, Any]) -> None:
-    """Refuse parameters the notebook does not declare, or values outside the allowed set,
-    before any computation; the message lists what is allowed."""
-    import papermill
-
-    declared = papermill.inspect_notebook(str(notebook))
-    for name, value in parameters.items():
-        if name not in declared:
-            raise ValueError(
-                f"{notebook.name} has no parameter {name!r}; its parameters: {sorted(declared)}"
-            )
-        if name in VALIDATORS:
-            VALIDATORS[name](name, value)
-        else:
-            _check_type(notebook, name, value, _declared_type(declared[name]))
-
-
-def _declared_type(info: Mapping[str, Any]) -> str | None:
-    """The parameter's annotated type, else the type of its literal default."""
-    annotated = info.get("inferred_type_name")
-    if annotated and annotated != "None":
-        return str(annotated)
-    try:
-        default = ast.literal_eval(str(info.get("default")))
-    except (ValueError, SyntaxError):
-        return None
-    return None if default is None else type(default).__name__
-
-
-def _check_type(notebook: Path, name: str, value: Any, declared: str | None) -> None:
-    kinds = {
-        "int": (int,),
-        "float": (int, float),
-        "str": (str,),
-        "bool": (bool,),
-        "list": (list, tuple),
-        "tuple": (list, tuple),
-        "dict": (dict,),
-    }
-    allowed = kinds.get(str(declared))
-    if allowed is None or value is None:
-        return
-    if isinstance(value, bool) and declared != "bool":
-        allowed = ()
-    if not isinstance(value, allowed):
-        raise ValueError(
-            f"{notebook.name}: parameter {name}={value!r} must be {declared}, "
-            f"got {type(value).__name__}"
-        )
 
 
 @dataclass(frozen=True)
@@ -174,6 +80,9 @@ def run_figures(
     folder). Everything is checked first; a notebook
     that raises is recorded with its error while the others still run.
     """
+    from lmc_toolkit.data.sources import check_root
+    from lmc_toolkit.study.presets import study_config
+
     VALIDATORS["preset"]("preset", preset)
     ids = parse_only(only)
     folder = Path(notebooks) if notebooks is not None else NOTEBOOKS
@@ -195,20 +104,25 @@ def run_figures(
         }
         check_parameters(path, params)
         plan.append((fid, path, params))
+    # the data the preset reads, before the first notebook starts
+    check_root(study_config(preset).dataset, (common or {}).get("data_root"))
 
     import papermill
 
+    _remove_partial_files(root)
     statuses = []
     bar = tqdm(plan, desc=f"reproduce {preset}", unit="figure", disable=not progress)
     for fid, path, params in bar:
         bar.set_postfix_str(fid)
         executed = root / fid / path.name
         executed.parent.mkdir(parents=True, exist_ok=True)
+        # papermill saves the notebook after every cell: into a temporary file, renamed at the end
+        partial = executed.with_name(f"{executed.stem}{TMP_MARK}{os.getpid()}.ipynb")
         start, error = time.perf_counter(), None
         try:
             papermill.execute_notebook(
                 str(path),
-                str(executed),
+                str(partial),
                 parameters=params,
                 progress_bar=False,
                 cwd=str(path.parent),
@@ -216,6 +130,9 @@ def run_figures(
             )
         except Exception as exc:  # recorded; the other figures still run
             error = _describe(exc)
+        finally:
+            if partial.exists():
+                os.replace(partial, executed)
         statuses.append(
             FigureStatus(
                 figure=fid,
@@ -227,6 +144,15 @@ def run_figures(
         )
     index = write_index(root, statuses, preset)
     return RunReport(preset, root, index, tuple(statuses))
+
+
+def _remove_partial_files(root: Path) -> None:
+    """Remove the temporary files a killed run left in the report (one run per report folder
+    at a time): what is visible there is then only ever complete."""
+    if root.is_dir():
+        for leftover in root.rglob(f"*{TMP_MARK}*"):
+            if leftover.is_file():
+                leftover.unlink(missing_ok=True)
 
 
 def _describe(exc: Exception) -> str:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lmc_toolkit.store.files import atomic_write
+
 HEADLINE = "headline.json"
 
 
@@ -79,10 +81,8 @@ def write_index(root: str | Path, statuses: Sequence[FigureStatus], preset: str)
         for name in _figure_names(root / status.figure):
             parts.append(_thumbnail(root, status.figure, name))
     parts.append("</body></html>")
-    path = root / "index.html"
-    root.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(parts), encoding="utf-8")
-    return path
+    text = "\n".join(parts)
+    return atomic_write(root / "index.html", lambda f: f.write(text.encode()))
 
 
 def _figure_names(folder: Path) -> list[str]:

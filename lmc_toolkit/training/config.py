@@ -36,23 +36,28 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_batch_size(self.batch_size)
-        if self.steps is None and not (isinstance(self.epochs, int | float) and self.epochs > 0):
-            raise ValueError(f"epochs must be > 0, got {self.epochs!r}")
+        if self.steps is None and not (
+            isinstance(self.epochs, int | float) and 0 < self.epochs < math.inf
+        ):
+            raise ValueError(f"epochs must be a finite number > 0, got {self.epochs!r}")
         if self.steps is not None and (not isinstance(self.steps, int) or self.steps < 0):
             raise ValueError(f"steps must be an int ≥ 0, got {self.steps!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
-        if self.weight_decay < 0 or not 0 <= self.momentum < 1:
+        if not (0 <= self.weight_decay < math.inf) or not 0 <= self.momentum < 1:
             raise ValueError(
                 f"need weight_decay ≥ 0 and 0 ≤ momentum < 1, got {self.weight_decay}, "
                 f"{self.momentum}"
             )
         if self.augment not in AUGMENTATIONS:
             raise ValueError(f"augment must be one of {AUGMENTATIONS}, got {self.augment!r}")
-        if self.warmup_steps < 0 or self.gamma <= 0:
+        if self.warmup_steps < 0 or not 0 < self.gamma < math.inf:
             raise ValueError(f"need warmup_steps ≥ 0 and gamma > 0, got {self}")
+        bad = [m for m in self.milestones if not 0 <= m < math.inf]
+        if bad:
+            raise ValueError(f"milestones must be finite epochs ≥ 0, got {bad[0]!r}")
         object.__setattr__(self, "milestones", tuple(sorted(float(m) for m in self.milestones)))
 
     def total_steps(self, steps_per_epoch: int) -> int:

@@ -133,8 +133,8 @@ def check_mask(
 ) -> dict[str, Tensor] | None:
     """Validate a mask (parameter name → bool tensor, True = kept) against `params`.
 
-    Raises a `ValueError` naming the first unknown parameter or mismatched shape, and returns
-    the mask as bool tensors on the parameters' devices.
+    Raises a `ValueError` naming the first unknown parameter, mismatched shape, or value other
+    than 0/1 in a non-bool mask, and returns the mask as bool tensors on the parameters' devices.
     """
     if mask is None:
         return None
@@ -153,5 +153,12 @@ def check_mask(
                 f"the mask for {name!r} has shape {tuple(m.shape)} but the parameter has "
                 f"{tuple(params[name].shape)}"
             )
+        if m.dtype != torch.bool:
+            off = m[(m != 0) & (m != 1)]
+            if off.numel():
+                raise ValueError(
+                    f"the mask for {name!r} is {m.dtype} with the value {off.flatten()[0].item()!r}"
+                    "; a mask holds bools (or only 0 and 1)"
+                )
         out[name] = m.to(device=params[name].device, dtype=torch.bool)
     return out

@@ -10,14 +10,17 @@ per-point overhead and work whose result is never needed:
 - a convnet's first block (conv → norm → activation → 2×2 pooling) runs as one fused kernel
   from the conv's input windows, its normalization statistics taken from per-image moments of
   those windows, so its large output is never written (`fuse_stem`, see `landscape.evaluator.stem`);
-- otherwise the first layer's output is linear in the coordinates, W(c)·x = W0·x + Σ c_k·D_k·x,
-  so it is computed K+1 times per data chunk instead of once per point (`reuse_first_layer`);
+- otherwise, when compiling, the first layer's output is linear in the coordinates,
+  W(c)·x = W0·x + Σ c_k·D_k·x, so it is computed K+1 times per data chunk instead of once per
+  point (`reuse_first_layer`);
 - `torch.compile` of the rest of the network where the grid is large enough to pay for it;
 - on a GPU, blocks of points evaluated together with `functional_call` + `vmap`, the block size
   taken from a memory budget, for networks without convolutions (vmapped convolutions become
-  grouped ones, which measured slower than a loop on an H200).
+  grouped ones, which measured slower than a loop on an H200);
+- opt-in, `precision="bfloat16"`: convolutions and products in bfloat16 where the hardware runs
+  it natively (`landscape.evaluator.precision`), the loss still accumulated in float32.
 
-Every path gives the same numbers to float tolerance. The caller's model is never changed.
+At float32 every path gives the same numbers to float tolerance. The caller's model is never changed.
 """
 
 from __future__ import annotations
@@ -48,6 +51,11 @@ from lmc_toolkit.landscape.evaluator.paths import (
     run_stem,
     run_vmap,
 )
+from lmc_toolkit.landscape.evaluator.precision import (
+    check_precision,
+    forward_precision,
+    head_in_float32,
+)
 from lmc_toolkit.landscape.evaluator.stem import Stem, find_stem
 from lmc_toolkit.models import check_input
 from lmc_toolkit.training.batchnorm import (
@@ -62,6 +70,13 @@ from lmc_toolkit.training.params import check_compatible, is_finite
 METHODS = ("auto", "loop", "vmap")
 #: Below this many (points × images) compiling costs more than it saves on the CPU.
 COMPILE_MIN_WORK = 200_000
+#: Seconds a first compile of the fused first block and the rest takes on the CPU with empty
+#: caches (measured 15-16 s for convnet3, 2 threads; later ones in a process take < 0.2 s).
+COMPILE_SECONDS_CPU = 15.0
+#: Seconds the compiled fused first block saves per point, image and element of the first
+#: conv's output it never writes (measured 4.0 ns at width 32, 6.6 ns at width 64: 0.13 and
+#: 0.43 s per point of 1000 MNIST images, eager vs compiled; `benchmarks/README.md`).
+STEM_SAVING_PER_ELEMENT = 4e-9
 
 #: On a GPU a compiled point saves about a millisecond per 1000 images (H200, convnet3), so
 #: compiling (tens of seconds) pays only for very large grids.
@@ -101,7 +116,10 @@ class Evaluator:
     `fuse_stem` runs a convnet's first block as one fused kernel where the architecture allows
     (`landscape.evaluator.stem`): True, False, or `"auto"` (only when compiling: eagerly the fused block
     measured no faster than the plain loop); `reuse_first_layer` shares the first layer's
-    output between points otherwise.
+    output between points otherwise: True, False or `"auto"` (only when compiling: eagerly,
+    mixing the stacked outputs measured 1.1-3x slower than recomputing the first layer, for
+    convnets, LeNet and MLPs on 2 CPU threads; `benchmarks/README.md`). `precision` is `"float32"` (default) or `"bfloat16"`
+    (`landscape.evaluator.precision`: refused where the device has no native bfloat16).
     """
 
     def __init__(
@@ -114,9 +132,10 @@ class Evaluator:
         batch_size: int | None = None,
         method: str = "auto",
         compile: bool | str = "auto",
-        reuse_first_layer: bool = True,
+        reuse_first_layer: bool | str = "auto",
         fuse_stem: bool | str = "auto",
         memory_budget: int | None = None,
+        precision: str = "float32",
         progress: bool = True,
     ):
         if not isinstance(model, nn.Module):
@@ -129,6 +148,10 @@ class Evaluator:
             raise ValueError(f"compile must be True, False or 'auto', got {compile!r}")
         if fuse_stem not in (True, False, "auto"):
             raise ValueError(f"fuse_stem must be True, False or 'auto', got {fuse_stem!r}")
+        if reuse_first_layer not in (True, False, "auto"):
+            raise ValueError(
+                f"reuse_first_layer must be True, False or 'auto', got {reuse_first_layer!r}"
+            )
         if batch_size is not None:
             check_batch_size(batch_size)
         self.policy = as_policy(bn)
@@ -136,9 +159,12 @@ class Evaluator:
         for p in self.net.parameters():
             p.requires_grad_(False)
         self.device = next((p.device for p in self.net.parameters()), torch.device("cpu"))
+        self.precision = check_precision(precision, self.device)
         self.data = data.to(self.device)
         self.batch_size = batch_size or (100 if self.device.type == "cpu" else 1000)
         self.method = method if method != "auto" else self._auto_method()
+        if self.precision != "float32":
+            head_in_float32(self.net)
         self.compile = compile
         self.reuse_first_layer = reuse_first_layer
         self.memory_budget = memory_budget
@@ -156,6 +182,7 @@ class Evaluator:
         self.split = first_layer_split(self.net) if reuse_first_layer else None
         self.fuse_stem = fuse_stem
         self.stem: Stem | None = find_stem(self.net) if fuse_stem else None
+        self.stem_elements = self.stem.conv_elements(data.in_shape) if self.stem else 0
         self.compiler = Compiler()
         self._expected = 0
 
@@ -221,21 +248,8 @@ class Evaluator:
             ),
         )
         try:
-            if self.method == "vmap":
-                path = "vmap"
-                self.last_block = self.points_per_block(chunks[0][0])
-                run_vmap(job, self.net, self.last_block)
-            elif self.stem is not None and (compiled or self.fuse_stem is True):
-                path = "loop+stem"
-                run_stem(job, self.stem, self.compiler, compiled)
-            elif self.split is not None:
-                path = "loop+first-layer"
-                run_first_layer(
-                    job, self.net, self.split, base, directions, self.compiler, compiled
-                )
-            else:
-                path = "loop"
-                run_loop(job, self.net)
+            with forward_precision(self.precision, self.device):
+                path = self._run(job, base, directions, compiled)
         finally:
             job.bar.close()
         n = len(self.data)
@@ -243,6 +257,7 @@ class Evaluator:
             "method": path,
             "compiled": bool(compiled and not self.compiler.failed and path != "vmap"),
             "batch_size": self.batch_size,
+            "precision": self.precision,
             "bn": self.policy.to_dict(),
             "running_stats": self.running_stats,
             "seconds": time.perf_counter() - start,
@@ -254,6 +269,27 @@ class Evaluator:
             n=n,
             details=details,
         )
+
+    def _run(
+        self,
+        job: Job,
+        base: Mapping[str, Tensor],
+        directions: Sequence[Mapping[str, Tensor]],
+        compiled: bool,
+    ) -> str:
+        """Score the job's points on the path this evaluator takes; returns the path's name."""
+        if self.method == "vmap":
+            self.last_block = self.points_per_block(job.chunks[0][0])
+            run_vmap(job, self.net, self.last_block)
+            return "vmap"
+        if self.stem is not None and (compiled or self.fuse_stem is True):
+            run_stem(job, self.stem, self.compiler, compiled)
+            return "loop+stem"
+        if self.split is not None and (compiled or self.reuse_first_layer is True):
+            run_first_layer(job, self.net, self.split, base, directions, self.compiler, compiled)
+            return "loop+first-layer"
+        run_loop(job, self.net)
+        return "loop"
 
     # -- checks ----------------------------------------------------------------------------
     def _check(
@@ -299,7 +335,11 @@ class Evaluator:
         work = max(n_points, self._expected) * len(self.data)
         if self.device.type == "cuda":
             return work >= COMPILE_MIN_WORK_CUDA and compiler_available("cuda")
-        return self.device.type == "cpu" and work >= COMPILE_MIN_WORK and compiler_available()
+        if self.device.type != "cpu" or not compiler_available():
+            return False
+        if self.stem is not None:  # compiling pays when the fused block saves more than it costs
+            return work * self.stem_elements * STEM_SAVING_PER_ELEMENT >= COMPILE_SECONDS_CPU
+        return work >= COMPILE_MIN_WORK
 
     # -- buffers per point -----------------------------------------------------------------
     def _buffer_rows(

@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lmc_toolkit.landscape.evaluator.precision import autocast_dtype
+
 
 class FlatView:
     """Tensors of a module re-seated as views into one flat vector, written in one operation."""
@@ -110,21 +112,24 @@ def vmap_scores(
 ) -> tuple[Tensor, Tensor]:
     """Summed loss (float64) and number correct on one chunk for a block of points at once:
     `thetas` (B, n) are the points' flat parameters, `buffer_rows` (B, nb) their float buffers
-    (None: the module's own, shared by all)."""
+    (None: the module's own, shared by all). Under autocast the points, their buffers and the
+    data are cast to its dtype and the vmapped forward runs in it with autocast off: inside
+    `vmap` autocast casts some operands of an operation and not others."""
     from torch.func import functional_call, vmap
 
+    low = autocast_dtype(x.device)
+    rows = buffers.flat if buffer_rows is None else buffer_rows
+    if low is not None:
+        thetas, rows, x = thetas.to(low), rows.to(low), x.to(low)
     block = thetas.shape[0]
     named = dict(zip(params.names, params.views(thetas), strict=True))
-    if buffer_rows is not None:
-        bufs = dict(zip(buffers.names, buffers.views(buffer_rows), strict=True))
-        dims: tuple[int | None, int | None] = (0, 0)
-    else:
-        bufs = dict(zip(buffers.names, buffers.views(buffers.flat), strict=True))
-        dims = (0, None)
+    bufs = dict(zip(buffers.names, buffers.views(rows), strict=True))
+    dims: tuple[int | None, int | None] = (0, 0) if buffer_rows is not None else (0, None)
 
     def forward(p: dict[str, Tensor], b: dict[str, Tensor]) -> Tensor:
         return functional_call(net, (p, b), (x,))
 
-    logits = vmap(forward, in_dims=dims)(named, bufs)  # (B, n, classes)
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        logits = vmap(forward, in_dims=dims)(named, bufs)  # (B, n, classes)
     per = F.cross_entropy(logits.flatten(0, 1).float(), y.repeat(block), reduction="none")
     return per.view(block, -1).sum(1).double(), (logits.argmax(-1) == y).sum(1)

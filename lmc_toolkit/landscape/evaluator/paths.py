@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from lmc_toolkit.landscape.evaluator.parts import FlatView, layer_output, vmap_scores
+from lmc_toolkit.landscape.evaluator.precision import full_precision
 from lmc_toolkit.landscape.evaluator.stem import Stem, Windows
 
 #: Bytes of conv input windows the CPU's fused first block keeps for all points at once.
@@ -136,15 +137,19 @@ def run_first_layer(
 
     def step(outs: Tensor, m: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
         # one matrix-vector product over the stacked outputs: measured faster on the CPU
-        # than an unrolled weighted sum fused into the next layer
-        return scores(rest(torch.tensordot(m, outs, dims=1)), y)
+        # than an unrolled weighted sum fused into the next layer; in float32 also under
+        # bfloat16, since it stands for the first layer's own float32 output at this point
+        with full_precision(device):
+            h = torch.tensordot(m, outs, dims=1)
+        return scores(rest(h), y)
 
     fast = compiler.step(step, "reuse") if compiled else step
     full = job.full_chunk()
     with torch.no_grad():
         for x, y in job.chunks:
-            z = prefix(x)
-            outs = torch.stack([layer_output(layer, z, w, b) for w, b in firsts])
+            with full_precision(device):  # once per chunk: exact at no cost per point
+                z = prefix(x)
+                outs = torch.stack([layer_output(layer, z, w, b) for w, b in firsts])
             run = fast if x.shape[0] == full else step  # a short last chunk runs eagerly
             for p in range(job.points):
                 job.write(p)

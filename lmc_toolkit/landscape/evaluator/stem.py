@@ -59,6 +59,13 @@ class Stem:
     def phases(self) -> int:
         return 1 if self.pool is None else 4
 
+    def conv_elements(self, in_shape: tuple[int, ...]) -> int:
+        """Elements of the first conv's output per image: what the fused block never writes."""
+        with torch.no_grad():
+            z = self.prefix(torch.zeros(1, *in_shape, device=self.conv.weight.device))
+        h, w = _out_size(z.shape[-2:], self.conv)
+        return self.conv.out_channels * h * w
+
     # -- per chunk --------------------------------------------------------------------------
     def windows(self, x: Tensor) -> Windows:
         """The conv's input windows of chunk `x`, laid out by pooling phase, with moments."""

@@ -1,0 +1,81 @@
+"""Argument types that refuse a bad value while the command line is parsed, before any work.
+
+Each is an `argparse` type: a bad value ends the command at once (exit status 2) with a message
+naming the option (argparse adds it), the value and what is allowed, e.g.
+`argument --grid: must be an integer ≥ 2, got '0'`. The library functions the commands call
+check the same values again, so a notebook user gets the same refusals.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from typing import Any
+
+
+def _number(raw: str, kind: type, allowed: str) -> float | int:
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {allowed}, got {raw!r}") from None
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be {allowed}, got {raw!r}")
+    return value
+
+
+def int_at_least(minimum: int) -> Callable[[str], int]:
+    """An integer ≥ `minimum`."""
+    allowed = f"an integer ≥ {minimum}"
+
+    def parse(raw: str) -> int:
+        value = _number(raw, int, allowed)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {raw!r}")
+        return int(value)
+
+    parse.__name__ = f"int≥{minimum}"
+    return parse
+
+
+def float_above(minimum: float, *, inclusive: bool = False) -> Callable[[str], float]:
+    """A finite number > `minimum` (≥ with `inclusive`)."""
+    allowed = f"a finite number {'≥' if inclusive else '>'} {minimum:g}"
+
+    def parse(raw: str) -> float:
+        value = _number(raw, float, allowed)
+        if value < minimum or (value == minimum and not inclusive):
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {raw!r}")
+        return float(value)
+
+    parse.__name__ = f"float>{minimum:g}"
+    return parse
+
+
+def open_fraction(raw: str) -> float:
+    """A number strictly between 0 and 1."""
+    allowed = "a number strictly between 0 and 1"
+    value = _number(raw, float, allowed)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be {allowed}, got {raw!r}")
+    return float(value)
+
+
+def finite_float(raw: str) -> float:
+    """Any finite number."""
+    return float(_number(raw, float, "a finite number"))
+
+
+def key_value(raw: str) -> tuple[str, Any]:
+    """A model option `key=value`; integers become ints, `a,b` a tuple (`hidden=300,100`)."""
+    key, sep, text = raw.partition("=")
+    if not sep or not key or not text:
+        raise argparse.ArgumentTypeError(f"must be KEY=VALUE (e.g. width=64), got {raw!r}")
+    values = tuple(int(v) if v.lstrip("-").isdigit() else v for v in text.split(","))
+    return key, values if "," in text else values[0]
+
+
+positive_int = int_at_least(1)
+nonnegative_int = int_at_least(0)
+positive_float = float_above(0)
+nonnegative_float = float_above(0, inclusive=True)

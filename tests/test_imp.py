@@ -155,6 +155,23 @@ def test_the_interrupted_then_resumed_run_equals_the_uninterrupted_one(
     assert len(spy.calls) == 1 and again.accuracies == resumed.accuracies
 
 
+def test_a_corrupt_stored_round_is_trained_again_to_the_same_values(
+    digits_small, tmp_path, monkeypatch
+):
+    config = ImpConfig(rounds=2, rewind=4, train=INNER)
+    store = Store(tmp_path)
+    first = imp(mlp(), digits_small, config, store=store, progress=False)
+    (run,) = store.runs("imp-")
+    path = store.root / run / "round-001.pt"
+    path.write_bytes(path.read_bytes()[:-100])
+    spy = Spy(monkeypatch)
+    with pytest.warns(RuntimeWarning, match=r"round-001\.pt is corrupted.*training the round"):
+        again = imp(mlp(), digits_small, config, store=store, progress=False)
+    assert len(spy.calls) == 1  # round 1 only; rounds 0 and 2 were loaded
+    for a, b in zip(first.rounds, again.rounds, strict=True):
+        assert a.mask == b.mask and tensors_equal(a.state, b.state)
+
+
 def test_the_store_key_names_data_model_config_and_seeds(digits_small, tmp_path):
     store = Store(tmp_path)
     a = imp(mlp(), digits_small, ImpConfig(rounds=1, train=INNER), store=store, progress=False)

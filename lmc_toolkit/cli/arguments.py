@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -73,6 +74,39 @@ def key_value(raw: str) -> tuple[str, Any]:
         raise argparse.ArgumentTypeError(f"must be KEY=VALUE (e.g. width=64), got {raw!r}")
     values = tuple(int(v) if v.lstrip("-").isdigit() else v for v in text.split(","))
     return key, values if "," in text else values[0]
+
+
+def device_name(raw: str) -> str:
+    """A torch device this machine has: `cpu`, `cuda` or `cuda:N` (N below the GPU count)."""
+    import torch
+
+    try:
+        device = torch.device(raw)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(
+            f"must be a device such as cpu, cuda or cuda:1, got {raw!r}"
+        ) from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count()
+        if count == 0 or (device.index is not None and device.index >= count):
+            raise argparse.ArgumentTypeError(
+                f"{raw!r} is not on this machine ({count} CUDA devices); use cpu"
+                + (f" or cuda:0 to cuda:{count - 1}" if count else "")
+            )
+    elif device.type != "cpu":
+        raise argparse.ArgumentTypeError(f"must be cpu, cuda or cuda:N, got {raw!r}")
+    return raw
+
+
+def regex(raw: str) -> str:
+    """A valid regular expression (parameter selection)."""
+    try:
+        re.compile(raw)
+    except re.error as exc:
+        raise argparse.ArgumentTypeError(
+            f"must be a parameter name or regular expression, got {raw!r} ({exc})"
+        ) from None
+    return raw
 
 
 positive_int = int_at_least(1)

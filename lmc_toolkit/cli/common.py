@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lmc_toolkit.cli.arguments import (
+    device_name,
     key_value,
     nonnegative_float,
     nonnegative_int,
@@ -63,7 +64,9 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
 
 def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", default=None, help="run store folder (default: $LMC_TOOLKIT_STORE)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: auto)")
+    p.add_argument(
+        "--device", default=None, type=device_name, help="cpu, cuda, cuda:1 ... (default: auto)"
+    )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 

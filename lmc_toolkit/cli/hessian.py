@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from lmc_toolkit.cli.arguments import nonnegative_int, positive_int
+from lmc_toolkit.cli.arguments import nonnegative_int, positive_int, regex
 from lmc_toolkit.cli.common import add_common, add_train_options, command, train_run_of
 
 
@@ -72,7 +72,9 @@ def _configure_hessian(p: argparse.ArgumentParser) -> None:
         "--images", type=positive_int, default=1000, help="training images the loss averages"
     )
     p.add_argument("--bn", default="eval", choices=("eval", "batch"))
-    p.add_argument("--select", action="append", default=[], help="parameter name or regex")
+    p.add_argument(
+        "--select", action="append", default=[], type=regex, help="parameter name or regex"
+    )
     p.add_argument("--k", type=nonnegative_int, default=1, help="top eigenvalues (0: skip)")
     p.add_argument("--which", default="LA", choices=("LA", "LM", "SA"))
     p.add_argument(

@@ -87,6 +87,8 @@ _EXPORTS: dict[str, str] = {
     "Alignment": "alignment",
     # curvature
     "Hessian": "hessian",
+    "GGN": "hessian",
+    "EmpiricalFisher": "hessian",
     "top_eigenvalues": "hessian",
     "density": "hessian",
     "Eigen": "hessian",

@@ -184,11 +184,20 @@ def diagonal(
     if limit is not None and (not isinstance(limit, int) or limit <= 0):
         raise ValueError(f"limit must be a positive int or None, got {limit!r}")
     pl = is_piecewise_linear(H)
+    kind = H.curvature
     route = method
     if method == "exact":
-        route = "ggn" if pl else "structured" if chain.applies(H) else "onehot"
+        if kind == "hessian":
+            route = "ggn" if pl else "structured" if chain.applies(H) else "onehot"
+        else:  # the GGN's own diagonal is the per-class route's; the Fisher's, one-hot
+            route = "ggn" if kind == "ggn" else "onehot"
     if route == "ggn" and H.loss not in ("cross_entropy", "mse"):
         raise ValueError(f"the GGN route needs loss 'cross_entropy' or 'mse', got {H.loss!r}")
+    if route in ("ggn", "structured") and kind not in ("hessian", route):
+        raise ValueError(
+            f"method {method!r} computes a diagonal of the Hessian or the GGN, not of this "
+            f"{type(H).__name__}; use 'exact', 'onehot' or 'hutchinson'"
+        )
     if route == "structured":
         chain.parse_chain(H)  # a clear error where the route does not apply
     start, before = time.perf_counter(), H.products
@@ -215,7 +224,7 @@ def diagonal(
         kept={k: v.cpu() for k, v in H.kept().items()},
         method=method,
         route=route,
-        exact=route in ("onehot", "structured") or (route == "ggn" and pl),
+        exact=route in ("onehot", "structured") or (route == "ggn" and (pl or kind == "ggn")),
         seconds=time.perf_counter() - start,
         products=H.products - before,
         stderr=stderr,

@@ -150,6 +150,9 @@ class Hessian:
     def shape(self) -> tuple[int, int]:
         return (self.dim, self.dim)
 
+    #: Which curvature matrix this operator multiplies by (`GGN`, `EmpiricalFisher`: others).
+    curvature = "hessian"
+
     def meta(self) -> dict[str, Any]:
         """What this operator is, for the results that use it."""
         return {
@@ -364,6 +367,13 @@ class Hessian:
         """Free the kept gradient graphs (they are rebuilt on the next product)."""
         self._graphs = None
         self._other_graphs = None
+
+    def as_linear_operator(self):
+        """This operator as a `scipy.sparse.linalg.LinearOperator` (`eigsh`, curvlinops'
+        estimators); see `lmc_toolkit.hessian.linear_operator`."""
+        from lmc_toolkit.hessian.linear_operator import as_linear_operator
+
+        return as_linear_operator(self)
 
     def dense(self, max_dim: int = 20_000) -> Tensor:
         """The whole dim×dim matrix, one product per column (for small models and tests)."""

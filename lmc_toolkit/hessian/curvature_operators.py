@@ -30,6 +30,9 @@ from lmc_toolkit.hessian.operator import Hessian
 #: The losses whose GGN and empirical Fisher are implemented (the study's).
 CURVATURE_LOSSES = ("cross_entropy",)
 
+#: One chunk's kept graph: the outputs, the dummy cotangent u, Jᵀu (linear in u), M's input.
+Graph = tuple[Tensor, Tensor, tuple[Tensor, ...], Tensor]
+
 
 class _OuterProductOperator(Hessian):
     """J^T·M·J, summed over the data in chunks; subclasses say what J differentiates (`_outputs`)
@@ -41,7 +44,7 @@ class _OuterProductOperator(Hessian):
             raise ValueError(
                 f"{type(self).__name__} needs loss in {CURVATURE_LOSSES}, got {self.loss!r}"
             )
-        self._kept_graphs: list[tuple[Tensor, Tensor, tuple[Tensor, ...], Tensor]] | None = None
+        self._kept_graphs: list[tuple[Graph, float]] | None = None  # (graph, weight) per chunk
 
     def __repr__(self) -> str:
         return super().__repr__().replace("Hessian(", f"{type(self).__name__}(", 1)
@@ -59,7 +62,7 @@ class _OuterProductOperator(Hessian):
         raise NotImplementedError
 
     # the products
-    def _graph(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor, tuple[Tensor, ...], Tensor]:
+    def _graph(self, x: Tensor, y: Tensor) -> Graph:
         out, aux = self._outputs(x, y)
         u = torch.zeros_like(out, requires_grad=True)
         jtu = torch.autograd.grad(
@@ -75,9 +78,7 @@ class _OuterProductOperator(Hessian):
             aux,
         )
 
-    def _chunk_product(
-        self, graph: tuple[Tensor, Tensor, tuple[Tensor, ...], Tensor], parts, weight: float
-    ) -> list[Tensor]:
+    def _chunk_product(self, graph: Graph, parts, weight: float) -> list[Tensor]:
         out, u, jtu, aux = graph
         pairs = [(g, p) for g, p in zip(jtu, parts, strict=True) if g.requires_grad]
         (jv,) = torch.autograd.grad(
@@ -95,8 +96,8 @@ class _OuterProductOperator(Hessian):
     def _graphs_for(self, batch_size: int):
         if self.hvp_method == "reuse" and batch_size == self.batch_size:
             if self._kept_graphs is None:
-                self._kept_graphs = [self._graph(x, y) for x, y, _ in self._chunks()]
-            yield from zip(self._kept_graphs, (w for *_, w in self._chunks()), strict=True)
+                self._kept_graphs = [(self._graph(x, y), w) for x, y, w in self._chunks()]
+            yield from self._kept_graphs
         else:
             for x, y, w in self._chunks(batch_size):
                 yield self._graph(x, y), w

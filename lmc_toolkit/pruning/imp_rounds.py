@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import time
-import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, replace
 from typing import Any
@@ -35,8 +34,7 @@ from lmc_toolkit.pruning.imp_config import ImpConfig, ImpRun, samples_seen
 from lmc_toolkit.pruning.imp_result import ImpResult, ImpRound
 from lmc_toolkit.pruning.mask import Mask, check_compatible
 from lmc_toolkit.pruning.prune import magnitude
-from lmc_toolkit.store.files import StoreError
-from lmc_toolkit.store.runs import Run, Store
+from lmc_toolkit.store.runs import Store
 from lmc_toolkit.training.config import TrainConfig
 from lmc_toolkit.training.evaluation import evaluate
 from lmc_toolkit.training.identity import data_fingerprint, model_identity, with_init_seed
@@ -156,7 +154,12 @@ def _rounds(
     bar = tqdm(range(config.rounds + 1), desc="imp rounds", disable=not progress)
     for r in bar:
         name = f"round-{r:03d}"
-        stored = None if run is None or recompute else _stored_round(run, name)
+        # a corrupt round is trained again: it is determined by the rounds before it
+        stored = (
+            None
+            if run is None or recompute
+            else run.load_or(name, None, "training the round again")
+        )
         if stored is not None:
             if r == 0 and k is not None:
                 rewind = stored["rewind"]
@@ -235,18 +238,6 @@ def _stored_eval(
     metrics = evaluate(with_state(net0, stored["state"]), eval_data)
     run.save(name, dict(stored, eval=asdict(metrics), eval_data=eval_id))
     return metrics
-
-
-def _stored_round(run: Run, name: str) -> dict[str, Any] | None:
-    """The stored round `name`, or None when it is missing or corrupted (then trained again:
-    a round is determined by the rounds before it, so the same round comes back)."""
-    if not run.has(name, ".pt"):
-        return None
-    try:
-        return run.load(name)
-    except StoreError as exc:
-        warnings.warn(f"{exc}; training the round again", RuntimeWarning, stacklevel=3)
-        return None
 
 
 def _train_round(

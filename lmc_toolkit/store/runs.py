@@ -81,6 +81,17 @@ class Run:
     def load(self, key: str) -> Any:
         return safe_torch_load(self._file(key, ".pt"))
 
+    def load_or(self, key: str, default: Any, redo: str = "computing it again") -> Any:
+        """`load(key)`, or `default` when `key` is not stored or its file is corrupted (then
+        with a warning naming the file and saying what happens instead, `redo`)."""
+        if not self.has(key, ".pt"):
+            return default
+        try:
+            return self.load(key)
+        except StoreError as exc:
+            warnings.warn(f"{exc}; {redo}", RuntimeWarning, stacklevel=3)
+            return default
+
     def save_json(self, key: str, value: Any) -> Path:
         """Save JSON-serializable metrics under `key`."""
         self._write_config()
@@ -99,16 +110,7 @@ class Run:
         )
 
 
-_CORRUPT = object()
-
-
-def _load_checked(run: Run, key: str) -> Any:
-    """`run.load(key)`, or `_CORRUPT` with a warning naming the file when it is corrupted."""
-    try:
-        return run.load(key)
-    except StoreError as exc:
-        warnings.warn(f"{exc}; computing it again", RuntimeWarning, stacklevel=3)
-        return _CORRUPT
+_MISSING = object()
 
 
 class Store:
@@ -160,18 +162,16 @@ class Store:
         computation is counted in the store (`computations()`).
         """
         run = self.run(config)
-        if not recompute and run.has(key, ".pt"):
-            stored = _load_checked(run, key)
-            if stored is not _CORRUPT:
-                return decode(stored) if decode else stored
+        stored = _MISSING if recompute else run.load_or(key, _MISSING)
+        if stored is not _MISSING:
+            return decode(stored) if decode else stored
         existed = run.path.is_dir()
         try:
             with self.lock(config, key):
                 # another process may have computed it while we waited for the lock
-                if not recompute and run.has(key, ".pt"):
-                    stored = _load_checked(run, key)
-                    if stored is not _CORRUPT:
-                        return decode(stored) if decode else stored
+                stored = _MISSING if recompute else run.load_or(key, _MISSING)
+                if stored is not _MISSING:
+                    return decode(stored) if decode else stored
                 value = compute()
                 self.computed += 1
                 self.record_computation(config, key)

@@ -89,6 +89,7 @@ _EXPORTS: dict[str, str] = {
     "Hessian": "hessian",
     "GGN": "hessian",
     "EmpiricalFisher": "hessian",
+    "LinearMap": "hessian",
     "top_eigenvalues": "hessian",
     "density": "hessian",
     "Eigen": "hessian",

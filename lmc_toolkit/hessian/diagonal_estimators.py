@@ -41,7 +41,8 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from lmc_toolkit.hessian.ggn_diagonal import ggn_diagonal
-from lmc_toolkit.hessian.operator import Hessian, check_operator
+from lmc_toolkit.hessian.linear_map import LinearMap, OperatorLike, as_operator
+from lmc_toolkit.hessian.operator import Hessian
 from lmc_toolkit.hessian.structured import chain
 from lmc_toolkit.hessian.structured import norm as structured
 
@@ -158,7 +159,7 @@ def is_piecewise_linear(H: Hessian) -> bool:
 
 
 def diagonal(
-    H: Hessian,
+    H: OperatorLike,
     method: str = "exact",
     probes: int = 100,
     seed: int = 0,
@@ -176,17 +177,25 @@ def diagonal(
     to 512 for the GGN, sized to a memory budget for the structured route; both are per
     sample, so they need not match the operator's batches).
     """
-    check_operator(H)
+    H = as_operator(H)
     if method not in DIAG_METHODS:
         raise ValueError(f"method must be one of {DIAG_METHODS}, got {method!r}")
     if method == "hutchinson" and (not isinstance(probes, int) or probes <= 0):
         raise ValueError(f"probes must be a positive int, got {probes!r}")
     if limit is not None and (not isinstance(limit, int) or limit <= 0):
         raise ValueError(f"limit must be a positive int or None, got {limit!r}")
-    pl = is_piecewise_linear(H)
+    plain = isinstance(H, LinearMap)
+    if plain and method in ("ggn", "structured"):
+        raise ValueError(
+            f"method {method!r} needs a network's Hessian; a {H.name} is a plain linear map: "
+            "use 'exact' (one product per coordinate), 'onehot' or 'hutchinson'"
+        )
+    pl = not plain and is_piecewise_linear(H)
     kind = H.curvature
     route = method
-    if method == "exact":
+    if method == "exact" and plain:
+        route = "onehot"
+    elif method == "exact":
         if kind == "hessian":
             route = "ggn" if pl else "structured" if chain.applies(H) else "onehot"
         else:  # the GGN's own diagonal is the per-class route's; the Fisher's, one-hot
@@ -238,9 +247,15 @@ def _as_params(H: Hessian, flat: Tensor) -> dict[str, Tensor]:
     return {k: v.detach().cpu() for k, v in H.to_params(flat).items()}
 
 
-def _onehot_diagonal(H: Hessian, progress: bool, limit: int | None) -> Tensor:
+def _onehot_diagonal(H: Hessian | LinearMap, progress: bool, limit: int | None) -> Tensor:
     n = H.dim if limit is None else min(limit, H.dim)
     out = torch.full((H.dim,), math.nan, device=H.device, dtype=H.dtype)
+    if isinstance(H, LinearMap):  # a plain map multiplies blocks of unit vectors at once
+        eye = torch.eye(H.dim, device=H.device, dtype=H.dtype)
+        for i in tqdm(range(0, n, 64), desc="diagonal", disable=not progress, leave=False):
+            j = min(i + 64, n)
+            out[i:j] = H.hvp(eye[i:j]).diagonal(offset=i)
+        return out
     e = torch.zeros(H.dim, device=H.device, dtype=H.dtype)
     for i in tqdm(range(n), desc="diagonal", disable=not progress, leave=False):
         e[i] = 1

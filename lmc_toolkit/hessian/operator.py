@@ -393,9 +393,3 @@ class Hessian:
     def chunks(self, batch_size: int | None = None):
         """(x, y, weight) batches over the data; the weights (batch size / n) sum to 1."""
         return self._chunks(batch_size)
-
-
-def check_operator(H: Any) -> Hessian:
-    if not isinstance(H, Hessian):
-        raise TypeError(f"expected a lmc_toolkit Hessian operator, got {type(H).__name__}")
-    return H

@@ -1,4 +1,5 @@
-"""Spectral estimators on a `Hessian` operator: top eigenvalues and the spectral density.
+"""Spectral estimators on a `Hessian` operator (or any symmetric `LinearMap`): top eigenvalues
+and the spectral density.
 
 - `top_eigenvalues`: Lanczos with full re-orthogonalization (default), or power iteration with
   deflation as PyHessian does it (for comparison). `which="LA"` asks for the largest
@@ -19,7 +20,8 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from lmc_toolkit.hessian.operator import Hessian, check_operator
+from lmc_toolkit.hessian.linear_map import OperatorLike, as_operator
+from lmc_toolkit.hessian.operator import Hessian
 
 WHICH = ("LA", "LM", "SA")
 EIGEN_METHODS = ("lanczos", "power")
@@ -192,7 +194,7 @@ def _bounds(theta: Tensor, residuals: Tensor, idx: Tensor) -> Tensor:
 
 
 def top_eigenvalues(
-    H: Hessian,
+    H: OperatorLike,
     k: int = 1,
     method: str = "lanczos",
     which: str = "LA",
@@ -208,7 +210,7 @@ def top_eigenvalues(
     (relative change of the Rayleigh quotient < tol) and only finds largest-magnitude
     eigenvalues (`which="LM"`).
     """
-    check_operator(H)
+    H = as_operator(H)
     k = _check_int("k", k, 1)
     if k > H.dim:
         raise ValueError(f"k={k} exceeds the dimension of the operator ({H.dim})")
@@ -304,7 +306,7 @@ def _power_top(H, k, tol, max_iter, generator, progress):
 
 
 def density(
-    H: Hessian,
+    H: OperatorLike,
     runs: int = 4,
     steps: int = 60,
     sigma: float | None = None,
@@ -319,7 +321,7 @@ def density(
     Gaussians of width `sigma` (default: 1% of the nodes' range) over the nodes on a grid of
     `points` values reaching 5σ past the extreme nodes, normalized to integrate to 1.
     """
-    check_operator(H)
+    H = as_operator(H)
     runs = _check_int("runs", runs, 1)
     steps = _check_int("steps", steps, 1)
     points = _check_int("points", points, 2)

@@ -10,6 +10,7 @@ from torch import nn
 from torch.func import functional_call
 
 from lmc_toolkit import data as D
+from lmc_toolkit import models
 
 
 def tiny_data(digits: D.Dataset, n: int = 40) -> D.Dataset:
@@ -43,6 +44,22 @@ def cnn(seed: int = 0, norm: str = "none") -> nn.Module:
             net[1].weight.uniform_(0.5, 1.5)
             net[1].bias.uniform_(-0.2, 0.2)
     return net
+
+
+def tiny_resnet(seed: int = 0) -> nn.Module:
+    """A two-stage ResNet of width 2 on 8×8 digits (~420 parameters): an identity shortcut
+    (an empty Sequential), a projected one, functional ReLUs and eval-mode BatchNorm with
+    non-trivial statistics."""
+    torch.manual_seed(seed)
+    net = models.ResNet(10, 1, [1, 1], 2, imagenet_stem=False).double()
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+    return net.eval()
 
 
 def dense_hessian(

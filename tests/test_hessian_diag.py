@@ -7,7 +7,16 @@ import math
 
 import pytest
 import torch
-from hessian_helpers import apply_mask, cnn, dense_hessian, flat_mask, mlp, random_mask, tiny_data
+from hessian_helpers import (
+    apply_mask,
+    cnn,
+    dense_hessian,
+    flat_mask,
+    mlp,
+    random_mask,
+    tiny_data,
+    tiny_resnet,
+)
 from torch import nn
 
 from lmc_toolkit import data as D
@@ -32,6 +41,7 @@ def _flat(diag) -> torch.Tensor:
         (lambda: cnn(norm="none"), "ggn"),
         (lambda: cnn(norm="bn"), "ggn"),  # eval-mode BatchNorm is affine: still exact
         (lambda: cnn(norm="gn"), "structured"),  # instance norm: the GGN is not the Hessian
+        (tiny_resnet, "ggn"),  # residual sums, empty shortcuts: each weight still enters linearly
     ],
 )
 def test_exact_diagonal_equals_dense_diagonal(data, make, route):

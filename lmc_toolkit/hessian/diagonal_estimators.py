@@ -148,6 +148,8 @@ def is_piecewise_linear(H: Hessian) -> bool:
     for m in H.network().modules():
         if next(m.children(), None) is not None:
             continue
+        if isinstance(m, nn.Sequential):  # an empty Sequential is the identity (a shortcut)
+            continue
         if isinstance(m, _PIECEWISE_LINEAR):
             continue
         if isinstance(m, nn.modules.batchnorm._BatchNorm) and H.bn == "eval":

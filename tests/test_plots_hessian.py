@@ -48,6 +48,27 @@ def test_spectrum_linear_and_log():
         plot_spectrum({})
 
 
+def test_log_density_is_drawn_only_where_it_is_meaningful():
+    """Two Ritz bumps far apart: between them the broadening's tails fall far below the peak;
+    there the line breaks (NaN) instead of lying on a flat floor, and the axis starts at the
+    floor."""
+    from lmc_toolkit.plots.hessian import LOG_DENSITY_FLOOR
+
+    grid = torch.linspace(-5, 25, 601, dtype=torch.float64)
+    dens = torch.exp(-0.5 * grid**2) + 1e-3 * torch.exp(-0.5 * (grid - 20) ** 2)
+    nodes = torch.tensor([[0.0, 20.0]], dtype=torch.float64)
+    spec = Spectrum(grid, dens, nodes, torch.ones_like(nodes) / 2, 1.0, 1, 2, 10, 0, 0.0, 2)
+    y = np.asarray(plot_spectrum(spec, log_y=True).data[0].y, dtype=float)
+    peak = float(dens.max())
+    valley = (grid > 8) & (grid < 12)
+    assert np.isnan(y[valley.numpy()]).all()
+    assert np.nanmin(y) >= peak * LOG_DENSITY_FLOOR
+    assert not np.isnan(y[np.argmin(np.abs(grid.numpy() - 20))])  # the small bump stays
+    fig = plot_spectrum(spec, log_y=True)
+    assert fig.layout.yaxis.range[0] == pytest.approx(math.log10(peak * LOG_DENSITY_FLOOR))
+    assert fig.layout.yaxis.title.text and fig.layout.xaxis.title.text
+
+
 def test_diagonal_histogram_on_log_x_counts_kept_coordinates():
     d = _diagonal([1e-3, 1e-2, 1e-1, -1e-4, 5.0], [True, True, True, True, False])
     fig = plot_diagonal_hist(d, bins=3)

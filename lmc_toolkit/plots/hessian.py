@@ -7,6 +7,7 @@ and `plot_densities` draw the study's `CurvatureSummary` rows, one colour per me
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,44 +32,63 @@ def _labelled(results: Any, what: str) -> dict[str, Any]:
 
 def plot_spectrum(spectra: Any, log_y: bool = False, title: str = "") -> go.Figure:
     """The SLQ density of one `Spectrum` or of a `{label: Spectrum}` dict; with `log_y` the
-    density axis is logarithmic (tails and outliers show), clipped at 1e-12 of the peak."""
+    density axis is logarithmic (tails and outliers show) and drawn where it is meaningful
+    (see `LOG_DENSITY_FLOOR`)."""
     curves = []
     for i, (label, s) in enumerate(_labelled(spectra, "spectrum").items()):
         dens = np.asarray(s.density, dtype=float)
-        if log_y:
-            dens = np.maximum(dens, dens.max() * 1e-12)
         curves.append((label or "density", s.grid, dens, nth_color(i)))
     return _density_figure(curves, log_y, title or "Hessian spectral density (SLQ)")
 
 
 def plot_densities(summaries: Sequence[Any], log_y: bool = True, title: str = "") -> go.Figure:
     """Spectral densities (stochastic Lanczos quadrature) of several networks' curvature
-    summaries (`CurvatureSummary`), one colour per method; log y clipped at 1e-12."""
+    summaries (`CurvatureSummary`), one colour per method; on a log y axis each is drawn where
+    it is meaningful (see `LOG_DENSITY_FLOOR`)."""
     if not summaries:
         raise ValueError("plot_densities needs at least one summary")
     colors = method_colors([s.method for s in summaries])
     curves = []
     for s in summaries:
         density = np.asarray(s.density, float)
-        density = np.maximum(density, 1e-12) if log_y else density
         curves.append((_summary_name(s), s.density_grid, density, colors[s.method]))
     return _density_figure(curves, log_y, title or "Hessian spectral density")
+
+
+#: On a log axis a density is drawn only where it is at least this fraction of its peak: an
+#: SLQ density is Ritz nodes broadened by Gaussians, and far below the peak what remains between
+#: the bumps is those Gaussians' tails (it fell to a flat 1e-12 floor), not spectrum. One
+#: eigenvalue of a network of 10⁶ weights still carries 1e-6 of the mass, so no bump is lost.
+LOG_DENSITY_FLOOR = 1e-6
 
 
 def _density_figure(
     curves: Sequence[tuple[str, Any, Any, str]], log_y: bool, title: str
 ) -> go.Figure:
-    """One line per (name, eigenvalue grid, density, colour)."""
+    """One line per (name, eigenvalue grid, density, colour); on a log axis, gaps where a
+    density is below `LOG_DENSITY_FLOOR` of its peak, and the axis starts at that floor."""
     fig = go.Figure()
+    lowest, highest = math.inf, 0.0
     for name, grid, density, color in curves:
+        density = np.asarray(density, dtype=float)
+        if log_y and density.size and np.nanmax(density) > 0:
+            floor = np.nanmax(density) * LOG_DENSITY_FLOOR
+            density = np.where(density >= floor, density, np.nan)
+            lowest, highest = min(lowest, floor), max(highest, np.nanmax(density))
         fig.add_trace(
             go.Scatter(
                 x=np.asarray(grid, dtype=float), y=density, mode="lines", name=name,
-                line={"color": color},
+                line={"color": color}, connectgaps=False,
             )
         )  # fmt: skip
     fig.update_xaxes(title_text="eigenvalue")
-    fig.update_yaxes(title_text="density", type="log" if log_y else "linear")
+    fig.update_yaxes(title_text="density (per unit eigenvalue)", type="log" if log_y else "linear")
+    if log_y and highest > 0:
+        fig.update_yaxes(range=[math.log10(lowest), math.log10(highest) + 0.3])
+        fig.add_annotation(
+            text=f"drawn where ≥ {LOG_DENSITY_FLOOR:g} of each peak",
+            xref="paper", yref="paper", x=1, y=1.02, showarrow=False, font={"size": 10},
+        )  # fmt: skip
     fig.update_layout(title=title, template="plotly_white")
     return fig
 

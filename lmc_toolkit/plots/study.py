@@ -8,6 +8,7 @@ Inputs are the plain results of `lmc_toolkit.study.analyses` (`BarrierRow`, `Mas
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,25 +16,62 @@ import plotly.graph_objects as go
 
 from lmc_toolkit.plots.style import group_by_method, method_colors, nth_color
 
+#: Marker shapes for the sparsities of the trade-off plot, lowest sparsity first.
+SPARSITY_SYMBOLS = ("circle", "square", "diamond", "triangle-up", "star", "x", "cross", "pentagon")
+
 
 def plot_tradeoff(rows: Sequence[Any], threshold: float = 0.02, title: str = "") -> go.Figure:
     """Error barrier against performance ratio (accuracy / dense accuracy), one point per
-    method and sparsity (figure F6); the dashed line is the stability threshold."""
+    method and sparsity (figure F6); the dashed line is the stability threshold.
+
+    Colour is the method and the marker's shape its sparsity (a legend entry per shape; the
+    exact values on hover), with each method's points joined in order of sparsity: text labels
+    overlapped where points cluster. Error bars are the barrier's spread over seed pairs where
+    a row has several pairs (`error_barrier_std`)."""
     if not rows:
         raise ValueError("plot_tradeoff needs at least one row")
     groups = group_by_method(rows)
     colors = method_colors(list(groups))
+    levels = sorted({round(float(r.sparsity), 3) for r in rows})
+    symbol = {s: SPARSITY_SYMBOLS[i % len(SPARSITY_SYMBOLS)] for i, s in enumerate(levels)}
     fig = go.Figure()
     for method, items in groups.items():
+        items = sorted(items, key=lambda r: r.sparsity)
+        spread = [getattr(r, "error_barrier_std", math.nan) for r in items]
+        bars = [100 * e if math.isfinite(e) else 0.0 for e in spread]
         fig.add_trace(
             go.Scatter(
                 x=[r.performance_ratio for r in items],
                 y=[100 * r.error_barrier for r in items],
-                mode="markers+text",
-                text=[f"{100 * r.sparsity:.0f}%" for r in items],
-                textposition="top center",
-                marker={"size": 11, "color": colors[method]},
+                error_y={"type": "data", "array": bars, "visible": any(bars), "thickness": 1},
+                mode="lines+markers",
+                line={"color": colors[method], "width": 1, "dash": "dot"},
+                marker={
+                    "size": 11,
+                    "color": colors[method],
+                    "symbol": [symbol[round(float(r.sparsity), 3)] for r in items],
+                    "line": {"width": 1, "color": "white"},
+                },
+                customdata=[100 * r.sparsity for r in items],
+                hovertemplate=(
+                    f"{method}<br>sparsity %{{customdata:.1f}}%<br>performance ratio %{{x:.3f}}"
+                    "<br>error barrier %{y:.2f}%<extra></extra>"
+                ),
                 name=method,
+                legendgroup="methods",
+                legendgrouptitle_text="method",
+            )
+        )
+    for s in levels:  # the shapes' key
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                marker={"size": 10, "color": "grey", "symbol": symbol[s]},
+                name=f"{100 * s:.0f}%",
+                legendgroup="sparsity",
+                legendgrouptitle_text="sparsity",
             )
         )
     fig.add_hline(
@@ -43,10 +81,11 @@ def plot_tradeoff(rows: Sequence[Any], threshold: float = 0.02, title: str = "")
         annotation_text=f"{100 * threshold:.0f}% (stable below)",
     )
     fig.update_layout(
-        title=title or "stability vs accuracy (labels: sparsity)",
+        title=title or "stability vs accuracy",
         xaxis_title="performance ratio (accuracy / dense accuracy)",
         yaxis_title="error barrier (%)",
         template="plotly_white",
+        legend={"groupclick": "toggleitem"},
     )
     return fig
 

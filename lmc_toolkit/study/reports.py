@@ -43,7 +43,8 @@ class FigureStatus:
 
 def write_index(root: str | Path, statuses: Sequence[FigureStatus], preset: str) -> Path:
     """Write `root/index.html`: thumbnails linking each figure's HTML, JSON and notebook, the
-    headline tables, and the error of every figure that failed."""
+    headline tables, the claims' verdicts (also written as `claims.md`), and the error of every
+    figure that failed."""
     root = Path(root)
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
@@ -65,6 +66,14 @@ def write_index(root: str | Path, statuses: Sequence[FigureStatus], preset: str)
             + summary
         )
         write_summary(root)
+    from lmc_toolkit.study.claims_table import html_table as claims_html
+    from lmc_toolkit.study.claims_table import write_claims
+
+    claims_md, verdicts = write_claims(root)
+    headline_parts.append(
+        f"<h3 id='claims'>The study's claims at this preset (<a href='{claims_md.name}'>"
+        f"{claims_md.name}</a>)</h3>" + claims_html(verdicts)
+    )
     for status in statuses:
         for title, rows in read_json(root / status.figure / HEADLINE, {}).items():
             headline_parts.append(_table(f"{status.figure}: {title}", rows))

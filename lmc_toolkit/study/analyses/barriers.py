@@ -4,8 +4,11 @@ the barrier table of every method and sparsity, and pairwise barriers among seve
 
 from __future__ import annotations
 
+import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import combinations
 
 from lmc_toolkit.connectivity.interpolation import PairwiseResult, interpolate, pairwise
 from lmc_toolkit.landscape.curve import Curve
@@ -45,7 +48,9 @@ def curve(
 
 @dataclass(frozen=True)
 class BarrierRow:
-    """One method at one sparsity: barriers between its two copies and its test accuracy."""
+    """One method at one sparsity: barriers between copies trained with different data seeds
+    (the mean over every pair of the study's data seeds, their standard deviation, NaN for one
+    pair), its test accuracy, and the test images behind both (the resolution: one image)."""
 
     method: str
     round: int
@@ -55,13 +60,19 @@ class BarrierRow:
     accuracy: float
     accuracy_std: float
     performance_ratio: float
+    error_barrier_std: float = math.nan
+    pairs: int = 1
+    test_images: int = 0
 
 
 def barrier_table(study: StudyRuns, alphas: int = 11, data: str = "test") -> list[BarrierRow]:
-    """Barrier and accuracy for every method at every ticket round (F2's right panel, F6)."""
+    """Barrier and accuracy for every method at every ticket round (F2's right panel, F6),
+    over every pair of data seeds."""
     table = study.tickets()
     summary = {(s.method, round(s.sparsity, 3)): s for s in table.summary()}
     dense = next(s for s in table.summary() if s.method == "dense")
+    pairs = list(combinations(study.config.data_seeds, 2))
+    images = len(study_data(study, data))
     rows = []
     for method in study.config.methods:
         rounds = (0,) if method == "dense" else study.config.ticket_rounds
@@ -69,17 +80,21 @@ def barrier_table(study: StudyRuns, alphas: int = 11, data: str = "test") -> lis
             mask = study.mask(method, r)
             sparsity = 0.0 if mask is None else mask.sparsity
             acc = summary[(method, round(sparsity, 3))]
-            c = curve(study, method, r, alphas=alphas, data=data)
+            curves = [curve(study, method, r, seeds, alphas=alphas, data=data) for seeds in pairs]
+            errors = [c.barrier("error").value for c in curves]
             rows.append(
                 BarrierRow(
                     method=method,
                     round=r,
                     sparsity=sparsity,
-                    error_barrier=c.barrier("error").value,
-                    loss_barrier=c.barrier("loss").value,
+                    error_barrier=statistics.fmean(errors),
+                    loss_barrier=statistics.fmean(c.barrier("loss").value for c in curves),
                     accuracy=acc.mean,
                     accuracy_std=acc.std,
                     performance_ratio=acc.mean / dense.mean,
+                    error_barrier_std=statistics.stdev(errors) if len(errors) > 1 else math.nan,
+                    pairs=len(curves),
+                    test_images=images,
                 )
             )
     return rows

@@ -109,6 +109,17 @@ def test_masks_compete_verdicts(tmp_path, imp, synth, std, verdict):
     assert v.values.startswith("distilled-dm") and "150.0–150.0×" in v.values
 
 
+def test_masks_that_compete_but_cost_about_as_much_do_not_make_the_claim(tmp_path):
+    accuracy_report(tmp_path, 0.97, 0.968, 0.002)
+    cost = [
+        {"method": "imp", "round": 4, "samples": 8000, "sparsity": 0.59},
+        {"method": "distilled-dm", "round": 4, "samples": 5000, "sparsity": 0.59},
+    ]
+    write(tmp_path, "F1/mask_cost.json", {"rows": cost})
+    v = C.claim_masks_compete(tmp_path)
+    assert v.verdict == C.FAILS and "only 1.6× fewer samples" in v.reason
+
+
 def curvature_report(tmp_path: Path, imp: float, synth: float, stderr: float) -> Path:
     def summary(method, s, mean):
         return {

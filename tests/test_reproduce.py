@@ -40,6 +40,8 @@ def test_smoke_preset_writes_every_artifact_and_an_index_that_links_them(tmp_pat
         "| method | sparsity | test accuracy |" in summary and "top Hessian eigenvalue" in summary
     )
     assert "<table class='summary'>" in index
+    # the claims' verdicts, from the same figures
+    assert "<h3 id='claims'>" in index and "| **C1**" in (root / "claims.md").read_text()
     header = [c.strip() for c in summary.splitlines()[0].strip("|").split("|")]
     dense = next(line for line in summary.splitlines() if line.startswith("| dense |"))
     cells = dict(zip(header, (c.strip() for c in dense.strip("|").split("|")), strict=True))

@@ -76,20 +76,13 @@ def test_truncated_idx_is_refused(tmp_path, rng):
         sources.read_idx(tmp_path / "x")
 
 
-@pytest.fixture
-def no_md5(monkeypatch):
-    import torchvision.datasets.cifar as cifar
-
-    monkeypatch.setattr(cifar, "check_integrity", lambda path, md5=None: os.path.isfile(path))
-
-
 def _pickle(path, obj):
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:
         pickle.dump(obj, f)
 
 
-def test_cifar10_format(tmp_path, rng, no_md5):
+def test_cifar10_format(tmp_path, rng):
     base = tmp_path / "cifar-10-batches-py"
     names = [f"c{i}" for i in range(10)]
     batches = {}
@@ -111,7 +104,7 @@ def test_cifar10_format(tmp_path, rng, no_md5):
     assert torch.allclose((test.x[1] * std + mean) * 255, expected, atol=1e-3)
 
 
-def test_cifar100_format(tmp_path, rng, no_md5):
+def test_cifar100_format(tmp_path, rng):
     base = tmp_path / "cifar-100-python"
     names = [f"f{i}" for i in range(100)]
     for file, n in (("train", 6), ("test", 3)):
@@ -123,6 +116,29 @@ def test_cifar100_format(tmp_path, rng, no_md5):
     _pickle(base / "meta", {"fine_label_names": names})
     ds = D.load("cifar100", "test", root=tmp_path)
     assert len(ds) == 3 and ds.num_classes == 100 and ds.classes[7] == "f7"
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def test_cifar_files_that_name_code_or_have_the_wrong_shape_are_refused(tmp_path, rng):
+    base = tmp_path / "cifar-10-batches-py"
+    for file in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]:
+        data = rng.integers(0, 256, (2, 3072)).astype(np.uint8)
+        _pickle(base / file, {"data": data, "labels": [0, 1]})
+    _pickle(base / "batches.meta", {"label_names": [f"c{i}" for i in range(10)]})
+    assert len(D.load("cifar10", "test", root=tmp_path)) == 2
+    _pickle(base / "test_batch", {"data": _RunsCode(), "labels": [0]})
+    with pytest.raises(ValueError, match="refusing to load .*system"):
+        D.load("cifar10", "test", root=tmp_path)
+    _pickle(base / "test_batch", {"data": np.zeros((2, 100), np.uint8), "labels": [0, 1]})
+    with pytest.raises(ValueError, match="N×3072 uint8"):
+        D.load("cifar10", "test", root=tmp_path)
+    _pickle(base / "test_batch", {"data": np.zeros((2, 3072), np.uint8), "labels": [0, 10]})
+    with pytest.raises(ValueError, match=r"labels in \[0, 10\)"):
+        D.load("cifar10", "test", root=tmp_path)
 
 
 def test_torchvision_sets_need_a_root():

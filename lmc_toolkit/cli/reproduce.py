@@ -22,6 +22,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     common: dict[str, Any] = {"progress": False}
     if args.data_root:
         common["data_root"] = str(args.data_root)
+    if args.scale:
+        common["scale"] = args.scale
     cluster_workers = _cluster_workers(args.scheduler)
     if args.scheduler and cluster_workers is None:
         from lmc_toolkit.sweep.schedulers import scheduler_kind
@@ -79,12 +81,22 @@ SCHEDULER_HELP = (
 
 def _configure_reproduce(p: argparse.ArgumentParser) -> None:
     from lmc_toolkit.study.parameters import PRESETS
+    from lmc_toolkit.study.presets import SCALES
 
-    p.add_argument("--preset", default="cpu", choices=PRESETS, help="scale (default: cpu)")
+    p.add_argument(
+        "--preset", default="cpu", choices=PRESETS, help="the study's settings (default: cpu)"
+    )
     p.add_argument("--only", default=None, metavar="F2,F4", help="run only these figures")
     p.add_argument("--out", default="reports", help="report folder (default: reports/)")
     p.add_argument("--notebooks", default=None, help="notebook folder (default: the shipped one)")
     p.add_argument("--data-root", default=None, help="torchvision dataset folder (paper preset)")
+    p.add_argument(
+        "--scale",
+        default=None,
+        choices=SCALES,
+        help="run the preset's data and model on another schedule: 'smoke' (epochs, rounds and "
+        "distillation of the smoke preset; into reports/<preset>-smoke/), a quick end-to-end check",
+    )
     p.add_argument("--scheduler", default=None, metavar="WHERE", help=SCHEDULER_HELP)
     add_common(p)
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lmc_toolkit.data.cifar_files import CIFAR_FILES, read_cifar
 from lmc_toolkit.data.dataset import Dataset, normalize, stratified_split
 
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
@@ -204,16 +205,6 @@ def _torchvision(cls: type, root: Any, split: str, download: bool) -> Any:
         ) from exc
 
 
-#: The files of torchvision's CIFAR folders (the python version of the datasets' own archives).
-CIFAR_FILES = {
-    "cifar10": (
-        "cifar-10-batches-py",
-        (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta"),
-    ),
-    "cifar100": ("cifar-100-python", ("train", "test", "meta")),
-}
-
-
 def check_root(name: str, root: str | Path | None) -> None:
     """Refuse, before any work, a `root` that lacks the files dataset `name` is read from
     (CIFAR's batches, ImageNet's `train/` and `val/` folders); others are checked on load."""
@@ -247,22 +238,23 @@ def _torchvision_mnist(
 def _cifar(name: str, cls_name: str) -> Reader:
     def read(split: str, root: Any = None, download: bool = False, **options: Any) -> Dataset:
         _no_options(name, options)
-        import torchvision.datasets as tvd
+        if download:  # torchvision fetches the archive and checks its MD5
+            import torchvision.datasets as tvd
 
-        ds = _torchvision(getattr(tvd, cls_name), _need_root(root), split, download)
-        pixels = torch.from_numpy(ds.data).permute(0, 3, 1, 2).float() / 255.0
-        labels = torch.as_tensor(ds.targets)
+            _torchvision(getattr(tvd, cls_name), _need_root(root), split, True)
+        check_root(name, root)
+        images, labels, classes = read_cifar(name, split, root)
         return _make(
-            pixels,
-            labels,
-            tuple(ds.classes),
+            torch.from_numpy(images).float() / 255.0,
+            torch.from_numpy(labels),
+            classes,
             name,
             name,
-            source=f"torchvision {cls_name}",
+            source=f"{cls_name} files (torchvision's format)",
             split=split,
         )
 
-    read.__doc__ = f"{cls_name} through torchvision's pickled batches under `root`."
+    read.__doc__ = f"{cls_name} from torchvision's pickled batches under `root` (arrays only)."
     return read
 
 

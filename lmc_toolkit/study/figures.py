@@ -38,6 +38,11 @@ FIGURES: dict[str, tuple[str, str]] = {
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
+def report_name(preset: str, scale: str | None = None) -> str:
+    """The report folder of `preset` run at `scale`: `paper-smoke` apart from `paper`."""
+    return preset if scale is None else f"{preset}-{scale}"
+
+
 def parse_only(only: str | Sequence[str] | None) -> list[str]:
     """Figure ids from "F2,F4" or a list (None = all), refusing unknown ids."""
     if only is None:
@@ -76,8 +81,9 @@ def run_figures(
     """Execute the figure notebooks for `preset` into `out/<preset>/` and write its index.
 
     `parameters` maps a figure id to overrides of its notebook's parameters, `common` holds
-    overrides for every notebook; each notebook also receives `preset` and `out` (its preset
-    folder). Everything is checked first; a notebook
+    overrides for every notebook (`common["scale"] = "smoke"` runs the preset on the smoke
+    schedule into `out/<preset>-smoke/`); each notebook also receives `preset` and `out` (its
+    report folder). Everything is checked first; a notebook
     that raises is recorded with its error while the others still run.
     """
     from lmc_toolkit.data.sources import check_root
@@ -86,7 +92,9 @@ def run_figures(
     VALIDATORS["preset"]("preset", preset)
     ids = parse_only(only)
     folder = Path(notebooks) if notebooks is not None else NOTEBOOKS
-    root = Path(out) / preset
+    scale = (common or {}).get("scale")
+    VALIDATORS["scale"]("scale", scale)
+    root = Path(out) / report_name(preset, scale)
     overrides = {k.upper(): dict(v) for k, v in (parameters or {}).items()}
     unknown = [k for k in overrides if k not in FIGURES]
     if unknown:
@@ -105,7 +113,7 @@ def run_figures(
         check_parameters(path, params)
         plan.append((fid, path, params))
     # the data the preset reads, before the first notebook starts
-    check_root(study_config(preset).dataset, (common or {}).get("data_root"))
+    check_root(study_config(preset, scale).dataset, (common or {}).get("data_root"))
 
     import papermill
 

@@ -27,6 +27,12 @@ def _one_of(allowed: Callable[[], Iterable[str]]) -> Callable[[str, Any], None]:
     return check
 
 
+def _scales() -> tuple[str, ...]:
+    from lmc_toolkit.study.presets import SCALES
+
+    return SCALES
+
+
 def _datasets() -> list[str]:
     from lmc_toolkit.data.sources import known_datasets
 
@@ -78,6 +84,7 @@ def _folder(name: str, value: Any) -> None:
 #: Value checks for parameters that several notebooks share (others are checked by type).
 VALIDATORS: dict[str, Callable[[str, Any], None]] = {
     "preset": _one_of(lambda: PRESETS),
+    "scale": lambda name, value: value is None or _one_of(_scales)(name, value),
     "dataset": _one_of(_datasets),
     "model": _one_of(_models),
     "bn": _one_of(lambda: ("eval", "recalibrate", "interpolate", "batch")),

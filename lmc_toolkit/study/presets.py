@@ -121,8 +121,41 @@ STUDY_PRESETS: dict[str, StudyConfig] = {
 }
 
 
-def study_config(preset: str, **overrides: Any) -> StudyConfig:
-    """The preset's `StudyConfig` with `overrides` (None values are ignored) applied."""
+#: Schedules a preset can be run at instead of its own: "smoke" keeps the preset's data, model,
+#: synthetic sources and augmentation and takes the smoke preset's epochs, rounds, distillation
+#: iterations and image counts, so that a whole pipeline (the paper's, say) runs in minutes on a
+#: CPU as a check that every figure is produced.
+SCALES = ("smoke",)
+
+
+def at_scale(config: StudyConfig, scale: str | None) -> StudyConfig:
+    """`config` on the schedule of `scale` (None: as it is); see `SCALES`."""
+    if scale is None:
+        return config
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; scales: {list(SCALES)} or None")
+    s = STUDY_PRESETS["smoke"]
+
+    def limit(own: int | None, small: int) -> int:
+        return small if own is None else min(own, small)
+
+    return replace(
+        config,
+        train=replace(s.train, augment=config.train.augment),
+        synth_train=replace(s.synth_train, augment=config.synth_train.augment),
+        rounds=s.rounds,
+        ticket_rounds=s.ticket_rounds,
+        ipc=s.ipc,
+        synth_iterations=s.synth_iterations,
+        synth_real_batch=s.synth_real_batch,
+        train_limit=limit(config.train_limit, s.train_limit or 400),
+        test_limit=limit(config.test_limit, 200),
+    )
+
+
+def study_config(preset: str, scale: str | None = None, **overrides: Any) -> StudyConfig:
+    """The preset's `StudyConfig` at `scale` (None: its own schedule; "smoke": see `SCALES`)
+    with `overrides` (None values are ignored) applied."""
     if preset not in STUDY_PRESETS:
         raise ValueError(f"unknown preset {preset!r}; presets: {list(STUDY_PRESETS)}")
     names = {f.name for f in fields(StudyConfig)}
@@ -135,7 +168,7 @@ def study_config(preset: str, **overrides: Any) -> StudyConfig:
             given[key] = tuple(
                 tuple(v) if isinstance(v, list) else v for v in given[key]
             )  # lists from papermill parameters
-    return replace(STUDY_PRESETS[preset], **given)
+    return replace(at_scale(STUDY_PRESETS[preset], scale), **given)
 
 
 def describe(config: StudyConfig) -> Mapping[str, Any]:

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lmc_toolkit.hessian.options import random_vectors
+
 #: The name of a `LinearMap`'s single "parameter" (its diagonal's key).
 FLAT = "diagonal"
 #: What the estimators take: a toolkit operator or anything `as_operator` wraps.
@@ -74,13 +76,7 @@ class LinearMap:
     def random(self, generator: torch.Generator, kind: str = "rademacher", k: int | None = None):
         """Random vector(s), drawn on the CPU from `generator` as `Hessian.random` draws them."""
         shape = (self.dim,) if k is None else (k, self.dim)
-        if kind == "rademacher":
-            out = torch.randint(0, 2, shape, generator=generator, dtype=torch.int8) * 2 - 1
-        elif kind == "gaussian":
-            out = torch.randn(shape, generator=generator, dtype=torch.float64)
-        else:
-            raise ValueError(f"kind must be 'rademacher' or 'gaussian', got {kind!r}")
-        return out.to(device=self.device, dtype=self.dtype)
+        return random_vectors(generator, kind, shape, self.dtype, self.device)
 
     # The parameter layout of a plain map: one flat "parameter".
     def to_params(self, v: Tensor) -> dict[str, Tensor]:

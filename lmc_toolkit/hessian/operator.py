@@ -35,6 +35,7 @@ from lmc_toolkit.hessian.options import (
     default_batch_size,
     has_batch_norm,
     loss_function,
+    random_vectors,
     select_names,
 )
 from lmc_toolkit.models import check_input
@@ -203,13 +204,7 @@ class Hessian:
         """Random vector(s) in this space, drawn on the CPU from `generator` (so the same seed gives
         the same probes on every device): `kind` is "rademacher" or "gaussian"."""
         shape = (self.dim,) if k is None else (k, self.dim)
-        if kind == "rademacher":
-            out = torch.randint(0, 2, shape, generator=generator, dtype=torch.int8) * 2 - 1
-        elif kind == "gaussian":
-            out = torch.randn(shape, generator=generator, dtype=torch.float64)
-        else:
-            raise ValueError(f"kind must be 'rademacher' or 'gaussian', got {kind!r}")
-        return out.to(device=self.device, dtype=self.dtype)
+        return random_vectors(generator, kind, shape, self.dtype, self.device)
 
     # ----- products -----
     def _chunks(self, batch_size: int | None = None):

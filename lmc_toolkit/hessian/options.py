@@ -64,3 +64,21 @@ def select_names(names: Sequence[str], select: str | Sequence[str] | None) -> li
 
 def has_batch_norm(model: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def random_vectors(
+    generator: torch.Generator,
+    kind: str,
+    shape: tuple[int, ...],
+    dtype: torch.dtype,
+    device: torch.device,
+) -> torch.Tensor:
+    """Rademacher or Gaussian vectors of `shape`, drawn on the CPU from `generator` (so one seed
+    gives the same probes on every device), then moved to `device` in `dtype`."""
+    if kind == "rademacher":
+        out = torch.randint(0, 2, shape, generator=generator, dtype=torch.int8) * 2 - 1
+    elif kind == "gaussian":
+        out = torch.randn(shape, generator=generator, dtype=torch.float64)
+    else:
+        raise ValueError(f"kind must be 'rademacher' or 'gaussian', got {kind!r}")
+    return out.to(device=device, dtype=dtype)

@@ -56,7 +56,7 @@ from tqdm.auto import tqdm
 
 from lmc_toolkit.hessian.linear_map import LinearMap, OperatorLike, as_operator
 from lmc_toolkit.hessian.operator import Hessian
-from lmc_toolkit.hessian.options import has_batch_norm
+from lmc_toolkit.hessian.options import has_batch_norm, random_vectors
 
 TRACE_METHODS = ("auto", "stratified", "xtrace", "hutch++", "hutchinson")
 MatVec = Callable[[Tensor], Tensor]
@@ -124,7 +124,32 @@ def trace(
     if method not in TRACE_METHODS:
         raise ValueError(f"method must be one of {TRACE_METHODS}, got {method!r}")
     if isinstance(H, LinearMap):
-        return _trace_of_map(H, probes, method, seed, progress, stratum, batch)
+        method, split, strata, many, meta = _plan_for_map(H, method, stratum, batch)
+    else:
+        method, split, strata, many, meta = _plan_for_data(H, method, stratum, batch)
+    try:
+        return estimate_trace(
+            H.hvp,
+            H.dim,
+            probes=probes,
+            method=method,
+            seed=seed,
+            progress=progress,
+            dtype=H.dtype,
+            device=H.device,
+            meta=meta,
+            split=split,
+            strata=strata,
+            many=many,
+        )
+    finally:
+        if isinstance(H, Hessian):
+            H.release_other_chunks()  # the strata's graphs would double the operator's memory
+
+
+def _plan_for_data(H: Hessian, method: str, stratum: int | None, batch: bool | None):
+    """(method, split, strata, many, meta) for an operator over data: strata of `stratum`
+    images (the CPU default), blocks through `hvp_many` where `batch` (CUDA by default)."""
     if stratum is not None and (
         not isinstance(stratum, int) or isinstance(stratum, bool) or stratum <= 0
     ):
@@ -144,53 +169,19 @@ def trace(
     meta = H.meta()
     if method == "stratified":
         meta = {**meta, "stratum": size, "strata": strata}
-    try:
-        return estimate_trace(
-            H.hvp,
-            H.dim,
-            probes=probes,
-            method=method,
-            seed=seed,
-            progress=progress,
-            dtype=H.dtype,
-            device=H.device,
-            meta=meta,
-            split=lambda V: H.hvp_chunks(V, size),
-            strata=strata,
-            many=H.hvp_many if batch else None,
-        )
-    finally:
-        H.release_other_chunks()  # the strata's graphs would double the operator's memory
+    split = lambda V: H.hvp_chunks(V, size)  # noqa: E731
+    return method, split, strata, H.hvp_many if batch else None, meta
 
 
-def _trace_of_map(
-    H: LinearMap,
-    probes: int,
-    method: str,
-    seed: int,
-    progress: bool,
-    stratum: int | None,
-    batch: bool | None,
-) -> Estimate:
-    """`trace` for a plain linear map: no data, so no strata; blocks go through the map's own
-    block product (one `@` per block of 16 probes) unless `batch=False`."""
+def _plan_for_map(H: LinearMap, method: str, stratum: int | None, batch: bool | None):
+    """(method, split, strata, many, meta) for a plain linear map: no data, so no strata;
+    blocks of probes go through the map's own block product unless `batch=False`."""
     if method == "stratified" or stratum is not None:
         raise ValueError(
             f"method='stratified' (and stratum) split a Hessian's data into strata; a "
             f"{H.name} has none: use method='auto', 'xtrace', 'hutch++' or 'hutchinson'"
         )
-    return estimate_trace(
-        H.hvp,
-        H.dim,
-        probes=probes,
-        method=method,
-        seed=seed,
-        progress=progress,
-        dtype=H.dtype,
-        device=H.device,
-        meta=H.meta(),
-        many=H.hvp if batch is not False else None,
-    )
+    return method, None, 1, H.hvp if batch is not False else None, H.meta()
 
 
 def estimate_trace(
@@ -231,7 +222,9 @@ def estimate_trace(
     start = time.perf_counter()
     bar = tqdm(total=counted.planned, desc="trace", disable=not progress, leave=False)
     counted.bar = bar
-    draw = lambda k=None: _rademacher(generator, dim, k, dtype, device)  # noqa: E731
+    draw = lambda k=None: random_vectors(  # noqa: E731
+        generator, "rademacher", (dim,) if k is None else (k, dim), dtype, torch.device(device)
+    )
     if method == "xtrace":
         mean, stderr, samples, exact, extra = _xtrace(counted, draw, probes // 2)
     elif method == "stratified":
@@ -284,12 +277,6 @@ class _Counted:
         out = self.many(V.to(device=self.device, dtype=self.dtype))
         self.count(len(V))
         return out.to(torch.float64)
-
-
-def _rademacher(generator: torch.Generator, dim: int, k: int | None, dtype, device) -> Tensor:
-    shape = (dim,) if k is None else (k, dim)
-    out = torch.randint(0, 2, shape, generator=generator, dtype=torch.int8) * 2 - 1
-    return out.to(device=device, dtype=dtype)
 
 
 def _hutch(A: _Counted, draw, probes: int, plus: bool, dim: int):

@@ -79,6 +79,10 @@ class Verdict:
         return dict(vars(self))
 
 
+def _untested(claim: str, statement: str, quantity: str, threshold: str, why: str) -> Verdict:
+    return Verdict(claim, statement, quantity, "–", threshold, UNTESTED, why)
+
+
 # ----- the claims -----
 def claim_masks_compete(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
     """C1: distilled pruning's masks compete with IMP's at a fraction of the training points."""
@@ -100,15 +104,7 @@ def claim_masks_compete(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
     methods = distilled_first(sorted({s["method"] for s in summary}))
     imp = [s for s in summary if s["method"] == "imp"]
     if not methods or not imp:
-        return Verdict(
-            "C1",
-            statement,
-            quantity,
-            "–",
-            threshold,
-            UNTESTED,
-            "F1 has no distilled or IMP tickets",
-        )
+        return _untested("C1", statement, quantity, threshold, "F1 has no distilled or IMP tickets")
     method = methods[0]
     cost = {
         (r["method"], r["round"]): r["samples"]
@@ -132,14 +128,8 @@ def claim_masks_compete(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
             outcomes.append(UNSEPARABLE)
         parts.append(f"{number(s_imp['sparsity']):.0%}: {100 * gap:+.2f} ± {100 * se:.2f} pts")
     if not outcomes:
-        return Verdict(
-            "C1",
-            statement,
-            quantity,
-            "–",
-            threshold,
-            UNTESTED,
-            f"no sparsity shared by IMP and {method}",
+        return _untested(
+            "C1", statement, quantity, threshold, f"no sparsity shared by IMP and {method}"
         )
     ratios = [
         cost[("imp", r)] / cost[(method, r)]
@@ -180,14 +170,8 @@ def claim_stable_at_init(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
     dense = next((r for r in rows if r.get("method") == "dense"), None)
     methods = distilled_first(sorted({r["method"] for r in rows}))
     if dense is None or not methods or not any(r["method"] == "imp" for r in rows):
-        return Verdict(
-            "C2",
-            statement,
-            quantity,
-            "–",
-            threshold,
-            UNTESTED,
-            "F2 lacks dense, IMP or synthetic rows",
+        return _untested(
+            "C2", statement, quantity, threshold, "F2 lacks dense, IMP or synthetic rows"
         )
     method = methods[0]
     values = [f"dense {percent(number(dense['error_barrier']))}"]
@@ -249,9 +233,7 @@ def claim_flatter_diagonal(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
     summaries = (figure_json(root, "F5/sharpness_vs_sparsity.json") or {}).get("summaries", [])
     methods = distilled_first(sorted({s["method"] for s in summaries}))
     if not methods or not any(s["method"] == "imp" for s in summaries):
-        return Verdict(
-            "C3", statement, quantity, "–", threshold, UNTESTED, "F5 lacks IMP or synthetic tickets"
-        )
+        return _untested("C3", statement, quantity, threshold, "F5 lacks IMP or synthetic tickets")
     method = methods[0]
     parts, outcomes = [], []
     for s in (s for s in summaries if s["method"] == method):
@@ -271,9 +253,7 @@ def claim_flatter_diagonal(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
             f"{number(s['sparsity']):.0%}: {method} {m_s:.3g}, IMP {m_i:.3g} (SE {se:.2g})"
         )
     if not outcomes:
-        return Verdict(
-            "C3", statement, quantity, "–", threshold, UNTESTED, "no shared sparsity in F5"
-        )
+        return _untested("C3", statement, quantity, threshold, "no shared sparsity in F5")
     return Verdict(
         "C3",
         statement,
@@ -304,14 +284,8 @@ def claim_basins(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
     planes = {k: v for k, v in planes.items() if v and "accuracy" in v}
     synth = distilled_first(list(planes))
     if "dense" not in planes or not synth:
-        return Verdict(
-            "C4",
-            statement,
-            quantity,
-            "–",
-            threshold,
-            UNTESTED,
-            "F4 lacks the dense or a synthetic plane",
+        return _untested(
+            "C4", statement, quantity, threshold, "F4 lacks the dense or a synthetic plane"
         )
     barriers = {k: slice_barrier(v) for k, v in planes.items()}
     n = max(int(v.get("meta", {}).get("n") or 0) for v in planes.values())
@@ -356,9 +330,7 @@ def claim_tradeoff(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
     methods = distilled_first(sorted({r["method"] for r in rows}))
     imp_rows = [r for r in rows if r["method"] == "imp"]
     if not methods or not imp_rows:
-        return Verdict(
-            "C6", statement, quantity, "–", threshold, UNTESTED, "F2/F6 lack IMP or synthetic rows"
-        )
+        return _untested("C6", statement, quantity, threshold, "F2/F6 lack IMP or synthetic rows")
     method = methods[0]
     parts, outcomes = [], []
     for target in t.tradeoff_sparsities:
@@ -376,15 +348,7 @@ def claim_tradeoff(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
             f"{method} ({mine['performance_ratio']:.3f}, {percent(mine['error_barrier'])}), SE {percent(se)}"
         )
     if not outcomes:
-        return Verdict(
-            "C6",
-            statement,
-            quantity,
-            "–",
-            threshold,
-            UNTESTED,
-            "no ticket near 60% or 87% sparsity",
-        )
+        return _untested("C6", statement, quantity, threshold, "no ticket near 60% or 87% sparsity")
     return Verdict(
         "C6",
         statement,

@@ -78,6 +78,26 @@ def test_ggn_and_fisher_equal_their_dense_matrices(batch_size, hvp_method):
     assert torch.linalg.eigvalsh(L.Hessian(net, data).dense()).min() < -1e-6
 
 
+def norm_net() -> nn.Module:
+    """tiny_net with an instance norm (GroupNorm(1, 1)) after the convolution, as convnet3 has."""
+    torch.manual_seed(0)
+    layers = [nn.Conv2d(1, 1, 3), nn.GroupNorm(1, 1), nn.Tanh(), nn.Flatten(), nn.Linear(16, 4)]
+    return nn.Sequential(*layers).double()
+
+
+@pytest.mark.parametrize(("make", "route"), [(tiny_net, "jvp"), (norm_net, "double-vjp")])
+def test_both_routes_to_jv_give_the_dense_matrices(make, route):
+    net, data = make(), tiny_data()
+    names = [k for k, _ in net.named_parameters()]
+    G, Fm = L.GGN(net, data, batch_size=5), L.EmpiricalFisher(net, data, batch_size=5)
+    assert G.jv_route == Fm.jv_route == route
+    torch.testing.assert_close(G.dense(), dense_ggn(net, data, names), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(Fm.dense(), dense_fisher(net, data, names), rtol=1e-10, atol=1e-12)
+    bn = nn.Sequential(nn.Flatten(), nn.Linear(36, 4), nn.BatchNorm1d(4)).double()
+    assert L.GGN(bn, data, bn="batch", batch_size=len(data)).jv_route == "double-vjp"
+    assert L.GGN(bn, data).jv_route == "jvp"  # eval-mode BatchNorm is a fixed affine map
+
+
 def test_masks_and_selection_take_the_submatrix():
     net, data = tiny_net(), tiny_data()
     names = [k for k, _ in net.named_parameters()]

@@ -252,11 +252,12 @@ def _as_params(H: Hessian, flat: Tensor) -> dict[str, Tensor]:
 def _onehot_diagonal(H: Hessian | LinearMap, progress: bool, limit: int | None) -> Tensor:
     n = H.dim if limit is None else min(limit, H.dim)
     out = torch.full((H.dim,), math.nan, device=H.device, dtype=H.dtype)
-    if isinstance(H, LinearMap):  # a plain map multiplies blocks of unit vectors at once
-        eye = torch.eye(H.dim, device=H.device, dtype=H.dtype)
+    if isinstance(H, LinearMap):  # a plain map multiplies blocks of 64 unit vectors at once
         for i in tqdm(range(0, n, 64), desc="diagonal", disable=not progress, leave=False):
             j = min(i + 64, n)
-            out[i:j] = H.hvp(eye[i:j]).diagonal(offset=i)
+            block = torch.zeros(j - i, H.dim, device=H.device, dtype=H.dtype)
+            block[torch.arange(j - i), torch.arange(i, j)] = 1
+            out[i:j] = H.hvp(block).diagonal(offset=i)
         return out
     e = torch.zeros(H.dim, device=H.device, dtype=H.dtype)
     for i in tqdm(range(n), desc="diagonal", disable=not progress, leave=False):

@@ -10,6 +10,7 @@ import pickle
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from lmc_toolkit.cli import main
 from lmc_toolkit.data.cifar_files import CIFAR_FILES
@@ -49,25 +50,33 @@ def test_the_smoke_scale_keeps_the_papers_data_and_model():
     assert study_config("paper", scale=None) == paper
 
 
-def test_paper_preset_runs_every_figure_on_cifar10_format_files(tmp_path: Path, capsys):
-    write_cifar10(tmp_path / "data")
-    code = main(
-        [
-            "reproduce",
-            "--preset",
-            "paper",
-            "--scale",
-            "smoke",
-            "--data-root",
-            str(tmp_path / "data"),
-            "--out",
-            str(tmp_path / "reports"),
-            "--no-progress",
-        ]
-    )
+def run_paper(tmp_path: Path, capsys, only: str | None) -> Path:
+    write_cifar10(tmp_path / "data", per_batch=40, test=60)
+    args = ["reproduce", "--preset", "paper", "--scale", "smoke", "--no-progress"]
+    args += ["--data-root", str(tmp_path / "data"), "--out", str(tmp_path / "reports")]
+    code = main(args + (["--only", only] if only else []))
     printed = capsys.readouterr().out
     assert code == 0, printed
-    root = tmp_path / "reports" / "paper-smoke"
+    return tmp_path / "reports" / "paper-smoke"
+
+
+def test_paper_preset_trains_prunes_distills_and_spawns_on_cifar10_format_files(
+    tmp_path: Path, capsys
+):
+    """The default run's share (about 4 minutes): F1 (the data, the narrow ResNet-18, both
+    distillations, IMP, distilled and random pruning, tickets) and F3 (spawning at k, which
+    fingerprints BatchNorm's scalar buffers)."""
+    root = run_paper(tmp_path, capsys, "F1,F3")
+    for fid in ("F1", "F3"):
+        assert list((root / fid).glob("*.json")), f"{fid} wrote no figure"
+    config = json.loads((root / "F1" / "accuracy_vs_sparsity.json").read_text())["config"]
+    assert (config["dataset"], config["model"]) == ("cifar10", "resnet18")
+    assert set(config["synthetic"]) == {"dc", "dm", "random"}
+
+
+@pytest.mark.slow  # every paper figure: about 15 minutes on 2 cores
+def test_paper_preset_runs_every_figure_on_cifar10_format_files(tmp_path: Path, capsys):
+    root = run_paper(tmp_path, capsys, None)
     for fid, (notebook, _) in FIGURES.items():
         assert (root / fid / notebook).exists(), f"{fid}: no executed notebook"
         assert list((root / fid).glob("*.json")), f"{fid} wrote no figure"

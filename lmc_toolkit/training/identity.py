@@ -41,7 +41,7 @@ def tensors_fingerprint(tensors: Mapping[str, Any] | None) -> str:
     for k in sorted(tensors):
         v = torch.as_tensor(tensors[k]).detach().cpu().contiguous()
         h.update(f"{k}|{tuple(v.shape)}|{v.dtype}|".encode())
-        h.update(v.view(torch.uint8).numpy().tobytes() if v.numel() else b"")
+        h.update(v.reshape(-1).view(torch.uint8).numpy().tobytes() if v.numel() else b"")
     return h.hexdigest()[:16]
 
 

@@ -84,8 +84,9 @@ def test_bad_eigen_arguments(case):
     for kw in ({"k": 0}, {"method": "arnoldi"}, {"which": "BE"}, {"tol": 0.0}):
         with pytest.raises(ValueError):
             top_eigenvalues(H, **kw)
-    with pytest.raises(TypeError):
-        top_eigenvalues(torch.eye(3))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="cannot use a str as a linear map"):
+        top_eigenvalues("H")  # type: ignore[arg-type]
+    assert top_eigenvalues(torch.eye(3), progress=False).top == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("method", ["hutchinson", "hutch++"])

@@ -83,6 +83,18 @@ def _untested(claim: str, statement: str, quantity: str, threshold: str, why: st
     return Verdict(claim, statement, quantity, "–", threshold, UNTESTED, why)
 
 
+def _judged(
+    claim: str,
+    statement: str,
+    quantity: str,
+    parts: Sequence[str],
+    threshold: str,
+    outcomes: Sequence[str],
+    why: str,
+) -> Verdict:
+    return Verdict(claim, statement, quantity, "; ".join(parts), threshold, _combine(outcomes), why)
+
+
 # ----- the claims -----
 def claim_masks_compete(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
     """C1: distilled pruning's masks compete with IMP's at a fraction of the training points."""
@@ -254,13 +266,13 @@ def claim_flatter_diagonal(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
         )
     if not outcomes:
         return _untested("C3", statement, quantity, threshold, "no shared sparsity in F5")
-    return Verdict(
+    return _judged(
         "C3",
         statement,
         quantity,
-        "; ".join(parts),
+        parts,
         threshold,
-        _combine(outcomes),
+        outcomes,
         f"{method} vs IMP at {len(outcomes)} sparsities",
     )
 
@@ -349,13 +361,13 @@ def claim_tradeoff(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
         )
     if not outcomes:
         return _untested("C6", statement, quantity, threshold, "no ticket near 60% or 87% sparsity")
-    return Verdict(
+    return _judged(
         "C6",
         statement,
         quantity,
-        "; ".join(parts),
+        parts,
         threshold,
-        _combine(outcomes),
+        outcomes,
         f"{method} vs IMP at {len(outcomes)} target sparsities",
     )
 

@@ -74,7 +74,7 @@ def test_paper_preset_trains_prunes_distills_and_spawns_on_cifar10_format_files(
     assert set(config["synthetic"]) == {"dc", "dm", "random"}
 
 
-@pytest.mark.slow  # every paper figure: about 15 minutes on 2 cores
+@pytest.mark.slow  # every paper figure: 25 minutes or more on 2 cores (F1-F8: 21)
 def test_paper_preset_runs_every_figure_on_cifar10_format_files(tmp_path: Path, capsys):
     root = run_paper(tmp_path, capsys, None)
     for fid, (notebook, _) in FIGURES.items():

@@ -10,12 +10,17 @@ from pathlib import Path
 from typing import Any
 
 
+def read_json(path: Path, default: Any) -> Any:
+    """The JSON at `path`, or `default` when it is missing or not JSON (yet)."""
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return default
+
+
 def figure_json(root: Path, name: str) -> Any:
     """The JSON a figure wrote under `root` (None when it is missing or unreadable)."""
-    try:
-        return json.loads((root / name).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
+    return read_json(root / name, None)
 
 
 def number(value: Any) -> float:

@@ -11,12 +11,12 @@ shows it without a browser).
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from lmc_toolkit.store.files import atomic_write as _atomic_write
+from lmc_toolkit.study.evidence import read_json
 
 #: (figure, headline title, columns taken from its rows) merged into the summary.
 SOURCES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -47,19 +47,12 @@ COLUMNS: dict[str, tuple[str, str]] = {
 SUMMARY = "headline.md"
 
 
-def _read(path: Path) -> Mapping[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-
-
 def summary_rows(root: str | Path) -> list[dict[str, Any]]:
     """One row per (method, sparsity) found in any source table, in the order first seen;
     a number a figure did not produce is None."""
     rows: dict[tuple[str, float], dict[str, Any]] = {}
     for figure, title, columns in SOURCES:
-        for entry in _read(Path(root) / figure / "headline.json").get(title, []):
+        for entry in read_json(Path(root) / figure / "headline.json", {}).get(title, []):
             key = (str(entry["method"]), round(float(entry["sparsity"]), 3))
             row = rows.setdefault(key, {"method": key[0], "sparsity": float(entry["sparsity"])})
             for c in columns:

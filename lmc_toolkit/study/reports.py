@@ -7,23 +7,15 @@ table (`lmc_toolkit.study.headline`, also written as `headline.md`).
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lmc_toolkit.store.files import atomic_write
+from lmc_toolkit.study.evidence import read_json
 
 HEADLINE = "headline.json"
-
-
-def read_json(path: Path, default: Any) -> Any:
-    """The JSON at `path`, or `default` when it is missing or not JSON (yet)."""
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return default
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,11 @@ def test_diagonal_histogram_on_log_x_counts_kept_coordinates():
     assert fig.layout.xaxis.type == "log"
     trace = fig.data[0]
     assert math.isclose(sum(trace.y), 3 / 4)  # the pruned 5.0 is left out, the negative counted
-    assert "1 entries ≤ 0" in trace.name
+    assert trace.name.endswith("(1 negative: not on the log axis)")
+    assert fig.layout.xaxis.exponentformat == "power"  # 10⁻³, not SI's "1m"
+    zeros = _diagonal([0.0, 0.0, 1e-2], [True, True, True])  # a Gauss-Newton diagonal: no negatives
+    assert plot_diagonal_hist(zeros).data[0].name.endswith("(2 zero: not on the log axis)")
+    assert plot_diagonal_hist(_diagonal([1.0, 2.0], [True, True])).data[0].name == "diagonal"
     assert d.plot("hist").layout.xaxis.type == "log"
     with pytest.raises(ValueError, match="bins"):
         plot_diagonal_hist(d, bins=0)

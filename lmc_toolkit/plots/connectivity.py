@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from lmc_toolkit.plots.style import nth_color
+from lmc_toolkit.plots.style import LOSS_TITLE, metric_title, nth_color, plane_axis_titles
 
 
 def plot_curve(
@@ -23,6 +23,8 @@ def plot_curve(
         raise ValueError(f"got {len(labels)} labels for {len(curves)} curves")
     x_title = "α" if curves[0].kind == "interpolation" else "t"
     fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "error (%)"))
+    fig.update_yaxes(title_text=LOSS_TITLE, row=1, col=1)
+    fig.update_yaxes(title_text="error (%)", row=1, col=2)
     for i, c in enumerate(curves):
         name = labels[i] if labels is not None else (c.label or f"curve {i}")
         color = nth_color(i)
@@ -99,14 +101,24 @@ def plot_pairwise(result: Any, title: str = "") -> go.Figure:
             x=labels,
             y=labels,
             colorscale="Reds",
-            colorbar={"x": 0.45},
+            colorbar={"x": 0.45, "title": {"text": "error barrier (%)"}},
         ),
         row=1,
         col=1,
     )
     fig.add_trace(
-        go.Heatmap(z=result.distances, x=labels, y=labels, colorscale="Blues"), row=1, col=2
+        go.Heatmap(
+            z=result.distances,
+            x=labels,
+            y=labels,
+            colorscale="Blues",
+            colorbar={"title": {"text": "L2 distance"}},
+        ),
+        row=1,
+        col=2,
     )
+    fig.update_xaxes(title_text="solution")
+    fig.update_yaxes(title_text="solution")
     fig.update_layout(title=title or f"pairwise (BN: {result.bn})", template="plotly_white")
     return fig
 
@@ -122,7 +134,7 @@ def plot_surface(
     if metric == "error":
         z = 100 * z
     shown = np.log10(np.clip(z, 1e-12, None)) if log else z
-    label = f"log10 {metric}" if log else metric
+    label = f"log₁₀ {metric_title(metric)}" if log else metric_title(metric)
     fig = make_subplots(
         rows=1,
         cols=2,
@@ -130,7 +142,13 @@ def plot_surface(
         subplot_titles=(f"{label} (contour)", f"{label} (surface)"),
     )
     fig.add_trace(
-        go.Contour(x=surface.x, y=surface.y, z=shown, colorscale="Viridis", colorbar={"x": 0.45}),
+        go.Contour(
+            x=surface.x,
+            y=surface.y,
+            z=shown,
+            colorscale="Viridis",
+            colorbar={"x": 0.45, "title": {"text": label}},
+        ),
         row=1,
         col=1,
     )
@@ -172,6 +190,10 @@ def plot_surface(
             col=2,
         )
     meta = surface.meta
+    x_title, y_title = plane_axis_titles(meta)
+    fig.update_xaxes(title_text=x_title, row=1, col=1)
+    fig.update_yaxes(title_text=y_title, row=1, col=1)
+    fig.update_scenes(xaxis_title_text="x", yaxis_title_text="y", zaxis_title_text=label)
     fig.update_layout(
         title=title
         or f"{meta.get('kind', 'plane')} plane on {meta.get('dataset', '?')} "

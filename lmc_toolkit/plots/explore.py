@@ -13,6 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from lmc_toolkit.plots.connectivity import plot_curve
+from lmc_toolkit.plots.style import metric_title, plane_axis_titles
 
 #: Indices of the α-marker traces (loss panel, error panel) in `plot_interpolation`'s figure.
 MARKER_TRACES = (2, 3)
@@ -57,10 +58,6 @@ def slice_values(surface: Any, metric: str) -> np.ndarray:
     return z if metric == "loss" else 100 * z
 
 
-def metric_label(metric: str) -> str:
-    return metric if metric == "loss" else f"{metric} (%)"
-
-
 def slice_title(surface: Any) -> str:
     meta = surface.meta
     return f"{meta.get('kind', 'plane')} slice on {meta.get('dataset', '?')} (BN: {surface.bn})"
@@ -78,7 +75,7 @@ def plot_slice(surface: Any, metric: str = "loss", title: str = "") -> go.Figure
                 y=np.asarray(surface.y, float),
                 z=z,
                 colorscale="Viridis",
-                colorbar={"title": {"text": metric_label(metric)}},
+                colorbar={"title": {"text": metric_title(metric)}},
                 connectgaps=False,
                 name=metric,
             ),
@@ -96,8 +93,8 @@ def plot_slice(surface: Any, metric: str = "loss", title: str = "") -> go.Figure
     )
     fig.update_layout(
         title=title or slice_title(surface),
-        xaxis_title="x",
-        yaxis_title="y",
+        xaxis_title=plane_axis_titles(surface.meta)[0],
+        yaxis_title=plane_axis_titles(surface.meta)[1],
         template="plotly_white",
         width=700,
         height=520,

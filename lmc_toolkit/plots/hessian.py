@@ -82,7 +82,11 @@ def _density_figure(
             )
         )  # fmt: skip
     fig.update_xaxes(title_text="eigenvalue")
-    fig.update_yaxes(title_text="density (per unit eigenvalue)", type="log" if log_y else "linear")
+    fig.update_yaxes(
+        title_text="density (per unit eigenvalue)",
+        type="log" if log_y else "linear",
+        exponentformat="power",
+    )
     if log_y and highest > 0:
         fig.update_yaxes(range=[math.log10(lowest), math.log10(highest) + 0.3])
         fig.add_annotation(
@@ -97,15 +101,18 @@ def _summary_name(s: Any) -> str:
     return f"{s.method} {100 * s.sparsity:.0f}%"
 
 
-def _positive(diag: Any) -> tuple[np.ndarray, int]:
+def _positive(diag: Any) -> tuple[np.ndarray, str]:
+    """The positive entries, and what was left out of a log axis ("" when nothing)."""
     values = diag.flat().numpy()
-    keep = values > 0
-    return values[keep], int((~keep).sum())
+    zero, negative = int((values == 0).sum()), int((values < 0).sum())
+    left = [f"{n} {what}" for n, what in ((zero, "zero"), (negative, "negative")) if n]
+    return values[values > 0], f" ({', '.join(left)}: not on the log axis)" if left else ""
 
 
 def plot_diagonal_hist(diagonals: Any, bins: int = 60, title: str = "") -> go.Figure:
     """Histograms of the Hessian diagonal (kept coordinates) on a log x-axis, as fractions of
-    each network's coordinates; entries ≤ 0 cannot be placed on it and are counted in the legend."""
+    each network's coordinates; zero and negative entries cannot be placed on it and are counted
+    in the legend."""
     if not isinstance(bins, int) or bins < 1:
         raise ValueError(f"bins must be a positive int, got {bins!r}")
     items = _labelled(diagonals, "diagonal")
@@ -116,12 +123,10 @@ def plot_diagonal_hist(diagonals: Any, bins: int = 60, title: str = "") -> go.Fi
     edges = np.logspace(np.log10(pooled.min()), np.log10(pooled.max()), bins + 1)
     edges[-1] *= 1 + 1e-12
     fig = go.Figure()
-    for i, (label, (values, nonpositive)) in enumerate(positives.items()):
-        total = len(values) + nonpositive
+    for i, (label, (values, left_out)) in enumerate(positives.items()):
+        total = items[label].flat().numel()
         counts, _ = np.histogram(values, bins=edges)
-        name = label or "diagonal"
-        if nonpositive:
-            name += f" ({nonpositive} entries ≤ 0 not shown)"
+        name = (label or "diagonal") + left_out
         fig.add_trace(
             go.Scatter(
                 x=np.sqrt(edges[:-1] * edges[1:]),
@@ -131,7 +136,7 @@ def plot_diagonal_hist(diagonals: Any, bins: int = 60, title: str = "") -> go.Fi
                 name=name,
             )
         )
-    fig.update_xaxes(title_text="Hessian diagonal entry", type="log")
+    fig.update_xaxes(title_text="Hessian diagonal entry", type="log", exponentformat="power")
     fig.update_yaxes(title_text="fraction of coordinates")
     fig.update_layout(title=title or "Hessian diagonal", template="plotly_white")
     return fig
@@ -157,7 +162,11 @@ def plot_diagonal_sorted(diagonals: Any, log_y: bool = True, title: str = "") ->
             )
         )
     fig.update_xaxes(title_text="rank (fraction of kept coordinates)")
-    fig.update_yaxes(title_text="Hessian diagonal entry", type="log" if log_y else "linear")
+    fig.update_yaxes(
+        title_text="Hessian diagonal entry",
+        type="log" if log_y else "linear",
+        exponentformat="power",
+    )
     fig.update_layout(title=title or "Hessian diagonal, sorted", template="plotly_white")
     return fig
 
@@ -205,7 +214,7 @@ def plot_vs_sparsity(
             )
         )
     fig.update_xaxes(title_text="sparsity (%)")
-    fig.update_yaxes(title_text=quantity, type="log" if log_y else "linear")
+    fig.update_yaxes(title_text=quantity, type="log" if log_y else "linear", exponentformat="power")
     fig.update_layout(title=title or f"{quantity} vs sparsity", template="plotly_white")
     return fig
 
@@ -240,6 +249,8 @@ def plot_curvature_vs_sparsity(summaries: Sequence[Any], title: str = "") -> go.
             col=2,
         )
     fig.update_xaxes(title_text="sparsity (%)")
+    fig.update_yaxes(title_text="λ₁ (top Hessian eigenvalue)", row=1, col=1)
+    fig.update_yaxes(title_text="trace of the Hessian (± 1 SE)", row=1, col=2)
     fig.update_layout(title=title or "sharpness vs sparsity", template="plotly_white")
     return fig
 
@@ -282,5 +293,7 @@ def plot_diagonals(summaries: Sequence[Any], title: str = "") -> go.Figure:
         )
     fig.update_xaxes(title_text="quantile", row=1, col=1)
     fig.update_xaxes(title_text="log₁₀ |H_ii|", row=1, col=2)
+    fig.update_yaxes(title_text="H_ii (Hessian diagonal entry)", row=1, col=1)
+    fig.update_yaxes(title_text="fraction of coordinates", row=1, col=2)
     fig.update_layout(barmode="overlay", title=title or "Hessian diagonal", template="plotly_white")
     return fig

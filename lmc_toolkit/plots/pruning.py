@@ -256,6 +256,7 @@ def plot_imp(results: Any, title: str = "") -> go.Figure:
             col=2,
         )
     fig.update_xaxes(title_text="sparsity (%)")
-    fig.update_yaxes(type="log", row=1, col=2)
+    fig.update_yaxes(title_text="eval accuracy (%)", row=1, col=1)
+    fig.update_yaxes(title_text="sample gradients to find the mask", type="log", row=1, col=2)
     fig.update_layout(title=title or "IMP rounds", template="plotly_white")
     return fig

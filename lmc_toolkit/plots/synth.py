@@ -61,7 +61,9 @@ def plot_synthetic(
         title = f"{data.name}: {how}{ipc} ({len(data)} images)"
     fig = go.Figure(go.Image(z=grid, hoverinfo="skip"))
     centers = [k * (h + 1) + (h - 1) / 2 for k in range(data.num_classes)]
-    fig.update_yaxes(tickvals=centers, ticktext=list(data.classes), showgrid=False)
+    fig.update_yaxes(
+        title_text="class", tickvals=centers, ticktext=list(data.classes), showgrid=False
+    )
     fig.update_xaxes(showticklabels=False, showgrid=False)
     fig.update_layout(
         title=title,

@@ -31,13 +31,13 @@ from lmc_toolkit.plots.explore import (
     MARKER_TRACES,
     SLICE_MARKERS,
     SLICE_TRACE,
-    metric_label,
     nearest_index,
     plot_interpolation,
     plot_slice,
     slice_title,
     slice_values,
 )
+from lmc_toolkit.plots.style import metric_title, plane_axis_titles
 from lmc_toolkit.pruning.mask import Mask
 from lmc_toolkit.training.params import norm
 from lmc_toolkit.widgets.checks import check_choices, check_int
@@ -334,12 +334,14 @@ class Explorer:
         with self.slice_view.editing() as fig:
             fig.data[SLICE_TRACE].update(
                 x=surface.x, y=surface.y, z=slice_values(surface, self.metric.value),
-                colorbar={"title": {"text": metric_label(self.metric.value)}},
+                colorbar={"title": {"text": metric_title(self.metric.value)}},
             )  # fmt: skip
             fig.data[SLICE_MARKERS].update(
                 x=[m.x for m in marks], y=[m.y for m in marks], text=[m.label for m in marks]
             )
             fig.layout.title.text = slice_title(surface)
+            x_title, y_title = plane_axis_titles(surface.meta)
+            fig.layout.xaxis.title.text, fig.layout.yaxis.title.text = x_title, y_title
 
 
 def _empty_curve_figure() -> go.Figure:

@@ -58,7 +58,7 @@ setup: system $(VENV)/.installed
 
 # The main job: every figure of the study at the cpu preset (the embedded MNIST, 2 CPU cores),
 # into reports/cpu/ (PNG, offline HTML, JSON, executed notebooks, index.html). Finished runs stay
-# in the store, so a second run only redraws. PRESET=smoke|cpu|paper and SCHEDULER=... override.
+# in the store, so a second run only redraws. PRESET=smoke|cpu|fashion|paper and SCHEDULER=... override.
 PRESET ?= cpu
 reproduce: setup
 	$(VENV)/bin/lmc-toolkit reproduce --preset $(PRESET) --out reports/ $(if $(SCHEDULER),--scheduler $(SCHEDULER))

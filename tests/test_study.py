@@ -18,7 +18,7 @@ def study(tmp_path_factory) -> Study:
 
 
 def test_presets_are_valid_and_overrides_apply():
-    assert set(STUDY_PRESETS) == {"smoke", "cpu", "paper"}
+    assert set(STUDY_PRESETS) == {"smoke", "cpu", "fashion", "paper"}
     c = study_config("smoke", rounds=3, ticket_rounds=[1, 3], data_seeds=[0, 2], ipc=None)
     assert (c.rounds, c.ticket_rounds, c.data_seeds) == (3, (1, 3), (0, 2))
     assert c.ipc == STUDY_PRESETS["smoke"].ipc  # None keeps the preset's value
@@ -26,7 +26,9 @@ def test_presets_are_valid_and_overrides_apply():
 
 
 def test_bad_settings_name_the_value_and_what_is_allowed():
-    with pytest.raises(ValueError, match=r"unknown preset 'laptop'.*\['smoke', 'cpu', 'paper'\]"):
+    with pytest.raises(
+        ValueError, match=r"unknown preset 'laptop'.*\['smoke', 'cpu', 'fashion', 'paper'\]"
+    ):
         study_config("laptop")
     with pytest.raises(ValueError, match=r"no field 'epochs'"):
         study_config("smoke", epochs=3)

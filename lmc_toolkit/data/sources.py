@@ -34,6 +34,10 @@ FASHION_CLASSES = (
 )
 #: Debian's `dataset-fashion-mnist` package installs the standard gzipped IDX files here.
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MISSING = (
+    "Fashion-MNIST is not installed: run `apt-get install dataset-fashion-mnist` (Debian/Ubuntu), "
+    "or pass root=<folder> (with download=True to fetch torchvision's copy there)"
+)
 
 # Per-channel normalization of the pixels in [0, 1] (the usual published values).
 STATS = {
@@ -170,10 +174,7 @@ def _fashion(split: str, root: Any = None, download: bool = False, **options: An
             split=split,
         )
     if root is None:
-        raise FileNotFoundError(
-            "Fashion-MNIST is not installed: run `apt-get install dataset-fashion-mnist` "
-            "(Debian/Ubuntu), or pass root=<folder> with download=True to fetch it"
-        )
+        raise FileNotFoundError(FASHION_MISSING)
     from torchvision.datasets import FashionMNIST
 
     return _torchvision_mnist(FashionMNIST, "fashion-mnist", FASHION_CLASSES, split, root, download)
@@ -207,7 +208,8 @@ def _torchvision(cls: type, root: Any, split: str, download: bool) -> Any:
 
 def check_root(name: str, root: str | Path | None) -> None:
     """Refuse, before any work, a `root` that lacks the files dataset `name` is read from
-    (CIFAR's batches, ImageNet's `train/` and `val/` folders); others are checked on load."""
+    (CIFAR's batches, ImageNet's `train/` and `val/` folders, Fashion-MNIST's Debian package when
+    no root is given); others are checked on load."""
     if name in CIFAR_FILES:
         base, files = CIFAR_FILES[name]
         folder = _need_root(root) / base
@@ -217,6 +219,8 @@ def check_root(name: str, root: str | Path | None) -> None:
                 f"root={str(root)!r} lacks {name}'s files: {folder / missing[0]} is missing "
                 f"({len(missing)} of the {len(files)} files of {base}/)"
             )
+    elif name == "fashion-mnist" and root is None and not DEBIAN_FASHION_MNIST.is_dir():
+        raise FileNotFoundError(FASHION_MISSING)
     elif name.startswith("imagenet"):
         for split in ("train", "val"):
             if not (_need_root(root) / split).is_dir():

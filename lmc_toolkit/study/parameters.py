@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 #: The scales of the figure pipeline (`study.presets`).
-PRESETS = ("smoke", "cpu", "paper")
+PRESETS = ("smoke", "cpu", "fashion", "paper")
 
 
 def _one_of(allowed: Callable[[], Iterable[str]]) -> Callable[[str, Any], None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import stat
 import subprocess
 import sys
 import textwrap
@@ -19,7 +20,7 @@ from lmc_toolkit.store import (
     safe_torch_load,
     verify_checksum,
 )
-from lmc_toolkit.store.files import checksum_path
+from lmc_toolkit.store.files import atomic_write, checksum_path
 from lmc_toolkit.store.naming import non_default
 from lmc_toolkit.training import TrainConfig, TrainRun
 
@@ -228,6 +229,14 @@ def test_default_root_follows_the_environment(tmp_path, monkeypatch):
 def test_atomic_save_creates_folders(tmp_path):
     path = atomic_torch_save({"a": torch.ones(1)}, tmp_path / "x" / "y" / "z.pt")
     assert path.exists()
+
+
+def test_atomic_writes_get_the_mode_of_any_new_file(tmp_path):
+    """Not the private 0600 of the temporary file: a report written here can be served."""
+    plain = tmp_path / "plain.txt"
+    plain.write_bytes(b"x")
+    written = atomic_write(tmp_path / "atomic.txt", lambda f: f.write(b"x"))
+    assert stat.S_IMODE(written.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
 
 
 # -- sharing one store between processes -------------------------------------------------------

@@ -25,6 +25,17 @@ from typing import Any
 import torch
 
 TMP_MARK = ".tmp-"
+
+
+def _read_umask() -> int:
+    """The process's umask, read once at import (setting it is the only way to read it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
 #: The suffix of a tensor file's checksum record: `<file>.sha256`.
 CHECKSUM_SUFFIX = ".sha256"
 
@@ -47,6 +58,8 @@ def atomic_write(path: str | Path, write: Callable[[Any], None]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + TMP_MARK, dir=path.parent)
     try:
+        # mkstemp makes the file private (0600); give it the mode any new file gets here
+        os.chmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

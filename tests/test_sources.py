@@ -201,3 +201,12 @@ def test_cifar_file_lists_match_torchvision(tmp_path):
             check_root(name, tmp_path)
         (tmp_path / base / files[-1]).write_bytes(b"")
         check_root(name, tmp_path)  # every file there: accepted
+
+
+def test_fashion_without_the_debian_package_is_refused_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.setattr(sources, "DEBIAN_FASHION_MNIST", tmp_path / "absent")
+    with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
+        sources.check_root("fashion-mnist", None)
+    sources.check_root("fashion-mnist", tmp_path)  # a torchvision folder: checked on load
+    monkeypatch.setattr(sources, "DEBIAN_FASHION_MNIST", tmp_path)
+    sources.check_root("fashion-mnist", None)  # the package is there

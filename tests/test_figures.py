@@ -90,7 +90,9 @@ def test_bad_parameters_are_refused_before_running(notebooks: Path, tmp_path: Pa
         figures.run_figures("smoke", "F1", out, {"F1": {"epochs": 3}}, notebooks, progress=False)
     with pytest.raises(ValueError, match=r"n=.*must be int"):
         figures.run_figures("smoke", "F1", out, {"F1": {"n": "x"}}, notebooks, progress=False)
-    with pytest.raises(ValueError, match=r"'laptop' is not one of \['cpu', 'paper', 'smoke'\]"):
+    with pytest.raises(
+        ValueError, match=r"'laptop' is not one of \['cpu', 'fashion', 'paper', 'smoke'\]"
+    ):
         figures.run_figures("laptop", "F1", out, None, notebooks, progress=False)
     with pytest.raises(ValueError, match=r"unknown figure 'F12'"):
         figures.run_figures("smoke", "F1,F12", out, None, notebooks, progress=False)

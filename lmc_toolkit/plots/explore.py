@@ -91,10 +91,11 @@ def plot_slice(surface: Any, metric: str = "loss", title: str = "") -> go.Figure
             ),
         ]
     )
+    x_title, y_title = plane_axis_titles(surface.meta)
     fig.update_layout(
         title=title or slice_title(surface),
-        xaxis_title=plane_axis_titles(surface.meta)[0],
-        yaxis_title=plane_axis_titles(surface.meta)[1],
+        xaxis_title=x_title,
+        yaxis_title=y_title,
         template="plotly_white",
         width=700,
         height=520,

@@ -27,7 +27,7 @@ from lmc_toolkit import models
 from lmc_toolkit.connectivity import instability
 from lmc_toolkit.store import Store
 from lmc_toolkit.study.runs import subsample
-from lmc_toolkit.training import TrainConfig, evaluate
+from lmc_toolkit.training import TrainConfig
 
 
 def one_setting(
@@ -42,14 +42,11 @@ def one_setting(
         alphas=11, progress=False,
     )  # fmt: skip
     seconds = time.perf_counter() - start
-    accuracy = {
-        seed: evaluate(child.model(model), test).accuracy for seed, child in result.children.items()
-    }
     return {
         "train_images": len(train),
         "lr": lr,
         "width": width,
-        "test_accuracy": accuracy,
+        "test_accuracy": result.meta["child_accuracy"],  # each child's end of its curve
         "pairs": [list(p) for p in result.pairs],
         "error_barriers": [float(b) for b in result.error_barriers],
         "loss_barriers": [float(b) for b in result.loss_barriers],

@@ -101,12 +101,14 @@ def _summary_name(s: Any) -> str:
     return f"{s.method} {100 * s.sparsity:.0f}%"
 
 
-def _positive(diag: Any) -> tuple[np.ndarray, str]:
-    """The positive entries, and what was left out of a log axis ("" when nothing)."""
+def _positive(diag: Any) -> tuple[np.ndarray, str, int]:
+    """The positive entries, what was left out of a log axis ("" when nothing), and how many
+    kept coordinates there are."""
     values = diag.flat().numpy()
     zero, negative = int((values == 0).sum()), int((values < 0).sum())
     left = [f"{n} {what}" for n, what in ((zero, "zero"), (negative, "negative")) if n]
-    return values[values > 0], f" ({', '.join(left)}: not on the log axis)" if left else ""
+    note = f" ({', '.join(left)}: not on the log axis)" if left else ""
+    return values[values > 0], note, len(values)
 
 
 def plot_diagonal_hist(diagonals: Any, bins: int = 60, title: str = "") -> go.Figure:
@@ -117,14 +119,13 @@ def plot_diagonal_hist(diagonals: Any, bins: int = 60, title: str = "") -> go.Fi
         raise ValueError(f"bins must be a positive int, got {bins!r}")
     items = _labelled(diagonals, "diagonal")
     positives = {k: _positive(d) for k, d in items.items()}
-    pooled = np.concatenate([v for v, _ in positives.values()] or [np.ones(1)])
+    pooled = np.concatenate([v for v, _, _ in positives.values()] or [np.ones(1)])
     if len(pooled) == 0:
         raise ValueError("no positive diagonal entries to place on a log axis")
     edges = np.logspace(np.log10(pooled.min()), np.log10(pooled.max()), bins + 1)
     edges[-1] *= 1 + 1e-12
     fig = go.Figure()
-    for i, (label, (values, left_out)) in enumerate(positives.items()):
-        total = items[label].flat().numel()
+    for i, (label, (values, left_out, total)) in enumerate(positives.items()):
         counts, _ = np.histogram(values, bins=edges)
         name = (label or "diagonal") + left_out
         fig.add_trace(

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import gzip
+import shutil
 import struct
 from pathlib import Path
 
 import numpy as np
 import torch
+
+#: Debian's chromium (the browser tests skip without it) and the flags it runs with in a sandbox.
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def write_idx(path: Path, array: np.ndarray, gz: bool = False) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import CHROMIUM, CHROMIUM_FLAGS
 
 from lmc_toolkit.plots.explore import MARKER_TRACES
 
@@ -27,15 +28,6 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright pac
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "explore.ipynb"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TOKEN = "lmc-toolkit-browser-test"
 #: The curve figure's line and α-marker traces, decoded by plotly (`_fullData`).
 MARKER_JS = """() => {

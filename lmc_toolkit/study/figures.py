@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,9 @@ FIGURES: dict[str, tuple[str, str]] = {
     "F8": ("F8_pairwise.ipynb", "pairwise barriers and weight distances"),
     "F9": ("F9_alignment.ipynb", "barriers between two initializations, modulo permutation"),
 }
+#: How the executed notebooks keep their figures: plotly's JSON only (JupyterLab draws it), not
+#: a 3.6 MB copy of plotly.js in each, so that the executed notebooks can be committed.
+NOTEBOOK_RENDERER = "plotly_mimetype"
 #: The notebooks that ship with the source tree.
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
@@ -115,43 +119,62 @@ def run_figures(
     # the data the preset reads, before the first notebook starts
     check_root(study_config(preset, scale).dataset, (common or {}).get("data_root"))
 
-    import papermill
-
     _remove_partial_files(root)
-    statuses = []
     bar = tqdm(plan, desc=f"reproduce {preset}", unit="figure", disable=not progress)
-    for fid, path, params in bar:
-        bar.set_postfix_str(fid)
-        executed = root / fid / path.name
-        executed.parent.mkdir(parents=True, exist_ok=True)
-        # papermill saves the notebook after every cell: into a temporary file, renamed at the end
-        partial = executed.with_name(f"{executed.stem}{TMP_MARK}{os.getpid()}.ipynb")
-        start, error = time.perf_counter(), None
-        try:
-            papermill.execute_notebook(
-                str(path),
-                str(partial),
-                parameters=params,
-                progress_bar=False,
-                cwd=str(path.parent),
-                kernel_name="python3",
-            )
-        except Exception as exc:  # recorded; the other figures still run
-            error = _describe(exc)
-        finally:
-            if partial.exists():
-                os.replace(partial, executed)
-        statuses.append(
-            FigureStatus(
-                figure=fid,
-                title=FIGURES[fid][1],
-                notebook=f"{fid}/{path.name}" if executed.exists() else None,
-                seconds=time.perf_counter() - start,
-                error=error,
-            )
-        )
+    statuses = []
+    with _kernel_environment(PLOTLY_RENDERER=NOTEBOOK_RENDERER):
+        for fid, path, params in bar:
+            bar.set_postfix_str(fid)
+            statuses.append(_execute(root, fid, path, params))
     index = write_index(root, statuses, preset)
     return RunReport(preset, root, index, tuple(statuses))
+
+
+def _execute(root: Path, fid: str, path: Path, params: dict[str, Any]) -> FigureStatus:
+    """Run one figure notebook into `root/<fid>/`; a failure is recorded, not raised."""
+    import papermill
+
+    executed = root / fid / path.name
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    # papermill saves the notebook after every cell: into a temporary file, renamed at the end
+    partial = executed.with_name(f"{executed.stem}{TMP_MARK}{os.getpid()}.ipynb")
+    start, error = time.perf_counter(), None
+    try:
+        papermill.execute_notebook(
+            str(path),
+            str(partial),
+            parameters=params,
+            progress_bar=False,
+            cwd=str(path.parent),
+            kernel_name="python3",
+        )
+    except Exception as exc:  # recorded; the other figures still run
+        error = _describe(exc)
+    finally:
+        if partial.exists():
+            os.replace(partial, executed)
+    return FigureStatus(
+        figure=fid,
+        title=FIGURES[fid][1],
+        notebook=f"{fid}/{path.name}" if executed.exists() else None,
+        seconds=time.perf_counter() - start,
+        error=error,
+    )
+
+
+@contextmanager
+def _kernel_environment(**variables: str) -> Iterator[None]:
+    """Environment variables the notebook kernels start with (they inherit this process's)."""
+    saved = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _remove_partial_files(root: Path) -> None:

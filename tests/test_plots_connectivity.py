@@ -36,6 +36,14 @@ def test_plot_barriers_with_error_bars():
         plot_barriers({"bad": ([0],)})
 
 
+def test_plot_barriers_draws_the_threshold_in_the_series_units():
+    assert not plot_barriers({"dense": ([0], [0.1])}).layout.shapes
+    fig = plot_barriers({"dense": ([0, 0.25], [0.1, 0.0])}, threshold=0.02)
+    (line,) = fig.layout.shapes
+    assert line.y0 == line.y1 == pytest.approx(2.0) and line.line.dash == "dash"
+    assert "threshold 2" in fig.layout.annotations[0].text
+
+
 def test_plot_surface_contour_3d_and_markers():
     x, y = np.linspace(-1, 1, 3), np.linspace(-1, 1, 4)
     loss = 1 + np.add.outer(y**2, x**2)

@@ -55,11 +55,13 @@ def plot_barriers(
     y_title: str = "error barrier (%)",
     scale: float = 100.0,
     title: str = "",
+    threshold: float | None = None,
 ) -> go.Figure:
     """Barrier against sparsity (or spawn step, ...) per method.
 
     `series` maps a method name to `(x, barrier)` or `(x, barrier, std)` arrays; barriers are
-    multiplied by `scale` (100 turns error fractions into percent).
+    multiplied by `scale` (100 turns error fractions into percent). `threshold` (a barrier, in
+    the series' units) draws the stability threshold as a dashed line.
     """
     if not series:
         raise ValueError("plot_barriers needs at least one series")
@@ -81,6 +83,13 @@ def plot_barriers(
                 name=name,
                 line={"color": nth_color(i)},
             )
+        )
+    if threshold is not None:
+        fig.add_hline(
+            y=scale * threshold,
+            line={"dash": "dash", "color": "gray"},
+            annotation_text=f"stability threshold {scale * threshold:g}",
+            annotation_position="top left",
         )
     fig.update_layout(
         title=title or "barriers",

@@ -28,7 +28,6 @@ from lmc_toolkit.connectivity.spawning import (
     rewound,
     spawn_run,
     train_child,
-    train_rewound_child,
     train_spawn,
 )
 from lmc_toolkit.data.dataset import Dataset, check_nonempty
@@ -159,9 +158,7 @@ def instability(
         )
         for seed in (s for pair in seed_pairs for s in pair):
             key = RewoundChildRun(dense_key, spawn_key.mask, seed)
-            children[seed] = train_rewound_child(
-                model, train_data, first, key, mask, store, progress
-            )
+            children[seed] = train_child(model, train_data, first, key, mask, store, progress)
     else:
         point = train_spawn(model, train_data, config, spawn_key, mask, store, progress)
         for seed in (s for pair in seed_pairs for s in pair):

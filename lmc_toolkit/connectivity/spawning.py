@@ -128,12 +128,13 @@ def train_child(
     model: nn.Module,
     data: Dataset,
     spawn: Checkpoint,
-    key: ChildRun,
+    key: ChildRun | RewoundChildRun,
     mask: Mapping[str, Tensor] | None,
     store: Store | None,
     progress: bool,
 ) -> TrainResult:
-    """One copy: trained from the step-k checkpoint `spawn` to the end with its own data order."""
+    """One copy: trained from the step-k checkpoint `spawn` (for a `RewoundChildRun`, the
+    dense one made a subnetwork's start by `rewound`) to the end with its own data order."""
 
     def compute() -> TrainResult:
         return train(
@@ -158,25 +159,3 @@ def rewound(spawn: Checkpoint, mask: Mapping[str, Tensor]) -> Checkpoint:
     }
     groups = copy.deepcopy(spawn.optimizer["param_groups"])
     return Checkpoint(step=spawn.step, state=state, optimizer={"state": {}, "param_groups": groups})
-
-
-def train_rewound_child(
-    model: nn.Module,
-    data: Dataset,
-    start: Checkpoint,
-    key: RewoundChildRun,
-    mask: Mapping[str, Tensor],
-    store: Store | None,
-    progress: bool,
-) -> TrainResult:
-    """One copy of the subnetwork: trained (masked) from `start` (see `rewound`) to the end."""
-
-    def compute() -> TrainResult:
-        return train(
-            model, data, key.spawn.train, key.data_seed, mask=mask,
-            resume=copy.deepcopy(start), progress=progress,
-        )  # fmt: skip
-
-    if store is None:
-        return compute()
-    return store.cached(key, compute, encode=TrainResult.to_dict, decode=TrainResult.from_dict)

@@ -213,10 +213,59 @@ def test_instability_vs_k_and_pairs(digits_small):
     assert curve.to_dict()["ks"] == [0, 3]
 
 
+def test_dense_spawn_starts_the_copies_from_the_dense_theta_k_like_imp_rewinding(
+    digits_small, tmp_path
+):
+    from lmc_toolkit.pruning import ImpConfig, imp
+
+    model = _net(0)
+    k = 2
+    run = imp(model, digits_small, ImpConfig(rounds=1, rate=0.5, rewind=k, train=CONFIG),
+              data_seed=3, progress=False)  # fmt: skip
+    mask = run.rounds[-1].mask
+    store = Store(tmp_path)
+    dense = instability(model, digits_small, digits_small, CONFIG, k=k, mask=mask,
+                        data_seeds=(3, 4), store=store, alphas=3, progress=False, spawn="dense")  # fmt: skip
+    # the copy with IMP's data seed is IMP's last round, bit for bit: θ_k ⊙ m, trained from k
+    assert tensors_equal(dense.children[3].state, run.rounds[-1].state)
+    assert dense.meta["spawn"] == "dense"
+    for child in dense.children.values():
+        assert all(not child.state[n][~m].any() for n, m in mask.items())
+    # spawning the subnetwork itself at k is another start: other weights, other store entries
+    masked = instability(model, digits_small, digits_small, CONFIG, k=k, mask=mask,
+                         data_seeds=(3, 4), store=store, alphas=3, progress=False)  # fmt: skip
+    assert not tensors_equal(masked.children[3].state, dense.children[3].state)
+    computed = store.computed
+    again = instability(model, digits_small, digits_small, CONFIG, k=k, mask=mask,
+                        data_seeds=(3, 4), store=store, alphas=3, progress=False, spawn="dense")  # fmt: skip
+    assert store.computed == computed
+    assert tensors_equal(again.children[4].state, dense.children[4].state)
+    # at k = 0 the two starts are the same point, θ0 ⊙ m
+    at0 = [
+        instability(
+            model,
+            digits_small,
+            digits_small,
+            CONFIG,
+            k=0,
+            mask=mask,
+            alphas=3,
+            progress=False,
+            spawn=spawn,
+        )
+        for spawn in ("masked", "dense")
+    ]
+    assert tensors_equal(at0[0].children[1].state, at0[1].children[1].state)
+
+
 def test_instability_refuses_bad_input(digits_small):
     model = _net(0)
     with pytest.raises(ValueError, match=r"spawn step k must be an int in \[0, 6\)"):
         instability(model, digits_small, digits_small, CONFIG, k=6)
     with pytest.raises(ValueError, match="at least 2 distinct seeds"):
         instability(model, digits_small, digits_small, CONFIG, data_seeds=(1, 1))
+    with pytest.raises(
+        ValueError, match=r"spawn must be one of \('masked', 'dense'\), got 'rewind'"
+    ):
+        instability(model, digits_small, digits_small, CONFIG, spawn="rewind")
     assert child_seeds((5, 2), 2) == ((5, 2), (6, 7))

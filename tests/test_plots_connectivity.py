@@ -36,6 +36,14 @@ def test_plot_barriers_with_error_bars():
         plot_barriers({"bad": ([0],)})
 
 
+def test_plot_barriers_draws_the_threshold_in_the_series_units():
+    assert not plot_barriers({"dense": ([0], [0.1])}).layout.shapes
+    fig = plot_barriers({"dense": ([0, 0.25], [0.1, 0.0])}, threshold=0.02)
+    (line,) = fig.layout.shapes
+    assert line.y0 == line.y1 == pytest.approx(2.0) and line.line.dash == "dash"
+    assert "threshold 2" in fig.layout.annotations[0].text
+
+
 def test_plot_surface_contour_3d_and_markers():
     x, y = np.linspace(-1, 1, 3), np.linspace(-1, 1, 4)
     loss = 1 + np.add.outer(y**2, x**2)
@@ -53,6 +61,21 @@ def test_plot_surface_contour_3d_and_markers():
     assert list(fig.data[2].text) == ["a", "b"]
     logged = plot_surface(s, log=True)
     np.testing.assert_allclose(np.asarray(logged.data[0].z), np.log10(loss))
+    # the labels sit in light boxes, readable on dark and light colours alike
+    boxes = [a for a in fig.layout.annotations if a.text in ("a", "b")]
+    assert len(boxes) == 2 and all(a.bgcolor and a.font.color == "black" for a in boxes)
+
+
+def test_plot_surface_colour_range_caps_the_scale():
+    x, y = np.linspace(-1, 1, 3), np.linspace(-1, 1, 4)
+    loss = 1 + np.add.outer(y**2, x**2)
+    s = Surface(x, y, loss, np.full_like(loss, 0.5), (), {"kind": "random"})
+    assert plot_surface(s).data[0].zmax is None
+    capped = plot_surface(s, color_range=(None, 2.0))
+    assert (capped.data[0].zmin, capped.data[0].zmax) == (loss.min(), 2.0)
+    assert (capped.data[1].cmin, capped.data[1].cmax) == (loss.min(), 2.0)
+    with pytest.raises(ValueError, match=r"color_range needs low < high, got \(3.0, 2.0\)"):
+        plot_surface(s, color_range=(3.0, 2.0))
 
 
 def test_plot_pairwise_heatmaps():

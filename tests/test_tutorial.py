@@ -29,17 +29,34 @@ def test_is_committed_without_outputs_and_with_a_parameters_cell():
     assert all(not c.outputs and c.execution_count is None for c in code)
 
 
-def test_runs_at_the_smoke_scale(tmp_path: Path):
+def _run(tmp_path: Path, preset: str) -> nbformat.NotebookNode:
     papermill = pytest.importorskip("papermill")
     out = tmp_path / "tutorial_lmc.ipynb"
     papermill.execute_notebook(
         str(NOTEBOOK),
         str(out),
-        parameters={"preset": "smoke", "progress": False, "store": str(tmp_path / "store")},
+        parameters={"preset": preset, "progress": False, "store": str(tmp_path / "store")},
         cwd=str(NOTEBOOK.parent),
         progress_bar=False,
     )
-    nb = nbformat.read(out, as_version=4)
+    return nbformat.read(out, as_version=4)
+
+
+def test_every_knob_is_a_parameter_and_every_section_is_timed():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    parameters = nb.cells[1].source
+    for knob in ("width", "lr_high", "lr_low", "pairs", "spawn_fractions", "rounds", "rate",
+                 "threshold", "accuracy_floor", "try_lr", "try_fraction", "try_sparsity",
+                 "try_width", "try_seed"):  # fmt: skip
+        assert re.search(rf"^{knob} = ", parameters, re.MULTILINE), knob
+    text = "".join(c.source for c in nb.cells)
+    for reference in ("1803.03635", "1912.05671", "2110.06296", "2209.04836", "2307.03364"):
+        assert f"https://arxiv.org/abs/{reference}" in text
+    assert "## Solutions" in text and text.count("<details>") >= 5
+
+
+def test_runs_at_the_smoke_scale(tmp_path: Path):
+    nb = _run(tmp_path, "smoke")
     text = _stream_text(nb)
     # The barrier the library reports is the one computed by hand from the curve's arrays.
     found = re.search(
@@ -64,3 +81,30 @@ def test_runs_at_the_smoke_scale(tmp_path: Path):
     assert len(figures) >= 8
     # The results went into the store given, not the user's default store.
     assert any((tmp_path / "store").iterdir())
+    _check_teaching(text)
+
+
+def _check_teaching(text: str) -> None:
+    """What the lesson must print whatever its numbers: spawn points as fractions of training,
+    barriers with their standard errors, verdicts that check training and noise, rewinding,
+    the three-solution plane, per-weight traces and each section's time."""
+    assert re.search(
+        r"spawned at k = +\d+ \( *\d+% of training\): error barrier [\d.]+ ± [\d.]+ points", text
+    )
+    verdicts = ("stable", "unstable", "not separable at this scale", "copies did not train")
+    lines = re.findall(r"lr [\d.]+, k = +\d+(?: \( *\d+% of training\))?: (.+)", text)
+    found = [v for v in lines if not v.startswith("error barrier")]  # the rows, not verdicts
+    assert found and all(v in verdicts for v in found), found
+    assert re.search(r"(is lower than|not separable at this scale)", text)
+    assert "IMP rewound to" in text and re.search(r"(matching|no verdict on matching) \(gap", text)
+    assert text.count(": loss ") >= 3 and "copy 0 ↔ copy 1: error barrier" in text
+    assert "trace per weight" in text and "trace/weight" in text
+    assert "seconds per section: 1. barrier" in text and "7. exercises" in text
+
+
+@pytest.mark.slow
+def test_runs_at_the_lesson_scale(tmp_path: Path):
+    """The lesson itself (a few minutes on 2 cores; its time is printed, not asserted)."""
+    text = _stream_text(_run(tmp_path, "lesson"))
+    _check_teaching(text)
+    print(re.findall(r"this notebook ran in .+", text))

@@ -182,15 +182,17 @@ def test_picks_from_the_store_with_methods_and_masks(digits_small, eval_data, tm
 def test_figure_widgets_are_edited_in_place_once_displayed(pair, eval_data):
     pytest.importorskip("anywidget")
     ex = explorer(*pair, eval_data, alphas=3, resolution=2)  # FigureWidgets by default
-    fig = ex.curve_view.figure
-    assert ex.curve_view.widget.children == (fig,) and type(fig).__name__ == "FigureWidget"
-    # not displayed yet: an edit builds a new FigureWidget holding it (messages to a widget
-    # without views are lost)
+    # not displayed yet: edits go to a plain figure (messages to a widget without views are
+    # lost), and no FigureWidget exists yet (each carries plotly.js into saved widget state)
+    assert ex.curve_view.widget.children == ()
     ex.alpha.value = 0.0
-    assert ex.curve_view.figure is not fig and ex.curve_view.widget.children[0] is not fig
+    assert type(ex.curve_view.figure).__name__ == "Figure"
     ex._repr_mimebundle_()  # what displaying the explorer in a notebook calls
     fig = ex.curve_view.figure
-    assert ex.curve_view.widget.children == (fig,)
+    assert ex.curve_view.widget.children == (fig,) and type(fig).__name__ == "FigureWidget"
+    assert tuple(fig.data[MARKER_TRACES[0]].x) == (0.0,)  # the edits made before display
+    ex._repr_mimebundle_()  # shown again: the same FigureWidget
+    assert ex.curve_view.figure is fig
     ex.alpha.value = 1.0
     assert ex.curve_view.figure is fig  # edited in place
     assert tuple(fig.data[MARKER_TRACES[0]].x) == (1.0,)
@@ -203,3 +205,58 @@ def test_figure_widgets_without_anywidget_are_refused(pair, eval_data, monkeypat
     monkeypatch.setattr(explorer_widget, "figure_widgets_available", lambda: False)
     with pytest.raises(ImportError, match="anywidget"):
         explorer(*pair, eval_data, figure_widgets=True)
+
+
+def _bn_net(seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1),
+        torch.nn.BatchNorm2d(4),
+        torch.nn.ReLU(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4 * 64, 10),
+    )
+
+
+def test_batchnorm_controls_are_off_with_a_note_for_networks_without_it(pair, eval_data):
+    from lmc_toolkit.widgets.guide import NO_BATCHNORM
+
+    plain = explorer(*pair, eval_data, auto=False)
+    assert plain.curve_bn.disabled and plain.slice_bn.disabled
+    assert plain.bn_note.value == NO_BATCHNORM
+    with_bn = explorer(_bn_net(0), _bn_net(1), eval_data, auto=False, bn_data=eval_data)
+    assert not with_bn.curve_bn.disabled and not with_bn.slice_bn.disabled
+    assert with_bn.bn_note.value == ""
+    # picking a BatchNorm network later turns the controls on
+    plain.add_networks({"bn a": (_bn_net(0), None), "bn b": (_bn_net(1), None)})
+    assert not plain.curve_bn.disabled and plain.bn_note.value == ""
+
+
+def test_added_networks_are_picked_and_computed(pair, eval_data):
+    ex = explorer(*pair, eval_data, alphas=3, resolution=2)
+    spawned = {"copy 0": (_net(2), None), "copy 1": (_net(3), None)}
+    ex.add_networks(spawned)
+    assert list(ex.network_a.options) == ["a", "b", "copy 0", "copy 1"]
+    assert (ex.network_a.value, ex.network_b.value) == ("copy 0", "copy 1")
+    expected = connectivity.interpolate(_net(2), _net(3), eval_data, alphas=3, progress=False)
+    np.testing.assert_allclose(ex.curve.loss, expected.loss, rtol=TOL)
+    with pytest.raises(ValueError, match="at least two networks, got 1"):
+        ex.add_networks({"one": (_net(4), None)})
+
+
+def test_figures_hold_no_nan_for_the_widget_messages(pair, eval_data):
+    from lmc_toolkit.widgets.views import without_nan
+
+    assert without_nan([1.0, float("nan"), float("inf")]) == [1.0, None, None]
+    assert without_nan(np.array([[np.nan, 2.0]])) == [[None, 2.0]]
+    pytest.importorskip("anywidget")
+    ex = explorer(*pair, eval_data, auto=False)  # nothing computed: the empty figures
+    ex._repr_mimebundle_()
+    for view in (ex.curve_view, ex.slice_view):
+        (widget,) = view.widget.children
+        for trace in widget.data:
+            for axis in ("x", "y", "z"):
+                values = getattr(trace, axis, None)
+                if values is not None:
+                    flat = np.asarray(values, dtype=object).ravel()
+                    assert not any(isinstance(v, float) and np.isnan(v) for v in flat)

@@ -1,6 +1,7 @@
 """Linear mode connectivity: `interpolate -> Curve` (with its barriers; with `align=`, an
 `AlignedCurve` before and after permutation alignment), `pairwise` among many solutions, and
-instability analysis (`instability`, `instability_vs_k`)."""
+instability analysis (`instability`, `instability_vs_k`), and judging barriers against their
+noise (`barrier_estimate`, `accuracy_estimate`, `compare`, `untrained`, `peaks_inside`)."""
 
 from lmc_toolkit.connectivity.aligned import ALIGN_METHODS, AlignedCurve
 from lmc_toolkit.connectivity.instability_analysis import (
@@ -10,6 +11,15 @@ from lmc_toolkit.connectivity.instability_analysis import (
     instability_vs_k,
 )
 from lmc_toolkit.connectivity.interpolation import PairwiseResult, alpha_grid, interpolate, pairwise
+from lmc_toolkit.connectivity.noise import (
+    Measurement,
+    accuracy_estimate,
+    barrier_estimate,
+    compare,
+    estimate,
+    peaks_inside,
+    untrained,
+)
 from lmc_toolkit.landscape.curve import Barrier, Curve
 
 __all__ = [
@@ -19,10 +29,17 @@ __all__ = [
     "Curve",
     "Instability",
     "InstabilityCurve",
+    "Measurement",
     "PairwiseResult",
+    "accuracy_estimate",
     "alpha_grid",
+    "barrier_estimate",
+    "compare",
+    "estimate",
     "instability",
     "instability_vs_k",
     "interpolate",
     "pairwise",
+    "peaks_inside",
+    "untrained",
 ]

@@ -21,8 +21,11 @@ from torch import Tensor, nn
 from lmc_toolkit.connectivity.aligned import ALIGN_METHODS, AlignedCurve
 from lmc_toolkit.connectivity.interpolation import alpha_grid, interpolate
 from lmc_toolkit.connectivity.spawning import (
+    SPAWNS,
     ChildRun,
+    RewoundChildRun,
     child_seeds,
+    rewound,
     spawn_run,
     train_child,
     train_spawn,
@@ -114,6 +117,7 @@ def instability(
     bn: str | BNPolicy = "recalibrate",
     progress: bool = True,
     align: str = "none",
+    spawn: str = "masked",
     **evaluator_options: Any,
 ) -> Instability:
     """Frankle et al.'s instability analysis of `model` (its current weights are the init).
@@ -123,10 +127,14 @@ def instability(
     (`bn="recalibrate"` uses fixed batches of `train_data`). With `align` ("weights" or
     "activations"), each pair's second child is aligned onto the first before interpolating,
     and the barriers without alignment are kept in `unaligned`. With `store`, spawn points and
-    children are computed once.
+    children are computed once. With a mask, `spawn="masked"` trains the subnetwork to step k;
+    `spawn="dense"` trains the dense network to θ_k and starts the copies from θ_k ⊙ mask
+    (Frankle et al.'s IMP subnetworks rewound to iteration k; the same at k = 0).
     """
     if align not in ALIGN_METHODS:
         raise ValueError(f"align must be one of {ALIGN_METHODS}, got {align!r}")
+    if spawn not in SPAWNS:
+        raise ValueError(f"spawn must be one of {SPAWNS}, got {spawn!r}")
     _check(model, train_data, eval_data, config, [k], mask)
     seed_pairs = child_seeds(data_seeds, pairs)
     alpha_grid(alphas)
@@ -143,11 +151,19 @@ def instability(
             children[seed] = train_ticket(
                 model, mask, train_data, config, seed, store=store, progress=progress
             )
+    elif spawn == "dense" and mask is not None:
+        dense_key = spawn_run(model, train_data, config, k, int(data_seeds[0]), None)
+        first = rewound(
+            train_spawn(model, train_data, config, dense_key, None, store, progress), mask
+        )
+        for seed in (s for pair in seed_pairs for s in pair):
+            key = RewoundChildRun(dense_key, spawn_key.mask, seed)
+            children[seed] = train_child(model, train_data, first, key, mask, store, progress)
     else:
-        spawn = train_spawn(model, train_data, config, spawn_key, mask, store, progress)
+        point = train_spawn(model, train_data, config, spawn_key, mask, store, progress)
         for seed in (s for pair in seed_pairs for s in pair):
             children[seed] = train_child(
-                model, train_data, spawn, ChildRun(spawn_key, seed), mask, store, progress
+                model, train_data, point, ChildRun(spawn_key, seed), mask, store, progress
             )
     trained = time.perf_counter() - start
     curves, unaligned = [], []
@@ -176,6 +192,7 @@ def instability(
         "spawn_seed": int(data_seeds[0]),
         "model_fingerprint": spawn_key.model,
         "mask_fingerprint": spawn_key.mask,
+        "spawn": spawn if mask is not None and k > 0 else "masked",
         "train_seconds": trained,
         "seconds": time.perf_counter() - start,
         "child_accuracy": _child_accuracy(seed_pairs, curves),

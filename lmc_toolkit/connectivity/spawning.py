@@ -1,6 +1,11 @@
 """The runs behind instability analysis: the step-k spawn point and the children trained from
 it, their store keys (frozen config dataclasses that fingerprint the initial weights, the data
-and the mask), and the disjoint data-seed pairs of the children."""
+and the mask), and the disjoint data-seed pairs of the children.
+
+Two ways to spawn a subnetwork's copies at step k (`SPAWNS`): `"masked"` trains the subnetwork
+itself from θ0 ⊙ m to step k; `"dense"` trains the *dense* network to θ_k and starts the copies
+from θ_k ⊙ m, as Frankle et al. (2020) analyse IMP subnetworks rewound to iteration k (and as
+`ImpConfig(rewind=k)` starts its rounds: momentum reset, the schedule's step k)."""
 
 from __future__ import annotations
 
@@ -43,6 +48,22 @@ class ChildRun:
 
     def run_prefix(self) -> str:
         return f"child-k{self.spawn.step}-s{self.data_seed}"
+
+
+@dataclass(frozen=True)
+class RewoundChildRun:
+    """The identity of one copy of a subnetwork started from the dense network's step-k
+    weights: the dense spawn point, the mask and the copy's own data seed."""
+
+    spawn: SpawnRun
+    mask: str
+    data_seed: int
+
+    def run_prefix(self) -> str:
+        return f"rewound-k{self.spawn.step}-s{self.data_seed}"
+
+
+SPAWNS = ("masked", "dense")
 
 
 def child_seeds(data_seeds: Sequence[int], pairs: int) -> tuple[tuple[int, int], ...]:
@@ -107,12 +128,13 @@ def train_child(
     model: nn.Module,
     data: Dataset,
     spawn: Checkpoint,
-    key: ChildRun,
+    key: ChildRun | RewoundChildRun,
     mask: Mapping[str, Tensor] | None,
     store: Store | None,
     progress: bool,
 ) -> TrainResult:
-    """One copy: trained from the step-k checkpoint `spawn` to the end with its own data order."""
+    """One copy: trained from the step-k checkpoint `spawn` (for a `RewoundChildRun`, the
+    dense one made a subnetwork's start by `rewound`) to the end with its own data order."""
 
     def compute() -> TrainResult:
         return train(
@@ -123,3 +145,17 @@ def train_child(
     if store is None:
         return compute()
     return store.cached(key, compute, encode=TrainResult.to_dict, decode=TrainResult.from_dict)
+
+
+def rewound(spawn: Checkpoint, mask: Mapping[str, Tensor]) -> Checkpoint:
+    """The dense step-k checkpoint `spawn` as a subnetwork's start: pruned weights zeroed,
+    momentum reset and the learning-rate schedule at step k (how `ImpConfig(rewind=k)` rounds
+    start, so a copy with the IMP run's data seed is that run's round, bit for bit)."""
+    state = {
+        name: value * mask[name].to(device=value.device, dtype=value.dtype)
+        if name in mask
+        else value
+        for name, value in spawn.state.items()
+    }
+    groups = copy.deepcopy(spawn.optimizer["param_groups"])
+    return Checkpoint(step=spawn.step, state=state, optimizer={"state": {}, "param_groups": groups})

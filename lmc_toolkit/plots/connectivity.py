@@ -55,11 +55,13 @@ def plot_barriers(
     y_title: str = "error barrier (%)",
     scale: float = 100.0,
     title: str = "",
+    threshold: float | None = None,
 ) -> go.Figure:
     """Barrier against sparsity (or spawn step, ...) per method.
 
     `series` maps a method name to `(x, barrier)` or `(x, barrier, std)` arrays; barriers are
-    multiplied by `scale` (100 turns error fractions into percent).
+    multiplied by `scale` (100 turns error fractions into percent). `threshold` (a barrier, in
+    the series' units) draws the stability threshold as a dashed line.
     """
     if not series:
         raise ValueError("plot_barriers needs at least one series")
@@ -81,6 +83,13 @@ def plot_barriers(
                 name=name,
                 line={"color": nth_color(i)},
             )
+        )
+    if threshold is not None:
+        fig.add_hline(
+            y=scale * threshold,
+            line={"dash": "dash", "color": "gray"},
+            annotation_text=f"stability threshold {scale * threshold:g}",
+            annotation_position="top left",
         )
     fig.update_layout(
         title=title or "barriers",
@@ -124,11 +133,18 @@ def plot_pairwise(result: Any, title: str = "") -> go.Figure:
 
 
 def plot_surface(
-    surface: Any, metric: str = "loss", log: bool = False, title: str = ""
+    surface: Any,
+    metric: str = "loss",
+    log: bool = False,
+    title: str = "",
+    color_range: tuple[float | None, float | None] | None = None,
 ) -> go.Figure:
     """A contour map and a 3-D surface of `metric` over the plane, with the models marked.
 
     `log=True` shows log10 of the metric (loss landscapes span orders of magnitude).
+    `color_range` (low, high; None keeps that end automatic) fixes the colour scale in the shown
+    units, e.g. capped near the models so that a ridge between them is not washed out by the
+    corners; values beyond it take the end colour.
     """
     z = np.asarray(surface.values(metric), float)
     if metric == "error":
@@ -148,12 +164,20 @@ def plot_surface(
             z=shown,
             colorscale="Viridis",
             colorbar={"x": 0.45, "title": {"text": label}},
+            **_color_limits(shown, color_range),
         ),
         row=1,
         col=1,
     )
     fig.add_trace(
-        go.Surface(x=surface.x, y=surface.y, z=shown, colorscale="Viridis", showscale=False),
+        go.Surface(
+            x=surface.x,
+            y=surface.y,
+            z=shown,
+            colorscale="Viridis",
+            showscale=False,
+            **{k.replace("z", "c"): v for k, v in _color_limits(shown, color_range).items()},
+        ),
         row=1,
         col=2,
     )
@@ -165,15 +189,19 @@ def plot_surface(
             go.Scatter(
                 x=mx,
                 y=my,
-                mode="markers+text",
+                mode="markers",
                 text=names,
-                textposition="top center",
                 marker={"color": "white", "size": 10, "line": {"color": "black", "width": 2}},
                 name="models",
             ),
             row=1,
             col=1,
         )
+        for m in surface.markers:  # dark text on a light box: readable on every colour
+            fig.add_annotation(
+                x=m.x, y=m.y, text=m.label, yshift=14, showarrow=False,
+                bgcolor="rgba(255,255,255,0.8)", font={"color": "black"}, row=1, col=1,
+            )  # fmt: skip
         mz = [_nearest(surface, shown, m.x, m.y) for m in surface.markers]
         fig.add_trace(
             go.Scatter3d(
@@ -201,6 +229,22 @@ def plot_surface(
         template="plotly_white",
     )
     return fig
+
+
+def _color_limits(
+    shown: np.ndarray, color_range: tuple[float | None, float | None] | None
+) -> dict[str, float]:
+    """zmin/zmax for a colour range with open ends filled from the finite values shown."""
+    if color_range is None:
+        return {}
+    if len(color_range) != 2:
+        raise ValueError(f"color_range must be (low, high), got {color_range!r}")
+    finite = shown[np.isfinite(shown)]
+    low = float(finite.min()) if color_range[0] is None else float(color_range[0])
+    high = float(finite.max()) if color_range[1] is None else float(color_range[1])
+    if not low < high:
+        raise ValueError(f"color_range needs low < high, got ({low}, {high})")
+    return {"zmin": low, "zmax": high}
 
 
 def _nearest(surface: Any, z: np.ndarray, x: float, y: float) -> float:

@@ -39,9 +39,16 @@ from lmc_toolkit.plots.explore import (
 )
 from lmc_toolkit.plots.style import metric_title, plane_axis_titles
 from lmc_toolkit.pruning.mask import Mask
+from lmc_toolkit.training.batchnorm import has_running_stats
 from lmc_toolkit.training.params import norm
 from lmc_toolkit.widgets.checks import check_choices, check_int
-from lmc_toolkit.widgets.views import FigureView, Progress, figure_widgets_available
+from lmc_toolkit.widgets.guide import NO_BATCHNORM, WHAT_TO_LOOK_FOR
+from lmc_toolkit.widgets.views import (
+    FigureView,
+    Progress,
+    figure_widgets_available,
+    without_nan,
+)
 
 DIRECTIONS = ("random", "a → b")
 
@@ -141,10 +148,12 @@ class Explorer:
         self.metric = W.Dropdown(options=METRICS, description="metric")
         self.compute = W.Button(description="compute", icon="refresh")
         self.auto = W.Checkbox(auto, description="recompute on change")
+        self.bn_note = W.Label()
         self.curve_view = FigureView(_empty_curve_figure(), live=figure_widgets)
         self.slice_view = FigureView(_empty_slice_figure(), live=figure_widgets)
         self.widget = self._layout()
         self._connect()
+        self.sync_bn_controls()
         if auto:
             self.update()
 
@@ -168,7 +177,17 @@ class Explorer:
         tabs = W.Tab([curve, W.VBox([slice_controls, self.slice_view.widget])])
         tabs.set_title(0, "interpolation")
         tabs.set_title(1, "landscape slice")
-        box = W.VBox([picks, W.HBox([self.compute, self.auto, self.progress.widget]), tabs])
+        guide = W.Accordion([W.HTML(WHAT_TO_LOOK_FOR)])
+        guide.set_title(0, "what to look for")
+        box = W.VBox(
+            [
+                picks,
+                W.HBox([self.compute, self.auto, self.progress.widget]),
+                self.bn_note,
+                tabs,
+                guide,
+            ]
+        )
         box.add_class("lmc-explorer")
         return box
 
@@ -178,6 +197,8 @@ class Explorer:
                 w.observe(lambda _change: self._maybe(action), names="value")
 
         on([self.network_a, self.network_b, self.data], self.update)
+        for w in (self.network_a, self.network_b):
+            w.observe(lambda _change: self.sync_bn_controls(), names="value")
         on([self.points, self.curve_bn], self.update_curve)
         on(
             [self.direction, self.norm, self.span, self.resolution, self.slice_bn, self.seed],
@@ -212,6 +233,37 @@ class Explorer:
         )
         same = mask_a is not None and mask_b is not None and mask_a.digest() == mask_b.digest()
         return a, b, mask_a if same else None
+
+    def sync_bn_controls(self) -> None:
+        """Disable the BatchNorm policy controls (with a one-line note) where neither picked
+        network has running statistics: the policy changes nothing there."""
+        try:
+            a, b, _mask = self.picked()
+        except (ValueError, TypeError, RuntimeError, OSError) as exc:  # a store entry that fails
+            self.errors.append(f"loading the networks: {exc}")
+            return
+        used = has_running_stats(a) or has_running_stats(b)
+        self.curve_bn.disabled = self.slice_bn.disabled = not used
+        self.bn_note.value = "" if used else NO_BATCHNORM
+
+    def add_networks(self, networks: Mapping[str, Network], pick: bool = True) -> None:
+        """Add networks to both pickers (e.g. a pair of copies spawned at some k); with `pick`,
+        select the first two added as a and b (which recomputes when `auto` is on)."""
+        new = dict(networks)
+        if pick and len(new) < 2:
+            raise ValueError(f"pick=True needs at least two networks, got {len(new)}")
+        self._networks.update(new)
+        for label in new:
+            self._loaded.pop(label, None)
+        names = list(self._networks)
+        for w in (self.network_a, self.network_b):
+            w.options = names
+        if pick:
+            first, second = list(new)[:2]
+            auto, self.auto.value = self.auto.value, False  # one recompute, not one per picker
+            self.network_a.value, self.network_b.value = first, second
+            self.auto.value = auto
+            self._maybe(self.update)
 
     @property
     def dataset(self) -> Dataset:
@@ -308,7 +360,7 @@ class Explorer:
         new = plot_interpolation(self.curve, self.alpha.value)
         with self.curve_view.editing() as fig:
             for old, fresh in zip(fig.data, new.data, strict=True):
-                old.update(x=fresh.x, y=fresh.y, name=fresh.name)
+                old.update(x=fresh.x, y=without_nan(fresh.y), name=fresh.name)
             fig.layout.title.text = new.layout.title.text
         self.move_alpha()
 
@@ -319,8 +371,10 @@ class Explorer:
         c = self.curve
         i = nearest_index(c.alphas, self.alpha.value)
         with self.curve_view.editing() as fig:
-            fig.data[MARKER_TRACES[0]].update(x=[float(c.alphas[i])], y=[float(c.loss[i])])
-            fig.data[MARKER_TRACES[1]].update(x=[float(c.alphas[i])], y=[float(100 * c.error[i])])
+            fig.data[MARKER_TRACES[0]].update(x=[float(c.alphas[i])], y=without_nan([c.loss[i]]))
+            fig.data[MARKER_TRACES[1]].update(
+                x=[float(c.alphas[i])], y=without_nan([100 * c.error[i]])
+            )
         self.readout.value = (
             f"α = {c.alphas[i]:.2f}: loss {c.loss[i]:.4f}, error {100 * c.error[i]:.2f}%"
         )
@@ -333,7 +387,7 @@ class Explorer:
         marks = surface.markers
         with self.slice_view.editing() as fig:
             fig.data[SLICE_TRACE].update(
-                x=surface.x, y=surface.y, z=slice_values(surface, self.metric.value),
+                x=surface.x, y=surface.y, z=without_nan(slice_values(surface, self.metric.value)),
                 colorbar={"title": {"text": metric_title(self.metric.value)}},
             )  # fmt: skip
             fig.data[SLICE_MARKERS].update(

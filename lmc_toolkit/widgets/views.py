@@ -7,8 +7,10 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import ipywidgets as W
+import numpy as np
 import plotly.graph_objects as go
 
 
@@ -18,9 +20,11 @@ class FigureView:
     `live=True` (the explorer's default where anywidget is installed) shows a `FigureWidget`
     that is edited in place once the page shows it. A FigureWidget's edits travel as messages
     to the views that exist, so edits made before it is first displayed would never reach the
-    page: until `shown()` is called, each edit builds a fresh FigureWidget from the edited
-    figure instead. `live=False` redraws a plain figure in an `Output` after each edit
-    (plotly's mime renderer; works wherever plotly's JupyterLab extension does).
+    page: until `shown()` is called, edits go to a plain figure (`figure`), and `shown()`
+    builds the one FigureWidget from it. (Each FigureWidget carries plotly.js, 5 MB, into the
+    widget state an executed copy saves: one per view, none per early edit.)
+    `live=False` redraws a plain figure in an `Output` after each edit (plotly's mime
+    renderer; works wherever plotly's JupyterLab extension does).
     """
 
     def __init__(self, figure: go.Figure, live: bool = False):
@@ -29,15 +33,19 @@ class FigureView:
         self.live = live
         self.is_shown = False
         if live:
-            self.figure: go.Figure = go.FigureWidget(figure)
-            self.widget: W.Widget = W.Box([self.figure])
+            self.figure: go.Figure = go.Figure(figure)
+            self.widget: W.Widget = W.Box([])  # the FigureWidget comes with `shown()`
         else:
             self.figure = figure
             self.widget = W.Output()
             self.refresh()
 
     def shown(self) -> None:
-        """Mark the view as displayed: from now on a live figure is edited in place."""
+        """Mark the view as displayed: a live view's FigureWidget now holds the edited figure
+        and is edited in place from here on."""
+        if self.live and not self.is_shown:
+            self.figure = _figure_widget(self.figure)
+            self.widget.children = (self.figure,)
         self.is_shown = True
 
     @contextlib.contextmanager
@@ -46,11 +54,7 @@ class FigureView:
             with self.figure.batch_update():
                 yield self.figure
         elif self.live:
-            draft = go.Figure(self.figure)
-            yield draft
-            old, self.figure = self.figure, go.FigureWidget(draft)
-            self.widget.children = (self.figure,)
-            old.close()
+            yield self.figure
         else:
             yield self.figure
             self.refresh()
@@ -70,6 +74,33 @@ class FigureView:
         self.widget.clear_output(wait=True)
         with self.widget:
             display(bundle, raw=True)
+
+
+def without_nan(values: Any) -> Any:
+    """`values` as nested lists with None where a number is NaN or infinite: plotly draws a
+    gap there, and the widget messages stay valid JSON (NaN is not JSON; jupyter_client warns
+    "Out of range float values are not JSON compliant")."""
+    a = np.asarray(values, dtype=object)
+    finite = np.isfinite(np.asarray(values, dtype=float))
+    return np.where(finite, a, None).tolist()
+
+
+def _figure_widget(figure: go.Figure) -> go.FigureWidget:
+    """A FigureWidget of `figure` with every NaN in its traces' x, y and z turned into None
+    (before the widget exists: its constructor sends the data)."""
+    clean = go.Figure(figure)
+    for trace in clean.data:
+        for axis in ("x", "y", "z"):
+            values = getattr(trace, axis, None)
+            if values is None:
+                continue
+            try:
+                numbers = np.asarray(values, dtype=float)
+            except (TypeError, ValueError):
+                continue  # labels, not numbers
+            if not np.isfinite(numbers).all():
+                trace[axis] = without_nan(numbers)
+    return go.FigureWidget(clean)
 
 
 def figure_widgets_available() -> bool:

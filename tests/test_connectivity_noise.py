@@ -1,0 +1,91 @@
+"""Barriers and accuracies judged against their noise: spread over pairs and test-set size."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from lmc_toolkit.connectivity import (
+    Instability,
+    Measurement,
+    accuracy_estimate,
+    barrier_estimate,
+    compare,
+    estimate,
+    peaks_inside,
+    untrained,
+)
+from lmc_toolkit.landscape import Curve
+from lmc_toolkit.training import TrainConfig
+
+
+def _curve(errors, n=400):
+    errors = np.asarray(errors, float)
+    alphas = np.linspace(0, 1, len(errors))
+    return Curve(alphas, errors * 2, 1 - errors, "none", "interpolation", "", {"n": n})
+
+
+def _result(curves):
+    pairs = tuple((2 * i, 2 * i + 1) for i in range(len(curves)))
+    accs = {}
+    for (a, b), c in zip(pairs, curves, strict=True):
+        accs[str(a)], accs[str(b)] = float(c.accuracy[0]), float(c.accuracy[-1])
+    return Instability(
+        k=0,
+        pairs=pairs,
+        curves=tuple(curves),
+        error_barriers=np.array([c.barrier("error").value for c in curves]),
+        loss_barriers=np.array([c.barrier("loss").value for c in curves]),
+        children={},
+        config=TrainConfig(),
+        bn="none",
+        meta={"child_accuracy": accs},
+    )
+
+
+def test_estimate_combines_the_spread_over_runs_and_the_binomial_error():
+    m = estimate([0.1, 0.3], 0.2, 100)
+    spread = np.std([0.1, 0.3], ddof=1) / math.sqrt(2)
+    assert m.value == pytest.approx(0.2)
+    assert m.stderr == pytest.approx(math.hypot(spread, math.sqrt(0.2 * 0.8 / 100)))
+    # one run: only the test set's error; a perfect score still carries one image of it
+    assert estimate([0.0], 0.0, 400).stderr == pytest.approx(1 / 400)
+    assert estimate([0.5], None, 400).stderr == 0.0
+    assert m.format() == f"20.0 ± {100 * m.stderr:.1f} points"
+    with pytest.raises(ValueError, match="at least one value"):
+        estimate([], 0.1, 10)
+    with pytest.raises(ValueError, match="test_images must be a positive int, got 0"):
+        estimate([0.1], 0.1, 0)
+
+
+def test_barrier_estimate_uses_the_pairs_and_the_error_at_the_peak():
+    result = _result([_curve([0.1, 0.5, 0.1]), _curve([0.1, 0.3, 0.1])])
+    m = barrier_estimate(result)
+    assert m.value == pytest.approx(0.3) and m.samples == 2 and m.test_images == 400
+    spread = np.std([0.4, 0.2], ddof=1) / math.sqrt(2)
+    assert m.stderr == pytest.approx(math.hypot(spread, math.sqrt(0.4 * 0.6 / 400)))
+    assert barrier_estimate(result, "loss").value == pytest.approx(0.6)
+    with pytest.raises(ValueError, match="metric must be 'error' or 'loss', got 'acc'"):
+        barrier_estimate(result, "acc")
+    acc = accuracy_estimate(result)
+    assert acc.value == pytest.approx(0.9) and acc.samples == 4
+
+
+def test_compare_orders_only_beyond_z_standard_errors():
+    a, b = Measurement(0.01, 0.005, 3, 1000), Measurement(0.10, 0.01, 3, 1000)
+    assert compare(a, b, ("IMP", "dense")).startswith("IMP is lower than dense")
+    assert compare(b, a, ("dense", "IMP")).startswith("IMP is lower than dense")
+    close = Measurement(0.02, 0.01, 2, 500)
+    verdict = compare(a, close, ("IMP", "distilled"))
+    assert verdict.startswith("IMP and distilled: not separable at this scale")
+    assert "-1.0 ± 1.1 points" in verdict
+
+
+def test_untrained_copies_and_bumps_inside_the_path():
+    flat_ends = _curve([0.5, 0.4, 0.1])  # the highest error is an endpoint: no bump
+    bump = _curve([0.1, 0.3, 0.1])
+    result = _result([flat_ends, bump])
+    assert untrained(result, 0.6) == [0]
+    assert peaks_inside(result) == 1

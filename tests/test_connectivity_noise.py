@@ -12,8 +12,10 @@ from lmc_toolkit.connectivity import (
     Measurement,
     accuracy_estimate,
     barrier_estimate,
+    binomial_stderr,
     compare,
     estimate,
+    paired_stderr,
     peaks_inside,
     untrained,
 )
@@ -45,14 +47,12 @@ def _result(curves):
     )
 
 
-def test_estimate_combines_the_spread_over_runs_and_the_binomial_error():
-    m = estimate([0.1, 0.3], 0.2, 100)
+def test_estimate_combines_the_spread_over_runs_and_the_test_sets_part():
+    m = estimate([0.1, 0.3], 0.02, 100)
     spread = np.std([0.1, 0.3], ddof=1) / math.sqrt(2)
     assert m.value == pytest.approx(0.2)
-    assert m.stderr == pytest.approx(math.hypot(spread, math.sqrt(0.2 * 0.8 / 100)))
-    # one run: only the test set's error; a perfect score still carries one image of it
-    assert estimate([0.0], 0.0, 400).stderr == pytest.approx(1 / 400)
-    assert estimate([0.5], None, 400).stderr == 0.0
+    assert m.stderr == pytest.approx(math.hypot(spread, 0.02))
+    assert estimate([0.5], 0.0, 400).stderr == 0.0  # one run: no spread to measure
     assert m.format() == f"20.0 ± {100 * m.stderr:.1f} points"
     with pytest.raises(ValueError, match="at least one value"):
         estimate([], 0.1, 10)
@@ -60,17 +60,28 @@ def test_estimate_combines_the_spread_over_runs_and_the_binomial_error():
         estimate([0.1], 0.1, 0)
 
 
-def test_barrier_estimate_uses_the_pairs_and_the_error_at_the_peak():
+def test_binomial_and_paired_standard_errors():
+    assert binomial_stderr(0.2, 100) == pytest.approx(math.sqrt(0.2 * 0.8 / 100))
+    assert binomial_stderr(1.0, 400) == pytest.approx(1 / 400)  # never below one image
+    # two rates on the same images that disagree on 4% of them
+    assert paired_stderr(0.04, 100) == pytest.approx(math.sqrt(0.04 / 100))
+    assert paired_stderr(0.0, 400) == pytest.approx(1 / 400)
+    assert paired_stderr(-0.04, 100) == paired_stderr(0.04, 100)
+
+
+def test_barrier_estimate_uses_the_pairs_and_the_paired_test_error():
     result = _result([_curve([0.1, 0.5, 0.1]), _curve([0.1, 0.3, 0.1])])
     m = barrier_estimate(result)
     assert m.value == pytest.approx(0.3) and m.samples == 2 and m.test_images == 400
     spread = np.std([0.4, 0.2], ddof=1) / math.sqrt(2)
-    assert m.stderr == pytest.approx(math.hypot(spread, math.sqrt(0.4 * 0.6 / 400)))
-    assert barrier_estimate(result, "loss").value == pytest.approx(0.6)
+    assert m.stderr == pytest.approx(math.hypot(spread, math.sqrt(0.3 / 400)))
+    loss = barrier_estimate(result, "loss")
+    assert loss.value == pytest.approx(0.6) and loss.stderr == pytest.approx(2 * spread)
     with pytest.raises(ValueError, match="metric must be 'error' or 'loss', got 'acc'"):
         barrier_estimate(result, "acc")
     acc = accuracy_estimate(result)
     assert acc.value == pytest.approx(0.9) and acc.samples == 4
+    assert acc.stderr == pytest.approx(binomial_stderr(0.9, 400))  # four equal accuracies
 
 
 def test_compare_orders_only_beyond_z_standard_errors():

@@ -1,10 +1,14 @@
 """Is a barrier, an accuracy, or the difference of two, larger than its noise?
 
-A measured barrier carries two kinds of noise: SGD noise (another pair of copies gives another
-barrier: the spread over pairs) and the test set's finite size (an error rate measured on n
-images has the binomial standard error √(e(1 − e)/n); one image is 1/n of error). `Measurement`
-holds a mean with both combined in quadrature; `compare` calls a difference real only beyond
-`z` standard errors, and says "not separable at this scale" otherwise.
+A measured mean carries two kinds of noise: SGD noise (another pair of copies gives another
+barrier: the spread over runs, √(s²/m) for m runs) and the test set's finite size. For an
+accuracy, the test set's part is the binomial standard error √(p(1 − p)/n) on n images. A
+barrier compares networks on the *same* images, so most of that cancels: what remains is the
+error of a paired difference, √(d/n) where d is the fraction of images on which the peak
+network and the ends disagree; d is at least the barrier itself (and one image, 1/n), which
+`barrier_estimate` uses, a lower bound that the spread over pairs usually exceeds.
+`Measurement` holds a mean with both parts in quadrature; `compare` calls a difference real only
+beyond `z` standard errors, and says "not separable at this scale" otherwise.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from lmc_toolkit.connectivity.instability_analysis import Instability
-from lmc_toolkit.landscape.curve import Curve
 
 #: how many standard errors make a difference real (two-sided, about 95%)
 Z = 2.0
@@ -24,8 +27,8 @@ Z = 2.0
 
 @dataclass(frozen=True)
 class Measurement:
-    """A mean over `samples` runs, with its standard error: the spread over runs (when there
-    are several) and the test set's binomial error on `test_images`, in quadrature."""
+    """A mean over `samples` runs, with its standard error (the spread over runs and the test
+    set's part on `test_images` images, in quadrature)."""
 
     value: float
     stderr: float
@@ -36,38 +39,47 @@ class Measurement:
         return f"{scale * self.value:.1f} ± {scale * self.stderr:.1f} {unit}"
 
 
-def estimate(values: Sequence[float], rate: float | None, test_images: int) -> Measurement:
-    """The mean of `values` (one per run) with its standard error; `rate` is the error (or
-    accuracy) rate whose binomial error on `test_images` images the mean carries (at least one
-    image's worth, 1/n), None for a quantity without one (a loss)."""
+def estimate(values: Sequence[float], test_stderr: float, test_images: int) -> Measurement:
+    """The mean of `values` (one per run) with its standard error: the spread over the runs
+    (ddof = 1; none for one run) and `test_stderr`, the test set's part, in quadrature."""
     v = np.asarray(values, float)
     if v.size == 0:
         raise ValueError("an estimate needs at least one value")
     if not isinstance(test_images, int) or test_images < 1:
         raise ValueError(f"test_images must be a positive int, got {test_images!r}")
     spread = float(v.std(ddof=1)) / math.sqrt(v.size) if v.size > 1 else 0.0
-    binomial = 0.0
-    if rate is not None:
-        p = min(max(float(rate), 0.0), 1.0)
-        binomial = math.sqrt(max(p * (1 - p), 1.0 / test_images) / test_images)
-    return Measurement(float(v.mean()), math.hypot(spread, binomial), int(v.size), test_images)
+    return Measurement(float(v.mean()), math.hypot(spread, test_stderr), int(v.size), test_images)
+
+
+def binomial_stderr(rate: float, n: int) -> float:
+    """The standard error of a rate measured on n images (at least one image's worth)."""
+    p = min(max(float(rate), 0.0), 1.0)
+    return math.sqrt(max(p * (1 - p), 1.0 / n) / n)
+
+
+def paired_stderr(difference: float, n: int) -> float:
+    """The standard error of a difference of two rates on the same n images when they disagree
+    on |difference| of them (the fewest possible; at least one image)."""
+    return math.sqrt(max(abs(float(difference)), 1.0 / n) / n)
 
 
 def barrier_estimate(result: Instability, metric: str = "error") -> Measurement:
-    """The mean barrier over `result`'s pairs with its standard error (the error rate at each
-    pair's peak sets the binomial part)."""
+    """The mean barrier over `result`'s pairs with its standard error (an error barrier's test
+    set part is `paired_stderr`; a loss barrier has none)."""
     if metric not in ("error", "loss"):
         raise ValueError(f"metric must be 'error' or 'loss', got {metric!r}")
     values = result.error_barriers if metric == "error" else result.loss_barriers
-    peaks = [_peak_error(c) for c in result.curves]
-    rate = float(np.mean(peaks)) if metric == "error" else None
-    return estimate(values, rate, _test_images(result))
+    n = _test_images(result)
+    test = paired_stderr(float(np.mean(values)), n) if metric == "error" else 0.0
+    return estimate(values, test, n)
 
 
 def accuracy_estimate(result: Instability) -> Measurement:
-    """The copies' mean test accuracy (the ends of their curves) with its standard error."""
+    """The copies' mean test accuracy (the ends of their curves) with its standard error (the
+    test set's part binomial)."""
     accs = list(result.meta["child_accuracy"].values())
-    return estimate(accs, float(np.mean(accs)), _test_images(result))
+    n = _test_images(result)
+    return estimate(accs, binomial_stderr(float(np.mean(accs)), n), n)
 
 
 def compare(a: Measurement, b: Measurement, names: tuple[str, str], z: float = Z) -> str:
@@ -91,15 +103,6 @@ def peaks_inside(result: Instability) -> int:
     """How many pairs have their highest error strictly inside the path (a bump), not at an
     endpoint (where the mean-of-endpoints barrier only measures the ends' difference)."""
     return sum(0.0 < c.barrier("error").alpha < 1.0 for c in result.curves)
-
-
-def _peak_error(curve: Curve) -> float:
-    """The highest error on the path: the barrier plus the mean of the two ends."""
-    ends = (
-        curve.error[np.argmin(np.abs(curve.alphas))],
-        curve.error[np.argmin(np.abs(curve.alphas - 1))],
-    )
-    return curve.barrier("error").value + float(np.mean(ends))
 
 
 def _test_images(result: Instability) -> int:

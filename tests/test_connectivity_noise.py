@@ -15,6 +15,7 @@ from lmc_toolkit.connectivity import (
     binomial_stderr,
     compare,
     estimate,
+    failed_pairs,
     paired_stderr,
     peaks_inside,
     untrained,
@@ -99,4 +100,10 @@ def test_untrained_copies_and_bumps_inside_the_path():
     bump = _curve([0.1, 0.3, 0.1])
     result = _result([flat_ends, bump])
     assert untrained(result, 0.6) == [0]
+    assert failed_pairs(result, 0.6) == [(0, 1)]
     assert peaks_inside(result) == 1
+    # the pair with an untrained copy is left out of the barrier
+    kept = barrier_estimate(result, floor=0.6)
+    assert kept.samples == 1 and kept.value == pytest.approx(bump.barrier("error").value)
+    with pytest.raises(ValueError, match="every pair has a copy below the accuracy floor 0.95"):
+        barrier_estimate(result, floor=0.95)

@@ -63,12 +63,21 @@ def paired_stderr(difference: float, n: int) -> float:
     return math.sqrt(max(abs(float(difference)), 1.0 / n) / n)
 
 
-def barrier_estimate(result: Instability, metric: str = "error") -> Measurement:
+def barrier_estimate(
+    result: Instability, metric: str = "error", floor: float | None = None
+) -> Measurement:
     """The mean barrier over `result`'s pairs with its standard error (an error barrier's test
-    set part is `paired_stderr`; a loss barrier has none)."""
+    set part is `paired_stderr`; a loss barrier has none). With `floor`, pairs with a copy
+    below that test accuracy are left out (`failed_pairs`): their barrier says nothing about
+    SGD noise."""
     if metric not in ("error", "loss"):
         raise ValueError(f"metric must be 'error' or 'loss', got {metric!r}")
     values = result.error_barriers if metric == "error" else result.loss_barriers
+    if floor is not None:
+        failed = set(failed_pairs(result, floor))
+        values = [v for p, v in zip(result.pairs, values, strict=True) if p not in failed]
+        if not values:
+            raise ValueError(f"every pair has a copy below the accuracy floor {floor}")
     n = _test_images(result)
     test = paired_stderr(float(np.mean(values)), n) if metric == "error" else 0.0
     return estimate(values, test, n)
@@ -97,6 +106,12 @@ def compare(a: Measurement, b: Measurement, names: tuple[str, str], z: float = Z
 def untrained(result: Instability, floor: float) -> list[int]:
     """The data seeds of copies whose test accuracy is below `floor` (they did not train)."""
     return [int(s) for s, a in result.meta["child_accuracy"].items() if a < floor]
+
+
+def failed_pairs(result: Instability, floor: float) -> list[tuple[int, int]]:
+    """The pairs with a copy whose test accuracy is below `floor`."""
+    low = set(untrained(result, floor))
+    return [p for p in result.pairs if low & set(p)]
 
 
 def peaks_inside(result: Instability) -> int:

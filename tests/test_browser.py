@@ -43,7 +43,7 @@ pytestmark = [
     pytest.mark.skipif(
         CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)"
     ),
-    pytest.mark.timeout(300),
+    pytest.mark.timeout(420),
 ]
 
 
@@ -139,6 +139,12 @@ KERNEL_READY_JS = """() => {
 }"""
 STARTED_JS = """() => Array.from(document.querySelectorAll('.jp-InputPrompt'))
     .some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))"""
+#: every code cell has run (its prompt shows a number): the kernel is free for the widgets'
+#: messages (the notebook's last cells train a pair spawned at k, which keeps it busy)
+ALL_RUN_JS = """() => {
+    const cells = Array.from(document.querySelectorAll('.jp-CodeCell .jp-InputPrompt'));
+    return cells.length > 0 && cells.every(p => /\\[\\d+\\]/.test(p.textContent));
+}"""
 
 
 def _run_all(page) -> None:
@@ -178,6 +184,7 @@ def test_explorer_renders_and_the_alpha_slider_moves_the_marker(lab, tmp_path):
             page.goto(lab)
             page.wait_for_function(KERNEL_READY_JS)
             _run_all(page)
+            page.wait_for_function(ALL_RUN_JS, timeout=240_000)
             first = _wait_until(  # the computed curve, not the placeholder of 2 points
                 lambda: (m := _marker(page)) and m["n"] > 2 and m, 150, "the explorer's curve"
             )
@@ -193,6 +200,7 @@ def test_explorer_renders_and_the_alpha_slider_moves_the_marker(lab, tmp_path):
             )
             handle = slider.locator(".noUi-handle").first
             track = slider.locator(".noUi-target").first
+            track.scroll_into_view_if_needed()  # the last cells' output leaves the page below it
             box, grip = track.bounding_box(), handle.bounding_box()
             page.mouse.move(grip["x"] + grip["width"] / 2, grip["y"] + grip["height"] / 2)
             page.mouse.down()

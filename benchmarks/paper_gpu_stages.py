@@ -1,84 +1,78 @@
-"""The paper preset's stages on CUDA at the smoke schedule, timed, without notebooks: 5000 CIFAR-10-format
-images written here (a per-class pattern plus noise), the narrow ResNet-18 trained one epoch, a pair of
-copies spawned at k = 0 and interpolated at 11 α (BatchNorm recalibrated), the top Hessian eigenvalue on
-256 images. Writes gpu_check.json to $OUT (or /tmp). Run: PYTHONPATH=. python3 benchmarks/paper_gpu_stages.py"""
+"""The paper preset's stages on CUDA at the smoke schedule, timed, without notebooks.
 
-# ruff: noqa: E402 (each import sits where its stage's clock starts)
+5000 CIFAR-10-format training and 1000 test images (a per-class pattern plus noise, written by the
+test suite's `write_cifar10`), the narrow ResNet-18 trained on the smoke schedule, a pair of copies
+spawned at k = 0 and interpolated at 11 α (BatchNorm recalibrated), and the top Hessian eigenvalue
+on 256 images. Writes gpu_check.json to $OUT (or /tmp).
+
+    PYTHONPATH=. python3 benchmarks/paper_gpu_stages.py    # on a CUDA machine
+"""
+
+from __future__ import annotations
 
 import json
 import os
-import pickle
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-t0 = time.perf_counter()
-out = Path(os.environ.get("OUT", "/tmp"))
-log = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__}
-
-
-def mark(name, start):
-    log[name] = round(time.perf_counter() - start, 2)
-    print(name, log[name], flush=True)
-
-
-root = Path(tempfile.mkdtemp())
-from lmc_toolkit.data.cifar_files import CIFAR_FILES
-
-rng = np.random.default_rng(0)
-tmpl = rng.integers(0, 256, (10, 3072))
-folder = root / CIFAR_FILES["cifar10"][0]
-folder.mkdir(parents=True)
-
-
-def batch(n):
-    y = rng.integers(0, 10, n)
-    x = np.clip(tmpl[y] + rng.normal(0, 40, (n, 3072)), 0, 255).astype(np.uint8)
-    return {"data": x, "labels": [int(v) for v in y]}
-
-
-for i in range(1, 6):
-    (folder / f"data_batch_{i}").write_bytes(pickle.dumps(batch(1000)))
-(folder / "test_batch").write_bytes(pickle.dumps(batch(1000)))
-(folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [str(i) for i in range(10)]}))
-s = time.perf_counter()
-from lmc_toolkit.study.presets import study_config
-
-cfg = study_config("paper", scale="smoke", data_root=str(root))
 from lmc_toolkit import data as D
 from lmc_toolkit import models
+from lmc_toolkit.connectivity import instability
+from lmc_toolkit.hessian import Hessian, top_eigenvalues
+from lmc_toolkit.study.presets import study_config
 from lmc_toolkit.training import evaluate, train
 
-tr = D.load("cifar10", "train", root=str(root)).to("cuda")
-te = D.load("cifar10", "test", root=str(root)).to("cuda")
-mark("import_and_data_s", s)
-opts = dict(cfg.model_options or {}) if hasattr(cfg, "model_options") else {}
-net = models.build(cfg.model, 10, tr.in_shape, 0, **opts).cuda()
-log["params"] = sum(p.numel() for p in net.parameters())
-s = time.perf_counter()
-r = train(net, tr, cfg.train, 0, progress=False)
-torch.cuda.synchronize()
-mark("train_5000_imgs_smoke_schedule_s", s)
-log["train_epochs"] = cfg.train.epochs
-log["accuracy"] = evaluate(r.model(), te).accuracy
-from lmc_toolkit.connectivity import instability
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from helpers import write_cifar10
 
-s = time.perf_counter()
-ins = instability(net, tr, te, cfg.train, k=0, alphas=11, progress=False)
-torch.cuda.synchronize()
-mark("instability_k0_pair_s", s)
-log["barrier"] = ins.error_barrier
-from lmc_toolkit.hessian import Hessian, top_eigenvalues
 
-s = time.perf_counter()
-H = Hessian(r.model(), tr[:256])
-top = top_eigenvalues(H, k=1, progress=False)
-torch.cuda.synchronize()
-mark("hessian_top1_256imgs_s", s)
-log["lambda_max"] = float(top.top)
-log["total_s"] = round(time.perf_counter() - t0, 1)
-(out / "gpu_check.json").write_text(json.dumps(log, indent=1))
-print(json.dumps(log))
+def timed(log: dict, name: str, work):
+    """Run `work()` on the GPU, record its seconds under `name`, return its result."""
+    start = time.perf_counter()
+    result = work()
+    torch.cuda.synchronize()
+    log[name] = round(time.perf_counter() - start, 2)
+    print(name, log[name], flush=True)
+    return result
+
+
+def main() -> None:
+    start = time.perf_counter()
+    log = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__}
+    root = Path(tempfile.mkdtemp())
+    write_cifar10(root, per_batch=1000, test=1000)
+    config = study_config("paper", scale="smoke", data_root=str(root))
+    train_data = D.load("cifar10", "train", root=str(root)).to("cuda")
+    test_data = D.load("cifar10", "test", root=str(root)).to("cuda")
+    net = models.build(config.model, 10, train_data.in_shape, 0, **dict(config.model_options))
+    net = net.cuda()
+    log["params"] = sum(p.numel() for p in net.parameters())
+    run = timed(log, "train_s", lambda: train(net, train_data, config.train, 0, progress=False))
+    log["train_epochs"] = config.train.epochs
+    log["accuracy"] = evaluate(run.model(), test_data).accuracy
+    pair = timed(
+        log,
+        "instability_k0_pair_s",
+        lambda: instability(
+            net, train_data, test_data, config.train, k=0, alphas=11, progress=False
+        ),
+    )
+    log["barrier"] = pair.error_barrier
+    top = timed(
+        log,
+        "hessian_top1_256_images_s",
+        lambda: top_eigenvalues(Hessian(run.model(), train_data[:256]), k=1, progress=False),
+    )
+    log["lambda_max"] = float(top.top)
+    log["total_s"] = round(time.perf_counter() - start, 1)
+    out = Path(os.environ.get("OUT", "/tmp"))
+    (out / "gpu_check.json").write_text(json.dumps(log, indent=1))
+    print(json.dumps(log))
+
+
+if __name__ == "__main__":
+    main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import pickle
 import shutil
 import struct
 from pathlib import Path
@@ -52,3 +53,26 @@ def per_point_reference(model, base, dirs, coords, data) -> tuple[np.ndarray, np
         }
         out.append(evaluate(P.with_state(model, point), data))
     return np.array([m.loss for m in out]), np.array([m.accuracy for m in out])
+
+
+def write_cifar10(root: Path, per_batch: int = 80, test: int = 100, seed: int = 0) -> None:
+    """Five training batches and a test batch of 32×32 colour images: a per-class pattern plus
+    noise (learnable, so accuracies mean something), pickled as torchvision reads them."""
+    from lmc_toolkit.data.cifar_files import CIFAR_FILES
+
+    rng = np.random.default_rng(seed)
+    templates = rng.integers(0, 256, (10, 3072))
+    folder = root / CIFAR_FILES["cifar10"][0]
+    folder.mkdir(parents=True)
+
+    def batch(n: int) -> dict:
+        labels = rng.integers(0, 10, n)
+        noise = rng.normal(0, 40, (n, 3072))
+        data = np.clip(templates[labels] + noise, 0, 255).astype(np.uint8)
+        return {"data": data, "labels": [int(v) for v in labels]}
+
+    for i in range(1, 6):
+        (folder / f"data_batch_{i}").write_bytes(pickle.dumps(batch(per_batch)))
+    (folder / "test_batch").write_bytes(pickle.dumps(batch(test)))
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship"]
+    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [*names, "truck"]}))

@@ -6,36 +6,13 @@ on a CPU in minutes and every figure is produced."""
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 
-import numpy as np
 import pytest
+from helpers import write_cifar10
 
 from lmc_toolkit.cli import main
-from lmc_toolkit.data.cifar_files import CIFAR_FILES
 from lmc_toolkit.study import FIGURES, study_config
-
-
-def write_cifar10(root: Path, per_batch: int = 80, test: int = 100, seed: int = 0) -> None:
-    """Five training batches and a test batch of 32×32 colour images: a per-class pattern plus
-    noise (learnable, so accuracies mean something), pickled as torchvision reads them."""
-    rng = np.random.default_rng(seed)
-    templates = rng.integers(0, 256, (10, 3072))
-    folder = root / CIFAR_FILES["cifar10"][0]
-    folder.mkdir(parents=True)
-
-    def batch(n: int) -> dict:
-        labels = rng.integers(0, 10, n)
-        noise = rng.normal(0, 40, (n, 3072))
-        data = np.clip(templates[labels] + noise, 0, 255).astype(np.uint8)
-        return {"data": data, "labels": [int(v) for v in labels]}
-
-    for i in range(1, 6):
-        (folder / f"data_batch_{i}").write_bytes(pickle.dumps(batch(per_batch)))
-    (folder / "test_batch").write_bytes(pickle.dumps(batch(test)))
-    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship"]
-    (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": [*names, "truck"]}))
 
 
 def test_the_smoke_scale_keeps_the_papers_data_and_model():

@@ -70,13 +70,33 @@ def test_untested_without_the_figures(tmp_path):
     assert all(v.verdict == C.UNTESTED for v in verdicts)
 
 
-def test_noise_of_a_barrier_from_pairs_or_from_the_test_set():
-    se, how = barrier_noise(barrier_row("imp", 0.5, 0.04, std=0.01, pairs=4))
-    assert se == pytest.approx(0.005) and "4 pairs" in how
+def test_noise_of_a_barrier_from_pairs_and_the_test_set():
+    """Spread over pairs ⊕ the paired test-set error √(d/n), d ≥ the barrier (one image)."""
+    se, how = barrier_noise(barrier_row("imp", 0.5, 0.04, std=0.01, pairs=4, images=10_000))
+    assert se == pytest.approx(math.hypot(0.01 / 2, math.sqrt(0.04 / 10_000)))
+    assert "4 pairs" in how and "10000 images" in how
     se, how = barrier_noise(barrier_row("imp", 0.5, 0.03, acc=0.97, pairs=1, images=1000))
-    assert se == pytest.approx(math.sqrt(0.06 * 0.94 / 1000)) and "1000 images" in how
+    assert se == pytest.approx(math.sqrt(0.03 / 1000)) and "one pair" in how
+    # a barrier of zero still has one image's worth of test-set noise
+    se, _ = barrier_noise(barrier_row("imp", 0.5, 0.0, pairs=1, images=1000))
+    assert se == pytest.approx(1 / 1000)
+    se, how = barrier_noise(barrier_row("imp", 0.5, 0.04, std=0.01, pairs=4, images=0))
+    assert se == pytest.approx(0.005) and "not recorded" in how
     se, how = barrier_noise(barrier_row("imp", 0.5, 0.03, pairs=1, images=0))
     assert math.isnan(se) and "not recorded" in how
+
+
+def test_noise_of_a_barrier_agrees_with_the_connectivity_estimate():
+    """The claims and `connectivity.estimate` give one barrier the same standard error."""
+    from lmc_toolkit.connectivity import estimate, paired_stderr
+
+    barriers = [0.031, 0.045, 0.022]
+    n = 2000
+    mean = sum(barriers) / 3
+    std = math.sqrt(sum((b - mean) ** 2 for b in barriers) / 2)
+    row = barrier_row("imp", 0.5, mean, std=std, pairs=3, images=n)
+    expected = estimate(barriers, paired_stderr(mean, n), n).stderr
+    assert barrier_noise(row)[0] == pytest.approx(expected)
 
 
 def accuracy_report(tmp_path: Path, imp: float, synth: float, std: float) -> Path:

@@ -69,6 +69,25 @@ def test_runs_records_failures_and_writes_the_index(notebooks: Path, tmp_path: P
         assert target in index
 
 
+def test_a_run_of_some_figures_keeps_the_others_in_the_index(notebooks: Path, tmp_path: Path):
+    from lmc_toolkit.study.reports import STATUS, recorded_statuses
+
+    out = tmp_path / "reports"
+    run = {"out": out, "notebooks": notebooks, "progress": False}
+    first = figures.run_figures("smoke", "F1,F2", parameters={"F2": {"n": 3}}, **run)
+    again = figures.run_figures("smoke", "F1", parameters={"F1": {"n": 9}}, **run)
+    assert [s.figure for s in again.statuses] == ["F1"]
+    index = again.index.read_text()
+    # F2's entry (its error, its notebook) is kept from its recorded run; F1's is the new one
+    assert "boom 3" in index and "F2/F2_interpolation.ipynb" in index
+    assert "0.59" in index and "0.51" not in index
+    kept = recorded_statuses(first.root, list(figures.FIGURES))
+    assert kept["F2"] == first.statuses[1] and kept["F1"] == again.statuses[0]
+    # a record that is not a status is skipped, not fatal
+    (first.root / "F2" / STATUS).write_text('{"figure": "F2"}')
+    assert "F2" not in recorded_statuses(first.root, ["F2"])
+
+
 def test_static_png_is_written_when_a_browser_is_there(notebooks: Path, tmp_path: Path):
     from lmc_toolkit.plots import figure_output
 

@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from lmc_toolkit.connectivity import paired_stderr
+
 
 def read_json(path: Path, default: Any) -> Any:
     """The JSON at `path`, or `default` when it is missing or not JSON (yet)."""
@@ -70,17 +72,21 @@ def configured_test_images(root: Path) -> int:
 
 
 def barrier_noise(row: Mapping[str, Any]) -> tuple[float, str]:
-    """The standard error of a row's error barrier: the spread over seed pairs where there are
-    several, else the binomial error of the error rate at the barrier on the test images."""
+    """The standard error of a row's error barrier, as `connectivity.barrier_estimate` gives it:
+    the spread over its seed pairs (√(s²/m), when there are several) and the test set's part
+    for a paired difference on the same images (`connectivity.paired_stderr`), in quadrature."""
     pairs = int(row.get("pairs") or 1)
     spread = number(row.get("error_barrier_std"))
-    if pairs > 1 and math.isfinite(spread):
-        return spread / math.sqrt(pairs), f"spread over {pairs} pairs"
     n = int(row.get("test_images") or 0)
+    over_pairs = spread / math.sqrt(pairs) if pairs > 1 and math.isfinite(spread) else math.nan
     if n <= 0:
-        return math.nan, "one pair, test-set size not recorded"
-    e = min(max(1 - number(row.get("accuracy")) + number(row.get("error_barrier")), 1 / n), 0.5)
-    return math.sqrt(e * (1 - e) / n), f"one pair: binomial error on {n} images"
+        if math.isnan(over_pairs):
+            return math.nan, "one pair, test-set size not recorded"
+        return over_pairs, f"spread over {pairs} pairs (test-set size not recorded)"
+    test = paired_stderr(number(row.get("error_barrier")), n)
+    if math.isnan(over_pairs):
+        return test, f"one pair: paired error on {n} images"
+    return math.hypot(over_pairs, test), f"spread over {pairs} pairs ⊕ paired error on {n} images"
 
 
 def percent(x: float) -> str:

@@ -3,8 +3,9 @@
 Each figure of the study (F1-F8, see PAPER.md, and F9, permutation alignment) is one
 parameterized notebook in `notebooks/`. `run_figures` checks every parameter before anything
 is computed, executes the notebooks with papermill (a failing notebook is recorded with its
-error and the others still run), keeps each executed notebook beside its figures and writes
-`index.html` (see `lmc_toolkit.study.reports`).
+error and the others still run), keeps each executed notebook beside its figures, records each
+figure's run in its folder and writes `index.html` over every figure recorded there (see
+`lmc_toolkit.study.reports`): a run of some figures (`only`) keeps the others in the index.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from tqdm.auto import tqdm
 
 from lmc_toolkit.store.files import TMP_MARK
 from lmc_toolkit.study.parameters import VALIDATORS, check_parameters
-from lmc_toolkit.study.reports import FigureStatus, write_index
+from lmc_toolkit.study.reports import FigureStatus, record_status, recorded_statuses, write_index
 
 #: The study's figures: id -> (notebook file in `notebooks/`, title).
 FIGURES: dict[str, tuple[str, str]] = {
@@ -126,7 +127,10 @@ def run_figures(
         for fid, path, params in bar:
             bar.set_postfix_str(fid)
             statuses.append(_execute(root, fid, path, params))
-    index = write_index(root, statuses, preset)
+            record_status(root, statuses[-1])
+    # figures not run this time keep their entries in the index (their last recorded run)
+    shown = {**recorded_statuses(root, list(FIGURES)), **{s.figure: s for s in statuses}}
+    index = write_index(root, [shown[f] for f in FIGURES if f in shown], preset)
     return RunReport(preset, root, index, tuple(statuses))
 
 

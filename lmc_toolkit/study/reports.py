@@ -7,8 +7,9 @@ table (`lmc_toolkit.study.headline`, also written as `headline.md`).
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,9 @@ from lmc_toolkit.store.files import atomic_write
 from lmc_toolkit.study.evidence import read_json
 
 HEADLINE = "headline.json"
+#: Each figure folder's record of its last run (`FigureStatus`), so that a run of some figures
+#: (`--only`) rewrites the index with the others' entries kept.
+STATUS = "status.json"
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,29 @@ class FigureStatus:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+def record_status(root: str | Path, status: FigureStatus) -> Path:
+    """Keep `status` in its figure's folder, `root/<figure>/status.json`."""
+    folder = Path(root) / status.figure
+    folder.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(asdict(status), indent=1)
+    return atomic_write(folder / STATUS, lambda f: f.write(text.encode()))
+
+
+def recorded_statuses(root: str | Path, figures: Sequence[str]) -> dict[str, FigureStatus]:
+    """The recorded status of each of `figures` that has one under `root` (a record that is not
+    a status is skipped: it is rewritten by the figure's next run)."""
+    found = {}
+    for figure in figures:
+        record = read_json(Path(root) / figure / STATUS, None)
+        try:
+            status = FigureStatus(**record)
+        except TypeError:  # missing, or not a status record
+            continue
+        if status.figure == figure:
+            found[figure] = status
+    return found
 
 
 def write_index(root: str | Path, statuses: Sequence[FigureStatus], preset: str) -> Path:

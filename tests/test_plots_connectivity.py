@@ -78,6 +78,23 @@ def test_plot_surface_colour_range_caps_the_scale():
         plot_surface(s, color_range=(3.0, 2.0))
 
 
+def test_plot_surface_colour_range_capped_between_the_markers():
+    x = y = np.linspace(-2, 2, 9)  # steps of 0.5
+    loss = 1 + np.add.outer(y**2, x**2)  # highest (9) in the corners
+    markers = (Marker("a", -0.5, 0.0), Marker("b", 0.5, 0.5))
+    s = Surface(x, y, loss, np.full_like(loss, 0.5), markers, {"kind": "paper"})
+    fig = plot_surface(s, color_range="markers")
+    # the box around the markers, one grid step wider: x, y in [-1, 1] -> 1 + 1 + 1
+    assert (fig.data[0].zmin, fig.data[0].zmax) == (1.0, 3.0)
+    logged = plot_surface(s, log=True, color_range="markers")
+    assert logged.data[0].zmax == pytest.approx(np.log10(3.0))
+    # without two markers there is nothing to cap at: the scale stays automatic
+    alone = Surface(x, y, loss, np.full_like(loss, 0.5), markers[:1], {"kind": "paper"})
+    assert plot_surface(alone, color_range="markers").data[0].zmax is None
+    with pytest.raises(ValueError, match=r"\(low, high\) or 'markers', got 'corners'"):
+        plot_surface(s, color_range="corners")
+
+
 def test_plot_pairwise_heatmaps():
     r = PairwiseResult(
         ("a", "b"),

@@ -137,19 +137,24 @@ def plot_surface(
     metric: str = "loss",
     log: bool = False,
     title: str = "",
-    color_range: tuple[float | None, float | None] | None = None,
+    color_range: tuple[float | None, float | None] | str | None = None,
 ) -> go.Figure:
     """A contour map and a 3-D surface of `metric` over the plane, with the models marked.
 
     `log=True` shows log10 of the metric (loss landscapes span orders of magnitude).
     `color_range` (low, high; None keeps that end automatic) fixes the colour scale in the shown
-    units, e.g. capped near the models so that a ridge between them is not washed out by the
-    corners; values beyond it take the end colour.
+    units; `"markers"` caps it at the highest value inside the models' bounding box, so that a
+    ridge between them is not washed out by the corners. Values beyond it take the end colour.
     """
     z = np.asarray(surface.values(metric), float)
     if metric == "error":
         z = 100 * z
     shown = np.log10(np.clip(z, 1e-12, None)) if log else z
+    if isinstance(color_range, str):
+        if color_range != "markers":
+            raise ValueError(f"color_range must be (low, high) or 'markers', got {color_range!r}")
+        top = _top_between_markers(surface, shown)
+        color_range = None if top is None else (None, top)
     label = f"log₁₀ {metric_title(metric)}" if log else metric_title(metric)
     fig = make_subplots(
         rows=1,
@@ -245,6 +250,24 @@ def _color_limits(
     if not low < high:
         raise ValueError(f"color_range needs low < high, got ({low}, {high})")
     return {"zmin": low, "zmax": high}
+
+
+def _top_between_markers(surface: Any, shown: np.ndarray) -> float | None:
+    """The highest finite value on the grid inside the markers' bounding box (one grid step of
+    margin); None (automatic) without two markers apart or without a finite value there."""
+    if len(surface.markers) < 2:
+        return None
+    xs, ys = np.asarray(surface.x, float), np.asarray(surface.y, float)
+    step_x = float(np.diff(xs).max()) if xs.size > 1 else 0.0
+    step_y = float(np.diff(ys).max()) if ys.size > 1 else 0.0
+    mx, my = [m.x for m in surface.markers], [m.y for m in surface.markers]
+    near_x = (xs >= min(mx) - step_x) & (xs <= max(mx) + step_x)
+    near_y = (ys >= min(my) - step_y) & (ys <= max(my) + step_y)
+    box = shown[np.ix_(near_y, near_x)]
+    finite = box[np.isfinite(box)]
+    if finite.size == 0 or finite.max() <= np.nanmin(shown):
+        return None
+    return float(finite.max())
 
 
 def _nearest(surface: Any, z: np.ndarray, x: float, y: float) -> float:

@@ -54,7 +54,7 @@ def paper_figures(tmp_path: Path, only: str, parameters: dict) -> Path:
 
 
 def test_paper_preset_trains_prunes_and_distills_on_cifar10_format_files(tmp_path: Path, capsys):
-    """The default run's share (about 4 minutes): F1 (the data, the narrow ResNet-18, both
+    """The default run's share (about 70 s): F1 (the data, the narrow ResNet-18, both
     distillations, IMP, distilled and random pruning, tickets). Spawning at k on the ResNet
     (BatchNorm's 0-d step counter in the store keys, which once broke F3 here) is kept by
     tests/test_identity.py and by the slow test below, which runs every figure."""
@@ -65,7 +65,7 @@ def test_paper_preset_trains_prunes_and_distills_on_cifar10_format_files(tmp_pat
     assert set(config["synthetic"]) == {"dc", "dm", "random"}
 
 
-@pytest.mark.slow  # every paper figure, F9 as F9_SHORT: 19.5 minutes on 2 cores (2026-12-06)
+@pytest.mark.slow  # every paper figure, F9 as F9_SHORT: 19.6 minutes on 2 cores (2026-12-06)
 def test_paper_preset_runs_every_figure_on_cifar10_format_files(tmp_path: Path, capsys):
     root = run_paper(tmp_path, capsys, ",".join(f for f in FIGURES if f != "F9"))
     paper_figures(tmp_path, "F9", {"F9": F9_SHORT})

@@ -1,8 +1,8 @@
 """The paper pipeline (every figure notebook) at `--scale smoke`, timed per figure, with a
 projection of the full paper preset's training time from this machine's measured throughput.
 
-It writes CIFAR-10-format files (the test suite's `write_cifar10`: 400 training and 200 test
-images, what the smoke scale reads), runs `run_figures("paper", scale="smoke")` into a fresh
+It writes CIFAR-10-format files (the test suite's `write_cifar10`: 5000 training images, of
+which the smoke scale reads 400, and 200 test images), runs `run_figures("paper", scale="smoke")` into a fresh
 store (so every training is done, not loaded), then trains the narrow ResNet-18 for one epoch
 on 5000 images at the paper's batch size to measure seconds per image-epoch, and multiplies it
 by the real-data training the full preset needs: IMP's rounds and the ticket table (figure F1,
@@ -33,6 +33,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -58,8 +59,6 @@ def synchronize() -> None:
 def seconds_per_image_epoch(root: Path, device: torch.device, images: int) -> float:
     """One epoch of the paper's network and schedule over `images` images, after a warm-up
     epoch: seconds per image (its batch size and augmentation included)."""
-    from dataclasses import replace
-
     config = study_config("paper", data_root=str(root))
     data = D.load("cifar10", "train", root=str(root)).to(device)[:images]
     net = models.build(config.model, 10, data.in_shape, 0, **dict(config.model_options))

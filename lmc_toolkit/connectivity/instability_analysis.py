@@ -10,6 +10,7 @@ mask, so `instability_vs_k` and reruns reuse them.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -64,7 +65,8 @@ class Instability:
 
     @property
     def error_barrier_std(self) -> float:
-        return float(self.error_barriers.std())
+        """The sample standard deviation over pairs (ddof 1; NaN for one pair)."""
+        return sample_std(self.error_barriers)
 
     @property
     def loss_barrier(self) -> float:
@@ -72,7 +74,7 @@ class Instability:
 
     @property
     def loss_barrier_std(self) -> float:
-        return float(self.loss_barriers.std())
+        return sample_std(self.loss_barriers)
 
     def to_dict(self) -> dict[str, Any]:
         """Curves, barriers and metadata; the children's weights stay in the store."""
@@ -325,3 +327,9 @@ def instability_vs_k(
         for k in ks
     )
     return InstabilityCurve(tuple(ks), results, label)
+
+
+def sample_std(values: Any) -> float:
+    """The sample standard deviation (ddof 1) of `values`; NaN for fewer than two."""
+    v = np.asarray(values, float)
+    return float(v.std(ddof=1)) if v.size > 1 else math.nan

@@ -126,7 +126,12 @@ def interpolate(
     )
     buffer_dirs = [sub(buf_b, buf_a)] if policy.mode == "interpolate" else None
     result = evaluator(
-        pa, [sub(pb, pa)], grid[:, None], buffers=buf_a, buffer_directions=buffer_dirs
+        pa,
+        [sub(pb, pa)],
+        grid[:, None],
+        buffers=buf_a,
+        buffer_directions=buffer_dirs,
+        per_image=True,
     )
     meta = {
         "dataset": data.name,
@@ -138,7 +143,16 @@ def interpolate(
         "seconds": time.perf_counter() - start,
         "evaluator": dict(result.details),
     }
-    return Curve(grid, result.loss, result.accuracy, policy.mode, "interpolation", label, meta)
+    return Curve(
+        grid,
+        result.loss,
+        result.accuracy,
+        policy.mode,
+        "interpolation",
+        label,
+        meta,
+        result.correct,
+    )
 
 
 @dataclass(frozen=True, eq=False)

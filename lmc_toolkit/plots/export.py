@@ -13,6 +13,7 @@ method) go to `headline.json` through `FigureOutput.headline`, which the report 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -60,7 +61,7 @@ class FigureOutput:
         # every file through a temporary one and a rename: a killed run leaves none half-written
         page = fig.to_html(include_plotlyjs=f"../{PLOTLY_JS}", full_html=True)
         atomic_write(self.folder / f"{name}.html", lambda f: f.write(page.encode()))
-        atomic_json_save(dict(data or {}), self.folder / f"{name}.json")
+        atomic_json_save(strict_json(dict(data or {})), self.folder / f"{name}.json")
         png, error = None, None
         if self.static:
             try:
@@ -77,12 +78,35 @@ class FigureOutput:
             png_error=error,
         )
 
+    def data(self, name: str, data: Mapping[str, Any]) -> Path:
+        """Write `data` alone as strict JSON under `name` (evidence with no figure of its own)."""
+        if not _NAME.fullmatch(name):
+            raise ValueError(
+                f"a figure name must be letters, digits, '_', '.' or '-', got {name!r}"
+            )
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return atomic_json_save(strict_json(dict(data)), self.folder / f"{name}.json")
+
     def headline(self, title: str, rows: Sequence[Mapping[str, Any]]) -> Path:
         """Record a table of headline numbers (one dict per row) for the report index."""
         path = self.folder / HEADLINE
         tables = read_json(path, default={})
         tables[title] = [dict(r) for r in rows]
-        return atomic_json_save(tables, path)
+        return atomic_json_save(strict_json(tables), path)
+
+
+def strict_json(obj: Any) -> Any:
+    """`obj` with every NaN or infinite float (also in numpy scalars and arrays) as None, so
+    that the report's JSON is strict (`NaN` is not JSON, and strict parsers reject it)."""
+    if isinstance(obj, Mapping):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [strict_json(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, str | bytes):
+        return strict_json(obj.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def figure_output(figure: str, out: str | Path, static: bool = True) -> FigureOutput:

@@ -15,6 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from lmc_toolkit.plots.study import plot_replicates
 from lmc_toolkit.plots.style import group_by_method, method_colors, nth_color
 
 
@@ -298,3 +299,16 @@ def plot_diagonals(summaries: Sequence[Any], title: str = "") -> go.Figure:
     fig.update_yaxes(title_text="fraction of coordinates", row=1, col=2)
     fig.update_layout(barmode="overlay", title=title or "Hessian diagonal", template="plotly_white")
     return fig
+
+
+def plot_diagonal_replicates(replicates: Sequence[Any], title: str = "") -> go.Figure:
+    """The mean Hessian diagonal per kept weight of every replicated network (one marker per
+    data seed) and their mean for each method against sparsity: the spread claim 3's verdict
+    reads (`study.analyses.DiagonalReplicates`)."""
+    points = [(r.method, r.sparsity, v) for r in replicates for v in r.means]
+    return plot_replicates(
+        points,
+        "mean diagonal entry (loss per weight², nats)",
+        title or "mean Hessian diagonal per kept weight, one network per data seed",
+        "one network per seed",
+    )

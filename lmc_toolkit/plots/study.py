@@ -142,3 +142,41 @@ def plot_mask_costs(costs: Sequence[Any], title: str = "") -> go.Figure:
         template="plotly_white",
     )
     return fig
+
+
+def plot_replicates(
+    points: Sequence[tuple[str, float, float]],
+    y_title: str,
+    title: str,
+    what: str = "one replicate",
+    scale: float = 1.0,
+) -> go.Figure:
+    """Replicated measurements `(method, sparsity, value)`: one marker per replicate and a line
+    through each method's mean per sparsity, against sparsity (%). `scale` multiplies values."""
+    if not points:
+        raise ValueError("plot_replicates needs at least one (method, sparsity, value)")
+    groups: dict[str, dict[float, list[float]]] = {}
+    for method, sparsity, value in points:
+        groups.setdefault(method, {}).setdefault(round(sparsity, 4), []).append(scale * value)
+    colors = method_colors(list(groups))
+    fig = go.Figure()
+    for method, by in groups.items():
+        xs = sorted(by)
+        fig.add_trace(
+            go.Scatter(
+                x=[100 * x for x in xs for _ in by[x]], y=[v for x in xs for v in by[x]],
+                mode="markers", name=f"{method} ({what})", legendgroup=method,
+                marker={"color": colors[method], "size": 8, "opacity": 0.6},
+            )
+        )  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=[100 * x for x in xs], y=[sum(by[x]) / len(by[x]) for x in xs], mode="lines",
+                name=f"{method} mean", legendgroup=method, showlegend=False,
+                line={"color": colors[method]},
+            )
+        )  # fmt: skip
+    fig.update_layout(
+        title=title, xaxis_title="sparsity (%)", yaxis_title=y_title, template="plotly_white"
+    )
+    return fig

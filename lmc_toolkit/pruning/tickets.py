@@ -144,7 +144,8 @@ class TicketEntry:
 
 @dataclass(frozen=True)
 class TicketSummary:
-    """Mean and standard deviation (over data seeds, ddof 0) of one method at one sparsity."""
+    """Mean and sample standard deviation (over data seeds, ddof 1; NaN for one seed) of one
+    method at one sparsity."""
 
     method: str
     sparsity: float
@@ -174,7 +175,11 @@ class TicketTable:
         out = []
         for (method, sparsity), accs in groups.items():
             mean = sum(accs) / len(accs)
-            std = math.sqrt(sum((a - mean) ** 2 for a in accs) / len(accs))
+            # the sample standard deviation (ddof 1): one seed gives none
+            spread = (
+                sum((a - mean) ** 2 for a in accs) / (len(accs) - 1) if len(accs) > 1 else math.nan
+            )
+            std = math.sqrt(spread)
             out.append(TicketSummary(method, sparsity, mean, std, len(accs)))
         return tuple(out)
 

@@ -1,71 +1,63 @@
-"""The study's six claims (PAPER.md, "Claims"), judged on a report's figure JSON.
+"""The study's six claims, judged on a report's figure JSON by pre-registered rules.
 
 `judge(root)` reads `reports/<preset>/F*/…json` (the files the figure notebooks write) and returns
-one `Verdict` per claim: the quantity that tests it and its definition, the measured values with
-their noise, the threshold, and a verdict computed from them:
+one `Verdict` per claim: the quantity that tests it, the measured values with their confidence
+intervals, the threshold, the verdict, and what result would have changed it. The thresholds
+and the decision rules live in `lmc_toolkit.study.rules` (versioned, hashed into `claims.md`):
+every verdict reads an interval against a threshold, "holds" when the interval lies wholly on
+the claim's side, "does not hold" when wholly on the other, "not separable at this scale" when
+it straddles, "not judged" when it has no SGD-noise part.
 
-- "holds" / "does not hold": the values decide it beyond their noise;
-- "not separable at this scale": the difference the claim needs is inside the noise;
-- "not tested at this preset": the figures it needs were not made here.
-
-Every threshold lives in `THRESHOLDS`, with its reason. Noise is what the figures record: the
-spread over data seeds (standard error, std/√n), the spread over seed pairs for barriers, and
-the test set's resolution (binomial standard error of an error rate on n images) where no
-spread exists (one pair of seeds). `lmc_toolkit.study.claims_table` renders the verdicts
-(`claims.md` next to the report index, and a section of the index).
+The intervals (`lmc_toolkit.connectivity.intervals`) combine the spread over disjoint
+replicates (t quantile on their degrees of freedom) with the test set's part, from resampling
+the test images of the per-image evidence every interpolation curve keeps (F2's
+`barrier_evidence.json`). Barriers are read above the straight line between the ends
+(`Thresholds.barrier_baseline`); the mean-of-ends barrier and the interior peaks are reported
+beside it. The rendering is `lmc_toolkit.study.claims_table`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from lmc_toolkit.connectivity.intervals import (
+    Interval,
+    accuracy_difference,
+    barrier_difference,
+    barrier_interval,
+    interval,
+)
 from lmc_toolkit.study.evidence import (
-    barrier_noise,
-    barrier_rows_with_sizes,
     distilled_first,
     figure_json,
-    near,
+    load_evidence,
     number,
     percent,
     slice_barrier,
 )
-
-HOLDS, FAILS, UNSEPARABLE, UNTESTED = (
-    "holds",
-    "does not hold",
-    "not separable at this scale",
-    "not tested at this preset",
+from lmc_toolkit.study.rules import (
+    FAILS,
+    HOLDS,
+    THRESHOLDS,
+    UNJUDGED,
+    UNSEPARABLE,
+    UNTESTED,
+    Thresholds,
+    combine,
+    read,
+    what_would_change,
 )
 
-
-@dataclass(frozen=True)
-class Thresholds:
-    """The numbers the verdicts use, and why."""
-
-    #: Frankle et al. (2020) call a network stable to SGD noise when the error barrier between
-    #: two copies is within 2% (their "matching"/"stable" convention).
-    stable_barrier: float = 0.02
-    #: "Competes with IMP": a test accuracy at most 1 point below IMP's at the same sparsity.
-    matching_gap: float = 0.01
-    #: "Far fewer training points": at least an order of magnitude fewer sample-gradient
-    #: evaluations to find the mask (the study reports ~150×).
-    fewer_samples: float = 10.0
-    #: How many standard errors make a difference real (two-sided ~95%).
-    z: float = 2.0
-    #: The sparsities at which the study draws its trade-off (claim 6).
-    tradeoff_sparsities: tuple[float, ...] = (0.60, 0.87)
-
-
-THRESHOLDS = Thresholds()
+__all__ = ["FAILS", "HOLDS", "UNJUDGED", "UNSEPARABLE", "UNTESTED", "Verdict", "judge"]
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """One claim judged: what tests it, what was measured, against what, and the verdict."""
+    """One claim judged: what tests it, what was measured, against what, the verdict, why, and
+    what result would have changed it."""
 
     claim: str
     statement: str
@@ -74,6 +66,7 @@ class Verdict:
     threshold: str
     verdict: str
     reason: str
+    would_change: str = "–"
 
     def to_dict(self) -> dict[str, str]:
         return dict(vars(self))
@@ -83,19 +76,11 @@ def _untested(claim: str, statement: str, quantity: str, threshold: str, why: st
     return Verdict(claim, statement, quantity, "–", threshold, UNTESTED, why)
 
 
-def _judged(
-    claim: str,
-    statement: str,
-    quantity: str,
-    parts: Sequence[str],
-    threshold: str,
-    outcomes: Sequence[str],
-    why: str,
-) -> Verdict:
-    return Verdict(claim, statement, quantity, "; ".join(parts), threshold, _combine(outcomes), why)
+def _iv(iv: Interval, scale: float = 100.0, unit: str = " pts", of: str = "disjoint pairs") -> str:
+    return iv.format(scale, unit, of=of)
 
 
-# ----- the claims -----
+# ----- C1 -----
 def claim_masks_compete(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
     """C1: distilled pruning's masks compete with IMP's at a fraction of the training points."""
     statement = (
@@ -104,69 +89,88 @@ def claim_masks_compete(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
     )
     quantity = (
         "accuracy gap = test accuracy(distilled ticket) − test accuracy(IMP ticket) at the same "
-        "sparsity (mean over data seeds; noise: √(sd₁²/n₁ + sd₂²/n₂)), and the ratio of "
-        "sample-gradient evaluations IMP / distilled spent finding the mask at that round"
+        "sparsity, mean over independent mask-finding runs (F1's mask_replicates; over data "
+        "seeds where each method has one run) (interval: their spread ⊕ the test images "
+        "resampled); cost of the mask three ways: distinct dataset points per pruning round (the "
+        "study's count, decides), sample-gradient evaluations, recorded wall seconds; each with "
+        "and without the synthetic set's own cost"
     )
     threshold = (
-        f"competes: gap ≥ −{t.matching_gap:.0%}; short beyond noise: gap + {t.matching_gap:.0%} "
-        f"< −{t.z:g} SE; far fewer points: IMP / distilled ≥ {t.fewer_samples:g}×"
+        f"competes: lower bound of the gap ≥ −{t.matching_gap:.0%} (non-inferiority); short: "
+        f"upper bound < −{t.matching_gap:.0%}; far fewer points: IMP / distilled dataset points "
+        f"per round ≥ {t.fewer_points:g}×"
     )
-    table = (figure_json(root, "F1/accuracy_vs_sparsity.json") or {}).get("table", {})
-    summary = table.get("summary", [])
-    methods = distilled_first(sorted({s["method"] for s in summary}))
-    imp = [s for s in summary if s["method"] == "imp"]
+    ev = load_evidence(root)
+    methods = distilled_first(sorted({m for m, _ in ev.accuracies}))
+    imp = sorted(s for m, s in ev.accuracies if m == "imp")
     if not methods or not imp:
         return _untested("C1", statement, quantity, threshold, "F1 has no distilled or IMP tickets")
     method = methods[0]
-    cost = {
-        (r["method"], r["round"]): r["samples"]
-        for r in (figure_json(root, "F1/mask_cost.json") or {}).get("rows", [])
-    }
-    parts, outcomes = [], []
-    for s_imp in imp:
-        mine = near(summary, method, number(s_imp["sparsity"]), 0.005)
-        if mine is None:
+    runs = ev.mask_runs(method), ev.mask_runs("imp")
+    replicated = min(len(runs[0]), len(runs[1])) >= 2
+    parts, outcomes, changes = [], [], []
+    for s in imp:
+        mine, theirs = ev.accuracy(method, s), ev.accuracy("imp", s)
+        if replicated:  # the spread between mask-finding runs
+            mine, theirs = ev.replicate_accuracy(method, s), ev.replicate_accuracy("imp", s)
+        if not mine or not theirs:
             continue
-        gap = number(mine["mean"]) - number(s_imp["mean"])
-        se = math.sqrt(
-            number(mine["std"]) ** 2 / max(mine["n"], 1)
-            + number(s_imp["std"]) ** 2 / max(s_imp["n"], 1)
-        )
-        if gap >= -t.matching_gap:
-            outcomes.append(HOLDS)
-        elif gap + t.matching_gap < -t.z * se:
-            outcomes.append(FAILS)
-        else:
-            outcomes.append(UNSEPARABLE)
-        parts.append(f"{number(s_imp['sparsity']):.0%}: {100 * gap:+.2f} ± {100 * se:.2f} pts")
+        iv = accuracy_difference(
+            mine, theirs, ev.curves(method, s), ev.curves("imp", s),
+            level=t.level, resamples=t.resamples,
+        )  # fmt: skip
+        outcomes.append(read(iv, -t.matching_gap, "above"))
+        changes.append(f"{s:.0%}: {what_would_change(iv, -t.matching_gap, 'above')}")
+        parts.append(f"{s:.0%}: {_iv(iv, of='mask-finding runs' if replicated else 'data seeds')}")
     if not outcomes:
-        return _untested(
-            "C1", statement, quantity, threshold, f"no sparsity shared by IMP and {method}"
-        )
-    ratios = [
-        cost[("imp", r)] / cost[(method, r)]
-        for (m, r) in cost
-        if m == "imp" and (method, r) in cost and cost[(method, r)]
-    ]
-    fewer = (
-        f"; IMP / distilled samples per mask: {min(ratios):.1f}–{max(ratios):.1f}×"
-        if ratios
-        else ""
-    )
-    verdict = _combine(outcomes)
-    if verdict == HOLDS and ratios and min(ratios) < t.fewer_samples:
+        return _untested("C1", statement, quantity, threshold, f"no sparsity shared with {method}")
+    accuracy = combine(outcomes)
+    cost, points = _mask_cost(root, method)
+    verdict = accuracy
+    why = f"accuracy at {len(outcomes)} sparsities: {', '.join(sorted(set(outcomes)))}"
+    if not replicated:
+        why += " (one mask-finding run per method: the spread is over data seeds only)"
+    if points is None:
+        verdict, why = UNTESTED, why + "; no mask cost recorded"
+    elif points < t.fewer_points and accuracy != FAILS:
         verdict = FAILS
-        why = (
-            f"{method} competes on accuracy at every sparsity, but its masks cost only "
-            f"{min(ratios):.1f}× fewer samples (the claim's 'far fewer': ≥ {t.fewer_samples:g}×)"
-        )
+        why += f"; but only {points:.1f}× fewer dataset points per round (≥ {t.fewer_points:g}× needed)"
     else:
-        why = f"{method} vs IMP at {len(outcomes)} sparsities: " + ", ".join(sorted(set(outcomes)))
-    return Verdict(
-        "C1", statement, quantity, f"{method}: " + "; ".join(parts) + fewer, threshold, verdict, why
+        why += f"; {points:.1f}× fewer dataset points per round"
+    values = f"{method}: " + "; ".join(parts) + (f". Cost: {cost}" if cost else "")
+    return Verdict("C1", statement, quantity, values, threshold, verdict, why, "; ".join(changes))
+
+
+def _mask_cost(root: Path, method: str) -> tuple[str, float | None]:
+    """The three cost ratios IMP / `method` at the last shared round, with and without the
+    synthetic set's own cost, as text; and the deciding one (dataset points per round)."""
+    rows = (figure_json(root, "F1/mask_cost.json") or {}).get("rows", [])
+    mine = {r["round"]: r for r in rows if r["method"] == method}
+    imp = {r["round"]: r for r in rows if r["method"] == "imp"}
+    shared = sorted(set(mine) & set(imp))
+    if not shared:
+        return "", None
+    a, b = imp[shared[-1]], mine[shared[-1]]
+
+    def ratio(x: float, y: float) -> str:
+        return f"{x / y:.1f}×" if y else "–"
+
+    points = number(a.get("prune_images")) / number(b.get("prune_images"))
+    d_img, d_smp = number(b.get("distill_images", 0)), number(b.get("distill_samples", 0))
+    d_sec = number(b.get("distill_seconds", 0))
+    text = (
+        f"at {number(a['sparsity']):.0%}, IMP / {method}: dataset points per round "
+        f"{ratio(a['prune_images'], b['prune_images'])} (with distillation "
+        f"{ratio(a['prune_images'], max(b['prune_images'], d_img))}), sample gradients "
+        f"{ratio(a['samples'], b['samples'])} (with distillation "
+        f"{ratio(a['samples'], b['samples'] + d_smp)}), wall seconds as recorded "
+        f"{ratio(number(a.get('seconds')), number(b.get('seconds')))} (with distillation "
+        f"{ratio(number(a.get('seconds')), number(b.get('seconds')) + d_sec)})"
     )
+    return text, points if math.isfinite(points) else None
 
 
+# ----- C2 -----
 def claim_stable_at_init(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
     """C2: synthetic subnetworks are stable at initialization where dense and IMP are not."""
     statement = (
@@ -174,120 +178,131 @@ def claim_stable_at_init(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
         "different data order are linearly connected) where dense and IMP networks are not."
     )
     quantity = (
-        "error barrier between copies trained from the same initialization (k = 0) with different "
-        "data seeds: max over α of the error on the segment minus the mean of the endpoints' errors"
+        f"error barrier ({t.barrier_baseline} baseline) between copies trained from the same "
+        "initialization (k = 0) with different data seeds, mean over disjoint pairs (interval: "
+        "spread over the pairs ⊕ the test images resampled, argmax over α redone)"
     )
-    threshold = f"stable: barrier ≤ {t.stable_barrier:.0%}; IMP vs synthetic separated when the difference > {t.z:g} SE"
-    rows = barrier_rows_with_sizes(root)
-    dense = next((r for r in rows if r.get("method") == "dense"), None)
-    methods = distilled_first(sorted({r["method"] for r in rows}))
-    if dense is None or not methods or not any(r["method"] == "imp" for r in rows):
+    threshold = (
+        f"stable: interval ≤ {t.stable_barrier:.0%}; unstable: interval > {t.stable_barrier:.0%}"
+    )
+    ev = load_evidence(root)
+    methods = distilled_first(sorted({m for m, _ in ev.barriers}))
+    if not ev.curves("dense", 0.0) or not methods or not ev.sparsities("imp"):
         return _untested(
-            "C2", statement, quantity, threshold, "F2 lacks dense, IMP or synthetic rows"
+            "C2", statement, quantity, threshold, "F2 lacks dense, IMP or synthetic evidence"
         )
     method = methods[0]
-    values = [f"dense {percent(number(dense['error_barrier']))}"]
-    contrast, synth_unstable, unseparable, seen = 0, 0, 0, 0
-    for r in sorted((r for r in rows if r["method"] == method), key=lambda r: r["sparsity"]):
-        imp = near(rows, "imp", number(r["sparsity"]), 0.005)
-        if imp is None:
+    base = t.barrier_baseline
+
+    def barrier(m: str, s: float) -> Interval:
+        return barrier_interval(
+            ev.curves(m, s), baseline=base, level=t.level, resamples=t.resamples
+        )
+
+    dense = barrier("dense", 0.0)
+    outcomes = [read(dense, t.stable_barrier, "above")]
+    values = [f"dense {_iv(dense, unit='%')}{ev.peaks('dense', 0.0)}"]
+    changes = [f"dense: {what_would_change(dense, t.stable_barrier, 'above')}"]
+    for s in ev.sparsities(method):
+        if not ev.curves("imp", s):
             continue
-        seen += 1
-        b_s, b_i = number(r["error_barrier"]), number(imp["error_barrier"])
-        se = math.hypot(barrier_noise(r)[0], barrier_noise(imp)[0])
-        rnd = near(rows, "random", number(r["sparsity"]), 0.005)
+        mine, imp = barrier(method, s), barrier("imp", s)
+        diff = barrier_difference(
+            ev.curves("imp", s),
+            ev.curves(method, s),
+            baseline=base,
+            level=t.level,
+            resamples=t.resamples,
+        )
+        here = [read(mine, t.stable_barrier, "below"), read(imp, t.stable_barrier, "above")]
+        outcomes.append(combine(here))
         values.append(
-            f"{number(r['sparsity']):.0%}: {method} {percent(b_s)}, IMP {percent(b_i)}"
-            + (f", random {percent(number(rnd['error_barrier']))}" if rnd else "")
-            + f" (SE of the difference {percent(se)}, {barrier_noise(r)[1]})"
+            f"{s:.0%}: {method} {_iv(mine, unit='%')}{ev.peaks(method, s)}, IMP "
+            f"{_iv(imp, unit='%')}{ev.peaks('imp', s)}, IMP − {method} {_iv(diff, unit='%')}"
         )
-        if b_s > t.stable_barrier:
-            synth_unstable += 1
-        elif b_i > t.stable_barrier and b_i - b_s > t.z * se:
-            contrast += 1
-        elif b_i > t.stable_barrier:
-            unseparable += 1  # IMP unstable, but not beyond the noise (or the noise unknown)
-    dense_unstable = number(dense["error_barrier"]) > t.stable_barrier
-    if not seen:
-        verdict, why = UNTESTED, "no sparsity shared by IMP and the synthetic tickets"
-    elif not dense_unstable:
-        verdict, why = FAILS, "the dense network is itself stable here"
-    elif synth_unstable:
-        verdict, why = FAILS, f"{method} is unstable at {synth_unstable} of {seen} sparsities"
-    elif contrast:
-        verdict, why = (
-            HOLDS,
-            f"dense unstable; {method} stable everywhere; IMP unstable beyond noise at {contrast} of {seen}",
+        changes.append(
+            f"{s:.0%}: {method}: {what_would_change(mine, t.stable_barrier, 'below')}; "
+            f"IMP: {what_would_change(imp, t.stable_barrier, 'above')}"
         )
-    elif unseparable:
-        verdict, why = (
-            UNSEPARABLE,
-            f"dense unstable and {method} stable; IMP's barrier exceeds it at {unseparable} of "
-            f"{seen} sparsities only within the noise",
-        )
-    else:
-        verdict, why = (
-            FAILS,
-            f"dense unstable and {method} stable, but IMP is as stable at every sparsity (no contrast)",
-        )
-    return Verdict("C2", statement, quantity, "; ".join(values), threshold, verdict, why)
+    verdict = combine(outcomes)
+    why = f"dense: {outcomes[0]}; {method} stable and IMP unstable per sparsity: " + ", ".join(
+        outcomes[1:]
+    )
+    return Verdict(
+        "C2", statement, quantity, "; ".join(values), threshold, verdict, why, "; ".join(changes)
+    )
 
 
+# ----- C3 -----
 def claim_flatter_diagonal(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
     """C3: distilled pruning keeps flatter weights: a smaller Hessian diagonal than IMP's."""
     statement = "Distilled data steers IMP away from sharp parameters: a flatter Hessian diagonal."
     quantity = (
-        "mean Hessian diagonal over the kept weights (= trace per weight) of the trained ticket, "
-        "distilled vs IMP at the same sparsity; noise: the stochastic trace's standard error per "
-        "weight (one network per method: the spread over seeds is not measured)"
+        "mean Hessian diagonal per kept weight of the trained ticket, one estimator (the exact "
+        "diagonal where fast) on networks trained with each data seed, each on its own batch; "
+        "distilled − IMP at the same sparsity (interval: spread over the networks, Welch)"
     )
-    threshold = f"flatter when the distilled mean is lower by more than {t.z:g} SE"
-    summaries = (figure_json(root, "F5/sharpness_vs_sparsity.json") or {}).get("summaries", [])
-    methods = distilled_first(sorted({s["method"] for s in summaries}))
-    if not methods or not any(s["method"] == "imp" for s in summaries):
-        return _untested("C3", statement, quantity, threshold, "F5 lacks IMP or synthetic tickets")
+    threshold = "flatter: interval of the difference below 0; sharper: above 0"
+    rows = (figure_json(root, "F5/diagonal_replicates.json") or {}).get("rows", [])
+    methods = distilled_first(sorted({r["method"] for r in rows}))
+    if not methods or not any(r["method"] == "imp" for r in rows):
+        return _untested(
+            "C3",
+            statement,
+            quantity,
+            threshold,
+            "F5 lacks replicated diagonals of IMP or synthetic tickets",
+        )
     method = methods[0]
-    parts, outcomes = [], []
-    for s in (s for s in summaries if s["method"] == method):
-        imp = near(summaries, "imp", number(s["sparsity"]), 0.005)
+    parts, outcomes, changes = [], [], []
+    for r in (r for r in rows if r["method"] == method):
+        imp = next(
+            (
+                x
+                for x in rows
+                if x["method"] == "imp" and abs(x["sparsity"] - r["sparsity"]) < 0.005
+            ),
+            None,
+        )
         if imp is None:
             continue
-
-        def per_weight(x: Mapping[str, Any]) -> tuple[float, float]:
-            count = max(int(x["diagonal"]["count"]), 1)
-            return number(x["diagonal"]["mean"]), number(x.get("trace_stderr")) / count
-
-        (m_s, e_s), (m_i, e_i) = per_weight(s), per_weight(imp)
-        se = math.hypot(e_s, e_i) if math.isfinite(e_s) and math.isfinite(e_i) else 0.0
-        diff = m_s - m_i
-        outcomes.append(HOLDS if diff < -t.z * se else FAILS if diff > t.z * se else UNSEPARABLE)
+        a, b = [number(v) for v in r["means"]], [number(v) for v in imp["means"]]
+        iv = interval(sum(a) / len(a) - sum(b) / len(b), [a, b], None, t.level)
+        outcomes.append(read(iv, 0.0, "below"))
+        changes.append(f"{r['sparsity']:.0%}: {what_would_change(iv, 0.0, 'below', scale=1.0)}")
         parts.append(
-            f"{number(s['sparsity']):.0%}: {method} {m_s:.3g}, IMP {m_i:.3g} (SE {se:.2g})"
+            f"{r['sparsity']:.0%}: {method} − IMP {iv.format(1.0, '', digits=6, of='networks per method')}"
         )
     if not outcomes:
         return _untested("C3", statement, quantity, threshold, "no shared sparsity in F5")
-    return _judged(
+    why = f"{method} vs IMP at {len(outcomes)} sparsities: " + ", ".join(outcomes)
+    return Verdict(
         "C3",
         statement,
         quantity,
-        parts,
+        "; ".join(parts),
         threshold,
-        outcomes,
-        f"{method} vs IMP at {len(outcomes)} sparsities",
+        combine(outcomes),
+        why,
+        "; ".join(changes),
     )
 
 
+# ----- C4 -----
 def claim_basins(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
-    """C4: in the plane through the copies, dense and IMP sit in separate basins, synthetic in one."""
+    """C4: in the plane through four copies, dense and IMP sit in separate basins, synthetic
+    in one."""
     statement = (
         "Landscape slices show dense and IMP solutions in separate basins, synthetic ones in one."
     )
     quantity = (
-        "the error barrier read off F4's plane (on real test data) along the segment between the "
-        "two SGD-noise copies θ0 and θ1 (bilinear interpolation of the grid); noise: one image of "
-        "the plane's test images"
+        "the error barrier read off F4's plane (test images) along both segments between its "
+        "four copies, θ0–θ1 and θ2–θ3 (two disjoint pairs; bilinear interpolation of the grid). "
+        "What it adds to C2: the pair θ2–θ3 and the plane's own grid; θ0–θ1 is C2's pair (0, 1). "
+        "Interval: spread over the two segments (t on 1 degree of freedom); the plane keeps no "
+        "per-image evidence, so the test set's part is not in it"
     )
-    threshold = f"separate basins: slice barrier > {t.stable_barrier:.0%}; one basin: ≤ {t.stable_barrier:.0%}"
+    threshold = f"separate basins: interval > {t.stable_barrier:.0%}; one basin: interval ≤ {t.stable_barrier:.0%}"
     planes = {
         p.stem.removeprefix("paper_plane_"): figure_json(root / "F4", p.name)
         for p in sorted((root / "F4").glob("paper_plane_*.json"))
@@ -299,21 +314,26 @@ def claim_basins(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
         return _untested(
             "C4", statement, quantity, threshold, "F4 lacks the dense or a synthetic plane"
         )
-    barriers = {k: slice_barrier(v) for k, v in planes.items()}
+    judged = [k for k in ("dense", "imp") if k in planes] + synth[:1]
+    values, outcomes, changes = [], [], []
+    for k in judged:
+        labels = {m["label"] for m in planes[k].get("markers", [])}
+        segments = [("θ0", "θ1")] + ([("θ2", "θ3")] if {"θ2", "θ3"} <= labels else [])
+        b = [slice_barrier(planes[k], x, y) for x, y in segments]
+        iv = interval(sum(b) / len(b), [b], None, t.level)
+        side = "below" if k in synth else "above"
+        outcomes.append(read(iv, t.stable_barrier, side))
+        values.append(f"{k} {iv.format(100, '%', of='segments')}")
+        changes.append(f"{k}: {what_would_change(iv, t.stable_barrier, side)}")
     n = max(int(v.get("meta", {}).get("n") or 0) for v in planes.values())
-    sep = {k: b > t.stable_barrier for k, b in barriers.items()}
-    values = "; ".join(f"{k} {percent(b)}" for k, b in barriers.items()) + (
-        f" (one image = {percent(1 / n)})" if n else ""
+    why = ", ".join(f"{k}: {o}" for k, o in zip(judged, outcomes, strict=True))
+    text = "; ".join(values) + (f" (one image = {percent(1 / n)})" if n else "")
+    return Verdict(
+        "C4", statement, quantity, text, threshold, combine(outcomes), why, "; ".join(changes)
     )
-    apart = [k for k in ("dense", "imp") if k in sep]
-    if all(sep[k] for k in apart) and not sep[synth[0]]:
-        verdict, why = HOLDS, f"{', '.join(apart)} in separate basins; {synth[0]} in one"
-    else:
-        why = ", ".join(f"{k}: {'separate' if sep[k] else 'one basin'}" for k in sep)
-        verdict = FAILS
-    return Verdict("C4", statement, quantity, values, threshold, verdict, why)
 
 
+# ----- C5 -----
 def claim_harder_data(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
     """C5 needs several datasets; a preset runs one."""
     return Verdict(
@@ -327,57 +347,79 @@ def claim_harder_data(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
     )
 
 
+# ----- C6 -----
 def claim_tradeoff(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
     """C6: at ~60% and ~87% sparsity, synthetic subnetworks trade accuracy for stability."""
     statement = (
         "Trade-off: at ~60% and ~87% sparsity synthetic subnetworks have a lower barrier than "
         "IMP's at a comparable performance ratio (accuracy / dense accuracy)."
     )
-    quantity = "(performance ratio, error barrier) of IMP and the synthetic ticket nearest each target sparsity"
-    threshold = (
-        f"lower barrier beyond {t.z:g} SE; performance ratio within {t.matching_gap:.0%} of IMP's "
-        f"(or not separable from it)"
+    quantity = (
+        f"barrier difference ({t.barrier_baseline} baseline) synthetic − IMP, and the "
+        "performance-ratio gap (accuracy gap / dense accuracy), at the IMP ticket nearest each "
+        "target sparsity (intervals as C1 and C2)"
     )
-    rows = barrier_rows_with_sizes(root)
-    methods = distilled_first(sorted({r["method"] for r in rows}))
-    imp_rows = [r for r in rows if r["method"] == "imp"]
-    if not methods or not imp_rows:
-        return _untested("C6", statement, quantity, threshold, "F2/F6 lack IMP or synthetic rows")
+    threshold = (
+        f"holds: barrier difference wholly below 0 and ratio gap's lower bound ≥ −{t.ratio_gap:g}; "
+        f"fails: barrier difference wholly above 0 or the ratio gap's upper bound < −{t.ratio_gap:g}"
+    )
+    ev = load_evidence(root)
+    methods = distilled_first(sorted({m for m, _ in ev.barriers}))
+    imp_at = ev.sparsities("imp")
+    dense = ev.accuracy("dense", 0.0)
+    if not methods or not imp_at or not dense:
+        return _untested(
+            "C6", statement, quantity, threshold, "F1/F2 lack IMP, dense or synthetic evidence"
+        )
     method = methods[0]
-    parts, outcomes = [], []
+    dense_mean = sum(dense) / len(dense)
+    parts, outcomes, changes = [], [], []
     for target in t.tradeoff_sparsities:
-        imp = min(imp_rows, key=lambda r: abs(r["sparsity"] - target))
-        mine = near(rows, method, imp["sparsity"], 0.005)
-        if mine is None or abs(imp["sparsity"] - target) > 0.08:
+        s = min(imp_at, key=lambda x: abs(x - target))
+        if abs(s - target) > 0.08 or not ev.curves(method, s) or ev.accuracy(method, s) is None:
             continue
-        se = math.hypot(barrier_noise(mine)[0], barrier_noise(imp)[0])
-        lower = imp["error_barrier"] - mine["error_barrier"] > t.z * se
-        higher = mine["error_barrier"] - imp["error_barrier"] > t.z * se
-        close = mine["performance_ratio"] >= imp["performance_ratio"] - t.matching_gap
-        outcomes.append(HOLDS if lower and close else FAILS if higher or not close else UNSEPARABLE)
+        common = {"level": t.level, "resamples": t.resamples}
+        bar = barrier_difference(
+            ev.curves(method, s), ev.curves("imp", s), baseline=t.barrier_baseline, **common
+        )
+        gap = accuracy_difference(
+            ev.accuracy(method, s),
+            ev.accuracy("imp", s),
+            ev.curves(method, s),
+            ev.curves("imp", s),
+            **common,
+        )
+        ratio = Interval(
+            gap.value / dense_mean,
+            gap.low / dense_mean,
+            gap.high / dense_mean,
+            gap.level,
+            gap.replicates,
+            gap.df,
+            gap.sgd_stderr / dense_mean,
+            gap.test_stderr / dense_mean,
+        )
+        outcomes.append(combine([read(bar, 0.0, "below"), read(ratio, -t.ratio_gap, "above")]))
         parts.append(
-            f"{imp['sparsity']:.0%}: IMP ({imp['performance_ratio']:.3f}, {percent(imp['error_barrier'])}), "
-            f"{method} ({mine['performance_ratio']:.3f}, {percent(mine['error_barrier'])}), SE {percent(se)}"
+            f"{s:.0%}: barrier {method} − IMP {_iv(bar, unit='%')}; ratio gap {ratio.format(1.0, '', digits=4, of='data seeds')}"
+        )
+        changes.append(
+            f"{s:.0%}: barrier: {what_would_change(bar, 0.0, 'below')}; ratio: "
+            f"{what_would_change(ratio, -t.ratio_gap, 'above', scale=1.0)}"
         )
     if not outcomes:
         return _untested("C6", statement, quantity, threshold, "no ticket near 60% or 87% sparsity")
-    return _judged(
+    why = f"{method} vs IMP at {len(outcomes)} target sparsities: " + ", ".join(outcomes)
+    return Verdict(
         "C6",
         statement,
         quantity,
-        parts,
+        "; ".join(parts),
         threshold,
-        outcomes,
-        f"{method} vs IMP at {len(outcomes)} target sparsities",
+        combine(outcomes),
+        why,
+        "; ".join(changes),
     )
-
-
-def _combine(outcomes: Sequence[str]) -> str:
-    """One verdict from several comparisons: any failure fails; all holding holds; else the
-    difference is inside the noise somewhere."""
-    if FAILS in outcomes:
-        return FAILS
-    return HOLDS if all(o == HOLDS for o in outcomes) else UNSEPARABLE
 
 
 CLAIMS: tuple[Callable[[Path, Thresholds], Verdict], ...] = (

@@ -1,15 +1,17 @@
-"""What the claims read from a report: the figures' JSON rows, the noise of an error barrier,
-and a barrier read off a landscape plane. Numbers missing from older reports come back as NaN."""
+"""What the claims read from a report: the figures' JSON, each ticket's accuracy per data seed,
+the interpolation curves with their per-image evidence, and a barrier read off a landscape
+plane. Numbers missing from older reports come back as NaN."""
 
 from __future__ import annotations
 
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lmc_toolkit.connectivity import paired_stderr
+from lmc_toolkit.landscape.curve import Curve
 
 
 def read_json(path: Path, default: Any) -> Any:
@@ -42,62 +44,73 @@ def distilled_first(methods: Sequence[str]) -> list[str]:
     return sorted(synth, key=lambda m: (m.endswith("-random"), m))
 
 
-def barrier_rows(root: Path) -> list[dict[str, Any]]:
-    return list((figure_json(root, "F2/barrier_vs_sparsity.json") or {}).get("rows", []))
+@dataclass(frozen=True)
+class Evidence:
+    """What the claims read from a report, keyed by (method, sparsity rounded to 0.1%):
+    each ticket's test accuracy per data seed (F1) and the disjoint pairs' interpolation
+    curves with their per-image evidence (F2's `barrier_evidence.json`), and the accuracy of
+    each replicated mask-finding run's ticket (F1's `mask_replicates.json`)."""
+
+    accuracies: Mapping[tuple[str, float], list[float]]
+    barriers: Mapping[tuple[str, float], list[Curve]]
+    #: (method, sparsity) -> {mask seed: accuracy} of tickets from replicated mask-finding runs
+    replicates: Mapping[tuple[str, float], Mapping[int, float]] = field(default_factory=dict)
+
+    def accuracy(self, method: str, sparsity: float) -> list[float] | None:
+        return self.accuracies.get((method, key(sparsity)))
+
+    def replicate_accuracy(self, method: str, sparsity: float) -> list[float]:
+        """The accuracy of the ticket of each mask-finding run of `method` at `sparsity`."""
+        return list(self.replicates.get((method, key(sparsity)), {}).values())
+
+    def mask_runs(self, method: str) -> set[int]:
+        """The mask seeds `method` was replicated with (at every sparsity)."""
+        runs = [set(v) for (m, _), v in self.replicates.items() if m == method]
+        return set.intersection(*runs) if runs else set()
+
+    def curves(self, method: str, sparsity: float) -> list[Curve]:
+        return self.barriers.get((method, key(sparsity)), [])
+
+    def sparsities(self, method: str) -> list[float]:
+        """The sparsities at which `method` has barrier evidence."""
+        return sorted(s for m, s in self.barriers if m == method)
+
+    def peaks(self, method: str, sparsity: float) -> str:
+        """The pairs' barriers above the mean of the ends and how many peak inside the path,
+        as a note beside the deciding number."""
+        curves = self.curves(method, sparsity)
+        if not curves:
+            return ""
+        mean = sum(c.barrier("error", "mean").value for c in curves) / len(curves)
+        inside = sum(0 < c.barrier("error", "linear").alpha < 1 for c in curves)
+        return f" (mean-of-ends {percent(mean)}; {inside}/{len(curves)} peak inside)"
 
 
-def barrier_rows_with_sizes(root: Path) -> list[dict[str, Any]]:
-    """F2's barrier rows, with `test_images` filled in from the study's configuration where an
-    older report did not record it (the test split the study used, cut to its `test_limit`)."""
-    rows = barrier_rows(root)
-    if rows and not all(r.get("test_images") for r in rows):
-        n = configured_test_images(root)
-        rows = [{**r, "test_images": r.get("test_images") or n} for r in rows]
-    return rows
+def key(sparsity: float) -> float:
+    return round(float(sparsity), 3)
 
 
-def configured_test_images(root: Path) -> int:
-    """How many test images the study of this report used (0 when it cannot be told)."""
-    config = (figure_json(root, "F1/accuracy_vs_sparsity.json") or {}).get("config") or {}
-    if "dataset" not in config:
-        return 0
-    try:
-        from lmc_toolkit.data import load
-
-        n = len(load(config["dataset"], "test", root=config.get("data_root")))
-    except (OSError, ValueError, RuntimeError):  # files not on this machine
-        return 0
-    limit = config.get("test_limit")
-    return min(n, int(limit)) if limit else n
-
-
-def barrier_noise(row: Mapping[str, Any]) -> tuple[float, str]:
-    """The standard error of a row's error barrier, as `connectivity.barrier_estimate` gives it:
-    the spread over its seed pairs (√(s²/m), when there are several) and the test set's part
-    for a paired difference on the same images (`connectivity.paired_stderr`), in quadrature."""
-    pairs = int(row.get("pairs") or 1)
-    spread = number(row.get("error_barrier_std"))
-    n = int(row.get("test_images") or 0)
-    over_pairs = spread / math.sqrt(pairs) if pairs > 1 and math.isfinite(spread) else math.nan
-    if n <= 0:
-        if math.isnan(over_pairs):
-            return math.nan, "one pair, test-set size not recorded"
-        return over_pairs, f"spread over {pairs} pairs (test-set size not recorded)"
-    test = paired_stderr(number(row.get("error_barrier")), n)
-    if math.isnan(over_pairs):
-        return test, f"one pair: paired error on {n} images"
-    return math.hypot(over_pairs, test), f"spread over {pairs} pairs ⊕ paired error on {n} images"
+def load_evidence(root: Path) -> Evidence:
+    """The `Evidence` under `root` (empty where the figures are missing)."""
+    table = (figure_json(root, "F1/accuracy_vs_sparsity.json") or {}).get("table", {})
+    accuracies: dict[tuple[str, float], list[float]] = {}
+    for e in table.get("entries", []):
+        accuracies.setdefault((e["method"], key(e["sparsity"])), []).append(number(e["accuracy"]))
+    barriers: dict[tuple[str, float], list[Curve]] = {}
+    for row in (figure_json(root, "F2/barrier_evidence.json") or {}).get("rows", []):
+        curves = [Curve.from_dict(c) for c in row["curves"]]
+        if curves and all(c.correct is not None for c in curves):
+            barriers[(row["method"], key(row["sparsity"]))] = curves
+    replicates: dict[tuple[str, float], dict[int, float]] = {}
+    for r in (figure_json(root, "F1/mask_replicates.json") or {}).get("rows", []):
+        replicates.setdefault((r["method"], key(r["sparsity"])), {})[r["mask_seed"]] = number(
+            r["accuracy"]
+        )
+    return Evidence(accuracies, barriers, replicates)
 
 
 def percent(x: float) -> str:
     return "–" if not math.isfinite(x) else f"{100 * x:.2f}%"
-
-
-def near(rows: Sequence[Mapping[str, Any]], method: str, sparsity: float, tol: float = 0.02):
-    for r in rows:
-        if r.get("method") == method and abs(number(r.get("sparsity")) - sparsity) <= tol:
-            return r
-    return None
 
 
 def slice_barrier(

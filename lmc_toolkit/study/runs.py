@@ -56,7 +56,7 @@ class StudyRuns:
         self.requested_device = device  # None: each sweep worker picks its own
         self.device = device or default_device()
         self.progress = progress
-        self._runs: dict[str, ImpResult] = {}
+        self._runs: dict[tuple[str, int], ImpResult] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config.dataset}, {self.config.model}, store={self.store.root})"
@@ -86,8 +86,9 @@ class StudyRuns:
             c.model, d.num_classes, d.in_shape, c.init_seed, self.device, **dict(c.model_options)
         )
 
-    def synthetic(self, source: str) -> Dataset:
-        """The synthetic set `source` (ipc images per class), made once and stored."""
+    def synthetic(self, source: str, seed: int = 0) -> Dataset:
+        """The synthetic set `source` (ipc images per class), made once and stored; `seed` is
+        its own (another draw of the random subset, another start of distillation)."""
         from lmc_toolkit import synth
 
         c, real = self.config, self.train_data
@@ -98,14 +99,18 @@ class StudyRuns:
             **({"lr": c.synth_lr} if c.synth_lr is not None else {}),
         }
         if source == "random":
-            data = synth.random_subset(real, c.ipc, seed=0, store=self.store)
+            data = synth.random_subset(real, c.ipc, seed=seed, store=self.store)
         elif source == "herding":
-            data = synth.herding(real, c.ipc, model_options=dict(c.synth_options), **common)
+            data = synth.herding(
+                real, c.ipc, seed=seed, model_options=dict(c.synth_options), **common
+            )
         elif source == "dm":
-            data = synth.distribution_matching(real, c.ipc, c.synth_iterations, **distill, **common)
+            data = synth.distribution_matching(
+                real, c.ipc, c.synth_iterations, seed=seed, **distill, **common
+            )
         elif source == "dc":
             data = synth.gradient_matching(
-                real, c.ipc, iterations=c.synth_iterations, **distill, **common
+                real, c.ipc, iterations=c.synth_iterations, seed=seed, **distill, **common
             )
         else:
             raise ValueError(f"synthetic source {source!r} is not one of {SYNTHETIC}")
@@ -113,41 +118,58 @@ class StudyRuns:
 
     # -- pruning ---------------------------------------------------------------------------
 
-    def imp_run(self) -> ImpResult:
-        """IMP on the real training data, rewound to θ0 each round."""
+    def imp_run(self, mask_seed: int = 0) -> ImpResult:
+        """IMP on the real training data, rewound to θ0 each round; `mask_seed` orders its
+        inner training's data (another mask-finding run of the same method)."""
         c = self.config
         return imp(
             self.model0,
             self.train_data,
             ImpConfig(rounds=c.rounds, train=c.train),
             eval_data=self.test_data,
+            data_seed=mask_seed,
             store=self.store,
             progress=self.progress,
         )
 
-    def distilled_run(self, source: str) -> ImpResult:
-        """Distilled pruning: IMP whose inner training runs on `self.synthetic(source)`."""
+    def distilled_run(self, source: str, mask_seed: int = 0) -> ImpResult:
+        """Distilled pruning: IMP whose inner training runs on `self.synthetic(source)`;
+        `mask_seed` draws another synthetic set and orders its inner training."""
         c = self.config
         return distilled_pruning(
             self.model0,
             self.train_data,
-            self.synthetic(source),
+            self.synthetic(source, mask_seed),
             ImpConfig(rounds=c.rounds, train=c.synth_train),
             eval_data=self.test_data,
+            data_seed=mask_seed,
             store=self.store,
             progress=self.progress,
         )
 
-    def run_of(self, method: str) -> ImpResult:
-        """The IMP run behind a pruned method ("imp" or "distilled-<source>")."""
-        if method not in self._runs:
+    def run_of(self, method: str, mask_seed: int = 0) -> ImpResult:
+        """The IMP run behind a pruned method ("imp" or "distilled-<source>"); `mask_seed`
+        picks one of its replicated mask-finding runs (0: the study's own)."""
+        key = (method, mask_seed)
+        if key not in self._runs:
             if method == "imp":
-                self._runs[method] = self.imp_run()
+                self._runs[key] = self.imp_run(mask_seed)
             elif method.startswith("distilled-"):
-                self._runs[method] = self.distilled_run(method.removeprefix("distilled-"))
+                source = method.removeprefix("distilled-")
+                self._runs[key] = self.distilled_run(source, mask_seed)
             else:
                 raise ValueError(f"{method!r} has no IMP run; methods: {self.config.methods}")
-        return self._runs[method]
+        return self._runs[key]
+
+    def replicate_mask(self, method: str, round: int, mask_seed: int) -> Mask | None:
+        """`method`'s mask at `round` from its mask-finding run `mask_seed` (0: the study's
+        own, `mask`): IMP's data order, the synthetic set's draw, the random mask's seed."""
+        c = self.config
+        if method == "dense":
+            return None
+        if method == "random":
+            return random_mask(self.model0, c.sparsity(round), seed=c.init_seed + mask_seed)
+        return self.run_of(method, mask_seed).rounds[round].mask
 
     def masks(
         self, rounds: tuple[int, ...] | None = None, methods: tuple[str, ...] | None = None

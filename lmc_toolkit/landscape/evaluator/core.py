@@ -93,6 +93,8 @@ class PointMetrics:
     accuracy: np.ndarray
     n: int
     details: Mapping[str, Any] = field(default_factory=dict)
+    #: (P, n) bool: which images each point gets right (only when asked: `per_image=True`)
+    correct: np.ndarray | None = None
 
     @property
     def error(self) -> np.ndarray:
@@ -206,12 +208,15 @@ class Evaluator:
         *,
         buffers: Mapping[str, Tensor] | None = None,
         buffer_directions: Sequence[Mapping[str, Tensor]] | None = None,
+        per_image: bool = False,
     ) -> PointMetrics:
         """Score the points base + Σ_k coords[p, k]·directions[k].
 
         `base` and `directions` are parameter dicts of the model's architecture; `buffers` are
         the base point's buffers (default: the model's own). `buffer_directions` (policy
-        `"interpolate"`) move the float buffers along with the weights.
+        `"interpolate"`) move the float buffers along with the weights. With `per_image`, the
+        result also says which images each point gets right (the evidence behind a barrier's
+        test-set error: `connectivity.intervals`).
         """
         coords = self._check(base, directions, coords, buffer_directions)
         start = time.perf_counter()
@@ -246,6 +251,11 @@ class Evaluator:
                 disable=not self.progress,
                 leave=False,
             ),
+            images=(
+                torch.zeros(n_points, len(self.data), dtype=torch.bool, device=self.device)
+                if per_image
+                else None
+            ),
         )
         try:
             with forward_precision(self.precision, self.device):
@@ -268,6 +278,7 @@ class Evaluator:
             accuracy=(job.correct.double() / n).cpu().numpy(),
             n=n,
             details=details,
+            correct=None if job.images is None else job.images.cpu().numpy(),
         )
 
     def _run(

@@ -110,7 +110,7 @@ def vmap_scores(
     x: Tensor,
     y: Tensor,
 ) -> tuple[Tensor, Tensor]:
-    """Summed loss (float64) and number correct on one chunk for a block of points at once:
+    """Summed loss (float64) and right images (B, chunk) on one chunk for a block of points at once:
     `thetas` (B, n) are the points' flat parameters, `buffer_rows` (B, nb) their float buffers
     (None: the module's own, shared by all). Under autocast the points, their buffers and the
     data are cast to its dtype and the vmapped forward runs in it with autocast off: inside
@@ -132,4 +132,4 @@ def vmap_scores(
     with torch.autocast(device_type=x.device.type, enabled=False):
         logits = vmap(forward, in_dims=dims)(named, bufs)  # (B, n, classes)
     per = F.cross_entropy(logits.flatten(0, 1).float(), y.repeat(block), reduction="none")
-    return per.view(block, -1).sum(1).double(), (logits.argmax(-1) == y).sum(1)
+    return per.view(block, -1).sum(1).double(), logits.argmax(-1) == y

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -33,9 +33,9 @@ Chunks = list[tuple[Tensor, Tensor]]
 
 
 def scores(logits: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-    """Summed cross-entropy (float64) and number correct of one chunk."""
+    """Summed cross-entropy (float64) of one chunk, and which of its images are right."""
     loss = F.cross_entropy(logits.float(), y, reduction="sum").double()
-    return loss, (logits.argmax(-1) == y).sum()
+    return loss, logits.argmax(-1) == y
 
 
 class Compiler:
@@ -80,6 +80,10 @@ class Job:
     loss: Tensor
     correct: Tensor
     bar: tqdm
+    #: (P, n) which images each point gets right, when the caller asked for them
+    images: Tensor | None = None
+    #: per point, how many of its images are scored so far (every path walks the chunks in order)
+    cursor: list[int] = field(default_factory=list)
 
     @property
     def points(self) -> int:
@@ -92,8 +96,21 @@ class Job:
             self.buffers.write(self.buffer_rows[p])
 
     def add(self, p: int, part: tuple[Tensor, Tensor]) -> None:
-        self.loss[p] += part[0]
-        self.correct[p] += part[1]
+        """Add one chunk's summed loss and right/wrong images (a bool vector) to point p."""
+        self.add_block(p, part[0], part[1][None])
+
+    def add_block(self, start: int, loss: Tensor, right: Tensor) -> None:
+        """Add one chunk's summed losses (B,) and right images (B, chunk) to points start.. ."""
+        stop = start + right.shape[0]
+        self.loss[start:stop] += loss
+        self.correct[start:stop] += right.sum(-1)
+        if self.images is not None:
+            if not self.cursor:
+                self.cursor[:] = [0] * self.points
+            at = self.cursor[start]
+            self.images[start:stop, at : at + right.shape[1]] = right
+            for p in range(start, stop):
+                self.cursor[p] = at + right.shape[1]
 
     def full_chunk(self) -> int:
         """The size of a full chunk: a shorter last chunk runs eagerly, not compiled."""
@@ -227,11 +244,10 @@ def run_vmap(job: Job, net: nn.Module, block: int) -> None:
             thetas = torch.addmm(job.base_vec.expand(c.shape[0], -1), c, job.dirs)
             rows = None if job.buffer_rows is None else job.buffer_rows[start : start + block]
             for x, y in job.chunks:
-                part_loss, part_correct = vmap_scores(
+                part_loss, part_right = vmap_scores(
                     net, job.params, job.buffers, thetas, rows, x, y
                 )
-                job.loss[start : start + block] += part_loss
-                job.correct[start : start + block] += part_correct
+                job.add_block(start, part_loss, part_right)
                 job.bar.update(c.shape[0])
 
 

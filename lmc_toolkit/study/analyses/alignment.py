@@ -182,5 +182,5 @@ def summarize(
 
 
 def spread(values: Sequence[float]) -> float:
-    """The sample standard deviation (0 for fewer than two values)."""
-    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    """The sample standard deviation (NaN for fewer than two values)."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else math.nan

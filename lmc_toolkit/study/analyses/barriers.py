@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from itertools import combinations
 
 from lmc_toolkit.connectivity.interpolation import PairwiseResult, interpolate, pairwise
+from lmc_toolkit.connectivity.intervals import barrier_interval, disjoint_pairs
 from lmc_toolkit.landscape.curve import Curve
 from lmc_toolkit.study.analyses.cache import cached, study_data
 from lmc_toolkit.study.runs import StudyRuns
@@ -43,6 +44,7 @@ def curve(
         )
 
     args = {"method": method, "round": round, "seeds": seeds, "alphas": alphas, "data": data}
+    args["evidence"] = "per-image"  # curves stored before it kept no per-image evidence
     return cached(study, "curve", args, compute, Curve.to_dict, Curve.from_dict)
 
 
@@ -50,7 +52,10 @@ def curve(
 class BarrierRow:
     """One method at one sparsity: barriers between copies trained with different data seeds
     (the mean over every pair of the study's data seeds, their standard deviation, NaN for one
-    pair), its test accuracy, and the test images behind both (the resolution: one image)."""
+    pair; above the mean of the ends and above the straight line between them), how many pairs
+    peak strictly inside the path, its test accuracy, the test images behind both, and the
+    deciding interval: the `baseline` barrier over the disjoint pairs
+    (`connectivity.intervals.barrier_interval`)."""
 
     method: str
     round: int
@@ -63,11 +68,17 @@ class BarrierRow:
     error_barrier_std: float = math.nan
     pairs: int = 1
     test_images: int = 0
+    error_barrier_linear: float = math.nan
+    peaks_inside: int = 0
+    interval: dict | None = None
 
 
-def barrier_table(study: StudyRuns, alphas: int = 11, data: str = "test") -> list[BarrierRow]:
+def barrier_table(
+    study: StudyRuns, alphas: int = 11, data: str = "test", baseline: str = "linear"
+) -> list[BarrierRow]:
     """Barrier and accuracy for every method at every ticket round (F2's right panel, F6),
-    over every pair of data seeds."""
+    over every pair of data seeds, with the interval of the `baseline` barrier over the
+    disjoint pairs."""
     table = study.tickets()
     summary = {(s.method, round(s.sparsity, 3)): s for s in table.summary()}
     dense = next(s for s in table.summary() if s.method == "dense")
@@ -82,6 +93,7 @@ def barrier_table(study: StudyRuns, alphas: int = 11, data: str = "test") -> lis
             acc = summary[(method, round(sparsity, 3))]
             curves = [curve(study, method, r, seeds, alphas=alphas, data=data) for seeds in pairs]
             errors = [c.barrier("error").value for c in curves]
+            apart = [curves[pairs.index(p)] for p in disjoint_pairs(study.config.data_seeds)]
             rows.append(
                 BarrierRow(
                     method=method,
@@ -95,9 +107,40 @@ def barrier_table(study: StudyRuns, alphas: int = 11, data: str = "test") -> lis
                     error_barrier_std=statistics.stdev(errors) if len(errors) > 1 else math.nan,
                     pairs=len(curves),
                     test_images=images,
+                    error_barrier_linear=statistics.fmean(
+                        c.barrier("error", "linear").value for c in curves
+                    ),
+                    peaks_inside=sum(0 < c.barrier("error", baseline).alpha < 1 for c in curves),
+                    interval={
+                        "baseline": baseline,
+                        "pairs": [list(p) for p in disjoint_pairs(study.config.data_seeds)],
+                        **barrier_interval(apart, baseline=baseline).to_dict(),
+                    },
                 )
             )
     return rows
+
+
+def barrier_evidence(study: StudyRuns, alphas: int = 11, data: str = "test") -> list[dict]:
+    """The per-image evidence behind every verdict on barriers: for every method and ticket
+    round, the curves of the disjoint pairs of data seeds (`Curve.to_dict`, with the bit-packed
+    right/wrong images of every α) that `study.claims` computes its intervals from."""
+    pairs = disjoint_pairs(study.config.data_seeds)
+    out = []
+    for method in study.config.methods:
+        for r in (0,) if method == "dense" else study.config.ticket_rounds:
+            mask = study.mask(method, r)
+            curves = [curve(study, method, r, p, alphas=alphas, data=data) for p in pairs]
+            out.append(
+                {
+                    "method": method,
+                    "round": r,
+                    "sparsity": 0.0 if mask is None else mask.sparsity,
+                    "pairs": [list(p) for p in pairs],
+                    "curves": [c.to_dict() for c in curves],
+                }
+            )
+    return out
 
 
 def pairwise_seeds(

@@ -60,8 +60,13 @@ def mask_convergence(
 
 @dataclass(frozen=True)
 class MaskCost:
-    """The training it took to find one method's mask at one round: sample-gradient
-    evaluations (images through forward and backward) and seconds, all earlier rounds included."""
+    """The training it took to find one method's mask at one round, three ways: the distinct
+    dataset points its pruning rounds train on (`prune_images`, what the study counts),
+    sample-gradient evaluations (images through forward and backward, all earlier rounds
+    included) and wall seconds as recorded when the rounds were trained (on shared cores:
+    noisy). The `distill_*` fields are the synthetic set's own one-off cost (zero for IMP and
+    a random real subset): the distinct real images it read, the real images its matching
+    loss embedded, and its seconds."""
 
     method: str
     round: int
@@ -69,6 +74,9 @@ class MaskCost:
     samples: int
     seconds: float
     prune_images: int
+    distill_images: int = 0
+    distill_samples: int = 0
+    distill_seconds: float = 0.0
 
 
 def mask_costs(study: StudyRuns) -> list[MaskCost]:
@@ -76,6 +84,7 @@ def mask_costs(study: StudyRuns) -> list[MaskCost]:
     rows = []
     for method in study.config.methods[1:-1]:
         run = study.run_of(method)
+        distill = distillation_cost(study, method)
         for r in study.config.ticket_rounds:
             rnd = run.rounds[r]
             rows.append(
@@ -86,6 +95,29 @@ def mask_costs(study: StudyRuns) -> list[MaskCost]:
                     samples=int(rnd.mask_samples),
                     seconds=float(rnd.mask_seconds),
                     prune_images=int(run.prune_size),
+                    **distill,
                 )
             )
     return rows
+
+
+def distillation_cost(study: StudyRuns, method: str) -> dict[str, float]:
+    """The one-off cost of the synthetic set behind `method` (none for IMP or a random real
+    subset): every real training image read, the real images its matching loss embedded
+    (iterations × outer loops × real batch × classes) and its recorded seconds."""
+    source = method.removeprefix("distilled-")
+    if method == "imp" or source == "random":
+        return {}
+    meta = study.synthetic(source).meta
+    classes = study.train_data.num_classes
+    embedded = (
+        int(meta.get("iterations", 0))
+        * int(meta.get("outer_loops", 1))
+        * int(meta.get("real_batch", 0))
+        * classes
+    )
+    return {
+        "distill_images": len(study.train_data),
+        "distill_samples": embedded,
+        "distill_seconds": float(meta.get("seconds", 0.0)),
+    }

@@ -18,9 +18,7 @@ beside it. The rendering is `lmc_toolkit.study.claims_table`.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from lmc_toolkit.connectivity.intervals import (
@@ -30,6 +28,7 @@ from lmc_toolkit.connectivity.intervals import (
     barrier_interval,
     interval,
 )
+from lmc_toolkit.study.claims_masks import claim_masks_compete
 from lmc_toolkit.study.evidence import (
     distilled_first,
     figure_json,
@@ -50,124 +49,9 @@ from lmc_toolkit.study.rules import (
     read,
     what_would_change,
 )
+from lmc_toolkit.study.verdicts import Verdict, show, untested
 
 __all__ = ["FAILS", "HOLDS", "UNJUDGED", "UNSEPARABLE", "UNTESTED", "Verdict", "judge"]
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """One claim judged: what tests it, what was measured, against what, the verdict, why, and
-    what result would have changed it."""
-
-    claim: str
-    statement: str
-    quantity: str
-    values: str
-    threshold: str
-    verdict: str
-    reason: str
-    would_change: str = "–"
-
-    def to_dict(self) -> dict[str, str]:
-        return dict(vars(self))
-
-
-def _untested(claim: str, statement: str, quantity: str, threshold: str, why: str) -> Verdict:
-    return Verdict(claim, statement, quantity, "–", threshold, UNTESTED, why)
-
-
-def _iv(iv: Interval, scale: float = 100.0, unit: str = " pts", of: str = "disjoint pairs") -> str:
-    return iv.format(scale, unit, of=of)
-
-
-# ----- C1 -----
-def claim_masks_compete(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
-    """C1: distilled pruning's masks compete with IMP's at a fraction of the training points."""
-    statement = (
-        "Distilled pruning finds masks that compete with IMP while touching far fewer "
-        "training points per round."
-    )
-    quantity = (
-        "accuracy gap = test accuracy(distilled ticket) − test accuracy(IMP ticket) at the same "
-        "sparsity, mean over independent mask-finding runs (F1's mask_replicates; over data "
-        "seeds where each method has one run) (interval: their spread ⊕ the test images "
-        "resampled); cost of the mask three ways: distinct dataset points per pruning round (the "
-        "study's count, decides), sample-gradient evaluations, recorded wall seconds; each with "
-        "and without the synthetic set's own cost"
-    )
-    threshold = (
-        f"competes: lower bound of the gap ≥ −{t.matching_gap:.0%} (non-inferiority); short: "
-        f"upper bound < −{t.matching_gap:.0%}; far fewer points: IMP / distilled dataset points "
-        f"per round ≥ {t.fewer_points:g}×"
-    )
-    ev = load_evidence(root)
-    methods = distilled_first(sorted({m for m, _ in ev.accuracies}))
-    imp = sorted(s for m, s in ev.accuracies if m == "imp")
-    if not methods or not imp:
-        return _untested("C1", statement, quantity, threshold, "F1 has no distilled or IMP tickets")
-    method = methods[0]
-    runs = ev.mask_runs(method), ev.mask_runs("imp")
-    replicated = min(len(runs[0]), len(runs[1])) >= 2
-    parts, outcomes, changes = [], [], []
-    for s in imp:
-        mine, theirs = ev.accuracy(method, s), ev.accuracy("imp", s)
-        if replicated:  # the spread between mask-finding runs
-            mine, theirs = ev.replicate_accuracy(method, s), ev.replicate_accuracy("imp", s)
-        if not mine or not theirs:
-            continue
-        iv = accuracy_difference(
-            mine, theirs, ev.curves(method, s), ev.curves("imp", s),
-            level=t.level, resamples=t.resamples,
-        )  # fmt: skip
-        outcomes.append(read(iv, -t.matching_gap, "above"))
-        changes.append(f"{s:.0%}: {what_would_change(iv, -t.matching_gap, 'above')}")
-        parts.append(f"{s:.0%}: {_iv(iv, of='mask-finding runs' if replicated else 'data seeds')}")
-    if not outcomes:
-        return _untested("C1", statement, quantity, threshold, f"no sparsity shared with {method}")
-    accuracy = combine(outcomes)
-    cost, points = _mask_cost(root, method)
-    verdict = accuracy
-    why = f"accuracy at {len(outcomes)} sparsities: {', '.join(sorted(set(outcomes)))}"
-    if not replicated:
-        why += " (one mask-finding run per method: the spread is over data seeds only)"
-    if points is None:
-        verdict, why = UNTESTED, why + "; no mask cost recorded"
-    elif points < t.fewer_points and accuracy != FAILS:
-        verdict = FAILS
-        why += f"; but only {points:.1f}× fewer dataset points per round (≥ {t.fewer_points:g}× needed)"
-    else:
-        why += f"; {points:.1f}× fewer dataset points per round"
-    values = f"{method}: " + "; ".join(parts) + (f". Cost: {cost}" if cost else "")
-    return Verdict("C1", statement, quantity, values, threshold, verdict, why, "; ".join(changes))
-
-
-def _mask_cost(root: Path, method: str) -> tuple[str, float | None]:
-    """The three cost ratios IMP / `method` at the last shared round, with and without the
-    synthetic set's own cost, as text; and the deciding one (dataset points per round)."""
-    rows = (figure_json(root, "F1/mask_cost.json") or {}).get("rows", [])
-    mine = {r["round"]: r for r in rows if r["method"] == method}
-    imp = {r["round"]: r for r in rows if r["method"] == "imp"}
-    shared = sorted(set(mine) & set(imp))
-    if not shared:
-        return "", None
-    a, b = imp[shared[-1]], mine[shared[-1]]
-
-    def ratio(x: float, y: float) -> str:
-        return f"{x / y:.1f}×" if y else "–"
-
-    points = number(a.get("prune_images")) / number(b.get("prune_images"))
-    d_img, d_smp = number(b.get("distill_images", 0)), number(b.get("distill_samples", 0))
-    d_sec = number(b.get("distill_seconds", 0))
-    text = (
-        f"at {number(a['sparsity']):.0%}, IMP / {method}: dataset points per round "
-        f"{ratio(a['prune_images'], b['prune_images'])} (with distillation "
-        f"{ratio(a['prune_images'], max(b['prune_images'], d_img))}), sample gradients "
-        f"{ratio(a['samples'], b['samples'])} (with distillation "
-        f"{ratio(a['samples'], b['samples'] + d_smp)}), wall seconds as recorded "
-        f"{ratio(number(a.get('seconds')), number(b.get('seconds')))} (with distillation "
-        f"{ratio(number(a.get('seconds')), number(b.get('seconds')) + d_sec)})"
-    )
-    return text, points if math.isfinite(points) else None
 
 
 # ----- C2 -----
@@ -188,7 +72,7 @@ def claim_stable_at_init(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
     ev = load_evidence(root)
     methods = distilled_first(sorted({m for m, _ in ev.barriers}))
     if not ev.curves("dense", 0.0) or not methods or not ev.sparsities("imp"):
-        return _untested(
+        return untested(
             "C2", statement, quantity, threshold, "F2 lacks dense, IMP or synthetic evidence"
         )
     method = methods[0]
@@ -201,7 +85,7 @@ def claim_stable_at_init(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
 
     dense = barrier("dense", 0.0)
     outcomes = [read(dense, t.stable_barrier, "above")]
-    values = [f"dense {_iv(dense, unit='%')}{ev.peaks('dense', 0.0)}"]
+    values = [f"dense {show(dense, unit='%')}{ev.peaks('dense', 0.0)}"]
     changes = [f"dense: {what_would_change(dense, t.stable_barrier, 'above')}"]
     for s in ev.sparsities(method):
         if not ev.curves("imp", s):
@@ -217,8 +101,8 @@ def claim_stable_at_init(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
         here = [read(mine, t.stable_barrier, "below"), read(imp, t.stable_barrier, "above")]
         outcomes.append(combine(here))
         values.append(
-            f"{s:.0%}: {method} {_iv(mine, unit='%')}{ev.peaks(method, s)}, IMP "
-            f"{_iv(imp, unit='%')}{ev.peaks('imp', s)}, IMP − {method} {_iv(diff, unit='%')}"
+            f"{s:.0%}: {method} {show(mine, unit='%')}{ev.peaks(method, s)}, IMP "
+            f"{show(imp, unit='%')}{ev.peaks('imp', s)}, IMP − {method} {show(diff, unit='%')}"
         )
         changes.append(
             f"{s:.0%}: {method}: {what_would_change(mine, t.stable_barrier, 'below')}; "
@@ -246,7 +130,7 @@ def claim_flatter_diagonal(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
     rows = (figure_json(root, "F5/diagonal_replicates.json") or {}).get("rows", [])
     methods = distilled_first(sorted({r["method"] for r in rows}))
     if not methods or not any(r["method"] == "imp" for r in rows):
-        return _untested(
+        return untested(
             "C3",
             statement,
             quantity,
@@ -274,7 +158,7 @@ def claim_flatter_diagonal(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
             f"{r['sparsity']:.0%}: {method} − IMP {iv.format(1.0, '', digits=6, of='networks per method')}"
         )
     if not outcomes:
-        return _untested("C3", statement, quantity, threshold, "no shared sparsity in F5")
+        return untested("C3", statement, quantity, threshold, "no shared sparsity in F5")
     why = f"{method} vs IMP at {len(outcomes)} sparsities: " + ", ".join(outcomes)
     return Verdict(
         "C3",
@@ -311,7 +195,7 @@ def claim_basins(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
     planes = {k: v for k, v in planes.items() if v and "accuracy" in v}
     synth = distilled_first(list(planes))
     if "dense" not in planes or not synth:
-        return _untested(
+        return untested(
             "C4", statement, quantity, threshold, "F4 lacks the dense or a synthetic plane"
         )
     judged = [k for k in ("dense", "imp") if k in planes] + synth[:1]
@@ -368,7 +252,7 @@ def claim_tradeoff(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
     imp_at = ev.sparsities("imp")
     dense = ev.accuracy("dense", 0.0)
     if not methods or not imp_at or not dense:
-        return _untested(
+        return untested(
             "C6", statement, quantity, threshold, "F1/F2 lack IMP, dense or synthetic evidence"
         )
     method = methods[0]
@@ -401,14 +285,14 @@ def claim_tradeoff(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
         )
         outcomes.append(combine([read(bar, 0.0, "below"), read(ratio, -t.ratio_gap, "above")]))
         parts.append(
-            f"{s:.0%}: barrier {method} − IMP {_iv(bar, unit='%')}; ratio gap {ratio.format(1.0, '', digits=4, of='data seeds')}"
+            f"{s:.0%}: barrier {method} − IMP {show(bar, unit='%')}; ratio gap {ratio.format(1.0, '', digits=4, of='data seeds')}"
         )
         changes.append(
             f"{s:.0%}: barrier: {what_would_change(bar, 0.0, 'below')}; ratio: "
             f"{what_would_change(ratio, -t.ratio_gap, 'above', scale=1.0)}"
         )
     if not outcomes:
-        return _untested("C6", statement, quantity, threshold, "no ticket near 60% or 87% sparsity")
+        return untested("C6", statement, quantity, threshold, "no ticket near 60% or 87% sparsity")
     why = f"{method} vs IMP at {len(outcomes)} target sparsities: " + ", ".join(outcomes)
     return Verdict(
         "C6",

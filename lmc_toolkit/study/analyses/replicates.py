@@ -33,10 +33,11 @@ def mask_replicates(
     study: StudyRuns, mask_seeds: Sequence[int] | None = None
 ) -> list[MaskReplicate]:
     """`MaskReplicate` of every pruned method (IMP, distilled, random) at every ticket round for
-    each of `mask_seeds` (default: the study's data seeds; seed 0 is the study's own run), each
-    ticket trained with the study's first data seed. The trainings are kept in the store."""
+    each of `mask_seeds` (default: the study's `replicates`, one per data seed unless the preset
+    says otherwise; seed 0 is the study's own run), each ticket trained with the study's first
+    data seed. The trainings are kept in the store."""
     c = study.config
-    seeds = list(c.data_seeds if mask_seeds is None else mask_seeds)
+    seeds = list(c.replicates if mask_seeds is None else mask_seeds)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"mask_seeds must be distinct ints, got {mask_seeds!r}")
     data_seed = c.data_seeds[0]

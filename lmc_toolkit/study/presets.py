@@ -105,8 +105,9 @@ CPU = StudyConfig(
 )
 
 #: A harder CPU scale: the cpu preset's network and schedule (lr 0.3) on Fashion-MNIST (Debian's
-#: dataset-fashion-mnist, offline), 4000 training and 2000 test images, three data seeds (a
-#: spread over three pairs). Measured by benchmarks/fashion_calibration.py (benchmarks/README):
+#: dataset-fashion-mnist, offline), 4000 training and 2000 test images, three data seeds (three
+#: pairs, of which one is disjoint: the verdicts' intervals get no SGD-noise estimate from
+#: them; `connectivity.intervals`). Measured by benchmarks/fashion_calibration.py (benchmarks/README):
 #: dense copies spawned at init are within 2 points of each other at lr 0.05 and 0.1, 2.5-5.7
 #: points apart at lr 0.2 and 11-25 points apart at lr 0.3 (accuracy 79-84%).
 FASHION = replace(

@@ -73,7 +73,7 @@ def test_one_pair_gives_no_sgd_noise_estimate():
     rng = np.random.default_rng(1)
     one = barrier_interval(made_up_pairs(rng, 1, 400, 0.05, 0.01))
     assert not one.judged and one.df is None and math.isnan(one.sgd_stderr)
-    assert "no SGD-noise estimate" in one.format()
+    assert "test set only" in one.format()
     three = barrier_interval(made_up_pairs(rng, 3, 400, 0.05, 0.01))
     assert three.judged and three.df == pytest.approx(2.0) and three.replicates == 3
 

@@ -90,7 +90,7 @@ class Interval:
         core = f"{f.format(scale * self.value)}{unit} [{lo}, {hi}]"
         if self.judged:
             return f"{core} ({self.replicates} {of}, df {self.df:.1f})"
-        return f"{core} (one replicate: test set only, no SGD-noise estimate)"
+        return f"{core} (test set only)"
 
     def to_dict(self) -> dict[str, float | int | None]:
         out = dict(vars(self))

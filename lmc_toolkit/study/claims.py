@@ -51,6 +51,12 @@ from lmc_toolkit.study.rules import (
 )
 from lmc_toolkit.study.verdicts import Verdict, show, untested
 
+#: the reason of a barrier verdict that one disjoint pair of copies cannot give
+ONE_PAIR = (
+    "the data seeds give one disjoint pair of copies, so the barriers have no SGD-noise "
+    "estimate (the intervals shown are the test set's alone); "
+)
+
 __all__ = ["FAILS", "HOLDS", "UNJUDGED", "UNSEPARABLE", "UNTESTED", "Verdict", "judge"]
 
 
@@ -112,6 +118,8 @@ def claim_stable_at_init(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
     why = f"dense: {outcomes[0]}; {method} stable and IMP unstable per sparsity: " + ", ".join(
         outcomes[1:]
     )
+    if not dense.judged:
+        why = ONE_PAIR + why
     return Verdict(
         "C2", statement, quantity, "; ".join(values), threshold, verdict, why, "; ".join(changes)
     )
@@ -294,6 +302,8 @@ def claim_tradeoff(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
     if not outcomes:
         return untested("C6", statement, quantity, threshold, "no ticket near 60% or 87% sparsity")
     why = f"{method} vs IMP at {len(outcomes)} target sparsities: " + ", ".join(outcomes)
+    if UNJUDGED in outcomes:
+        why = ONE_PAIR + why
     return Verdict(
         "C6",
         statement,

@@ -18,7 +18,12 @@ from lmc_toolkit.hessian import Diagonal, Spectrum
 from lmc_toolkit.landscape import Curve, Marker, Surface
 from lmc_toolkit.pruning import ImpConfig, ImpResult, ImpRound, Mask, TicketTable, magnitude
 from lmc_toolkit.pruning.tickets import TicketEntry, TicketRun
-from lmc_toolkit.study.analyses import AlignedRow, BarrierRow, CurvatureSummary
+from lmc_toolkit.study.analyses import (
+    AlignedRow,
+    BarrierRow,
+    CurvatureSummary,
+    DiagonalReplicates,
+)
 from lmc_toolkit.study.analyses.masks import MaskConvergence, MaskCost
 
 # traces drawn on a 3-D scene, and traces with no axes at all
@@ -159,6 +164,12 @@ FIGURES = {
     "plot_diagonal_hist": lambda: plots.plot_diagonal_hist(_diagonal()),
     "plot_diagonal_sorted": lambda: plots.plot_diagonal_sorted({"a": _diagonal()}),
     "plot_diagonals": lambda: plots.plot_diagonals([_summary("imp", 0.36)]),
+    "plot_diagonal_replicates": lambda: plots.plot_diagonal_replicates(
+        [DiagonalReplicates("imp", 2, 0.36, [0, 1], [1e-3, 1.2e-3], "exact", 128)]
+    ),
+    "plot_replicates": lambda: plots.plot_replicates(
+        [("imp", 0.36, 0.97), ("imp", 0.36, 0.96)], "test accuracy (%)", "replicates", scale=100
+    ),
     "plot_imp": lambda: plots.plot_imp({"imp": _imp()}),
     "plot_interpolation": lambda: plots.plot_interpolation(_curve(), 0.5),
     "plot_layer_sparsity": lambda: plots.plot_layer_sparsity({"imp": magnitude(_convnet(), 0.5)}),

@@ -24,7 +24,12 @@ from lmc_toolkit.plots.pruning import (
     plot_layer_sparsity,
     plot_mask_iou,
 )
-from lmc_toolkit.plots.study import plot_mask_convergence, plot_mask_costs, plot_tradeoff
+from lmc_toolkit.plots.study import (
+    plot_mask_convergence,
+    plot_mask_costs,
+    plot_replicates,
+    plot_tradeoff,
+)
 from lmc_toolkit.plots.synth import image_grid, plot_synthetic
 
 __all__ = [
@@ -50,6 +55,7 @@ __all__ = [
     "plot_mask_costs",
     "plot_mask_iou",
     "plot_pairwise",
+    "plot_replicates",
     "plot_slice",
     "plot_spectrum",
     "plot_surface",

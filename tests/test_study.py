@@ -85,9 +85,9 @@ def test_a_mask_computes_only_its_own_pruning_run(tmp_path):
     config = study_config("smoke", synthetic=("random",))
     s = Study(config, Store(tmp_path), device="cpu", progress=False)
     s.mask("imp", 1)
-    assert set(s._runs) == {"imp"}  # distilled pruning was not run for an IMP mask
+    assert set(s._runs) == {("imp", 0)}  # distilled pruning was not run for an IMP mask
     s.mask("random", 1)
-    assert set(s._runs) == {"imp"}
+    assert set(s._runs) == {("imp", 0)}
 
 
 def test_a_scheduled_prefetch_leaves_nothing_for_the_tickets_to_train(tmp_path):

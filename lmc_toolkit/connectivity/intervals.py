@@ -26,9 +26,10 @@ both sides and Welch's degrees of freedom for the two spreads.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -92,6 +93,15 @@ class Interval:
             return f"{core} ({self.replicates} {of}, df {self.df:.1f})"
         return f"{core} (test set only)"
 
+    def scaled(self, factor: float) -> Interval:
+        """The same interval for `factor` × the quantity (factor > 0)."""
+        f = float(factor)
+        return replace(
+            self,
+            value=f * self.value, low=f * self.low, high=f * self.high,
+            sgd_stderr=f * self.sgd_stderr, test_stderr=f * self.test_stderr,
+        )  # fmt: skip
+
     def to_dict(self) -> dict[str, float | int | None]:
         out = dict(vars(self))
         return {
@@ -107,9 +117,11 @@ def disjoint_pairs(seeds: Sequence[int]) -> list[tuple[int, int]]:
     return [(seeds[i], seeds[i + 1]) for i in range(0, len(seeds) - 1, 2)]
 
 
+@functools.lru_cache(maxsize=4)
 def image_weights(n: int, resamples: int = RESAMPLES, seed: int = 0) -> np.ndarray:
     """(resamples, n) counts: how often each of n test images is drawn in each resample with
-    replacement (a torch.Generator seeded by `seed`)."""
+    replacement (a torch.Generator seeded by `seed`). Kept for the last few (n, resamples,
+    seed): every interval of one report draws the same resamples. Read-only."""
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
     if not isinstance(resamples, int) or resamples < 2:
@@ -118,7 +130,9 @@ def image_weights(n: int, resamples: int = RESAMPLES, seed: int = 0) -> np.ndarr
     picks = torch.randint(n, (resamples, n), generator=g)
     counts = torch.zeros(resamples, n, dtype=torch.float64)
     counts.scatter_add_(1, picks, torch.ones_like(picks, dtype=torch.float64))
-    return counts.numpy()
+    out = counts.numpy()
+    out.flags.writeable = False
+    return out
 
 
 def evidence(curve: Curve) -> np.ndarray:
@@ -157,9 +171,9 @@ def resampled_accuracy(curves: Sequence[Curve], weights: np.ndarray) -> np.ndarr
     resample of the test images."""
     columns = []
     for c in curves:
-        errs = resampled_errors(c, weights)
         ends = [int(np.argmin(np.abs(c.alphas - e))) for e in (0.0, 1.0)]
-        columns.append(1.0 - errs[:, ends].mean(axis=1))
+        right = evidence(c)[ends]  # only the two end networks are scored
+        columns.append((weights @ right.T.astype(np.float64)).mean(axis=1) / right.shape[1])
     return np.stack(columns, axis=1)
 
 

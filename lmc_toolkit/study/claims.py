@@ -281,16 +281,7 @@ def claim_tradeoff(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
             ev.curves("imp", s),
             **common,
         )
-        ratio = Interval(
-            gap.value / dense_mean,
-            gap.low / dense_mean,
-            gap.high / dense_mean,
-            gap.level,
-            gap.replicates,
-            gap.df,
-            gap.sgd_stderr / dense_mean,
-            gap.test_stderr / dense_mean,
-        )
+        ratio = gap.scaled(1 / dense_mean)
         outcomes.append(combine([read(bar, 0.0, "below"), read(ratio, -t.ratio_gap, "above")]))
         parts.append(
             f"{s:.0%}: barrier {method} − IMP {show(bar, unit='%')}; ratio gap {ratio.format(1.0, '', digits=4, of='data seeds')}"

@@ -83,7 +83,10 @@ class Job:
     #: (P, n) which images each point gets right, when the caller asked for them
     images: Tensor | None = None
     #: per point, how many of its images are scored so far (every path walks the chunks in order)
-    cursor: list[int] = field(default_factory=list)
+    cursor: list[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cursor = [0] * self.coords.shape[0]
 
     @property
     def points(self) -> int:
@@ -105,8 +108,6 @@ class Job:
         self.loss[start:stop] += loss
         self.correct[start:stop] += right.sum(-1)
         if self.images is not None:
-            if not self.cursor:
-                self.cursor[:] = [0] * self.points
             at = self.cursor[start]
             self.images[start:stop, at : at + right.shape[1]] = right
             for p in range(start, stop):

@@ -57,6 +57,21 @@ def test_mask_costs_grow_with_rounds_and_distilled_is_cheaper(study: Study):
     assert imp.samples == run.rounds[2].mask_samples > run.rounds[1].mask_samples > 0
 
 
+def test_round_timings_re_time_one_round_per_method_and_feed_the_costs(study: Study):
+    timings = {t.method: t for t in A.round_timings(study, repeats=2)}
+    assert set(timings) == {"imp", "distilled-random"}
+    for t in timings.values():
+        assert len(t.round_repeats) == 2 and min(t.round_repeats) <= t.round_seconds > 0
+    assert timings["distilled-random"].distill_repeats == []  # a random subset is not made
+    costs = {c.method: c for c in A.mask_costs(study, list(timings.values()))}
+    assert costs["imp"].quiet_seconds == pytest.approx(2 * timings["imp"].round_seconds)
+    assert all(c.quiet_seconds is None for c in A.mask_costs(study))
+    with pytest.raises(ValueError, match="repeats must be an int >= 1, got 0"):
+        A.round_timings(study, repeats=0)
+    with pytest.raises(ValueError, match="at_round must lie in"):
+        A.round_timings(study, repeats=1, at_round=99)
+
+
 def test_mask_convergence_ends_at_the_final_mask(study: Study):
     result = A.mask_convergence(study, "random", sparsity=0.5, checkpoints=3)
     assert len(result.epochs) == 3 and result.epochs == sorted(result.epochs)

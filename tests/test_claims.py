@@ -145,6 +145,18 @@ def test_masks_compete_verdicts(tmp_path, imp, synth, verdict):
     assert v.values.startswith("distilled-dm")
     assert "dataset points per round 40.0× (with distillation 1.0×)" in v.values
     assert "sample gradients 1.6× (with distillation 0.6×)" in v.values
+    assert "wall seconds as recorded 5.0× (with distillation 3.3×)" in v.values
+
+
+def test_masks_compete_reads_the_re_timed_seconds_where_f1_has_them(tmp_path):
+    accuracy_report(tmp_path, (0.97, 0.971, 0.969), (0.966, 0.965, 0.967))
+    rows = json.loads((tmp_path / "F1/mask_cost.json").read_text())["rows"]
+    rows[0]["quiet_seconds"], rows[0]["quiet_distill_seconds"] = 80.0, 0.0
+    rows[1]["quiet_seconds"], rows[1]["quiet_distill_seconds"] = 20.0, 20.0
+    write(tmp_path, "F1/mask_cost.json", {"rows": rows})
+    v = C.claim_masks_compete(tmp_path)
+    assert "wall seconds re-timed (medians of interleaved repeats) 4.0× (with distillation 2.0×)" in v.values
+    assert "as recorded" not in v.values
 
 
 def test_masks_that_compete_but_touch_about_as_many_points_do_not_make_the_claim(tmp_path):

@@ -110,3 +110,14 @@ def test_a_bad_scheduler_is_refused_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="allowed"):
         Study(study_config("smoke"), Store(tmp_path), scheduler="threads:2")
     assert not any(tmp_path.iterdir())
+
+
+def test_a_fresh_synthetic_set_is_made_again_without_the_store_and_equals_the_stored_one(tmp_path):
+    config = study_config("smoke", synthetic=("dm",))
+    store = Store(tmp_path)
+    s = Study(config, store, device="cpu", progress=False)
+    stored = s.synthetic("dm")
+    entries = sorted(p.name for p in tmp_path.rglob("*"))
+    fresh = s.synthetic("dm", fresh=True)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == entries  # nothing written
+    assert torch.equal(fresh.x, stored.x) and torch.equal(fresh.y, stored.y)

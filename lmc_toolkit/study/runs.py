@@ -86,20 +86,22 @@ class StudyRuns:
             c.model, d.num_classes, d.in_shape, c.init_seed, self.device, **dict(c.model_options)
         )
 
-    def synthetic(self, source: str, seed: int = 0) -> Dataset:
+    def synthetic(self, source: str, seed: int = 0, fresh: bool = False) -> Dataset:
         """The synthetic set `source` (ipc images per class), made once and stored; `seed` is
-        its own (another draw of the random subset, another start of distillation)."""
+        its own (another draw of the random subset, another start of distillation). `fresh`
+        makes it again without the store (to time it)."""
         from lmc_toolkit import synth
 
         c, real = self.config, self.train_data
-        common: dict[str, Any] = {"store": self.store, "progress": self.progress}
+        store = None if fresh else self.store
+        common: dict[str, Any] = {"store": store, "progress": self.progress and not fresh}
         distill = {
             "model_options": dict(c.synth_options),
             "real_batch": c.synth_real_batch,
             **({"lr": c.synth_lr} if c.synth_lr is not None else {}),
         }
         if source == "random":
-            data = synth.random_subset(real, c.ipc, seed=seed, store=self.store)
+            data = synth.random_subset(real, c.ipc, seed=seed, store=store)
         elif source == "herding":
             data = synth.herding(
                 real, c.ipc, seed=seed, model_options=dict(c.synth_options), **common

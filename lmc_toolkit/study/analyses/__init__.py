@@ -1,6 +1,6 @@
-"""The analyses behind the figures, each cached in the store: barrier tables, planes,
-curvature summaries, mask statistics, replicated mask-finding runs and barriers after
-permutation alignment of a `Study`."""
+"""The analyses behind the figures, cached in the store: barrier tables, planes, curvature
+summaries, mask statistics, replicated mask-finding runs and barriers after permutation
+alignment of a `Study`; and the re-timing of the mask costs (never cached)."""
 
 from lmc_toolkit.study.analyses.alignment import AlignedRow, aligned_barrier_table, aligned_curve
 from lmc_toolkit.study.analyses.barriers import (
@@ -19,6 +19,7 @@ from lmc_toolkit.study.analyses.hessians import (
 from lmc_toolkit.study.analyses.masks import MaskConvergence, MaskCost, mask_convergence, mask_costs
 from lmc_toolkit.study.analyses.replicates import MaskReplicate, mask_replicates
 from lmc_toolkit.study.analyses.surfaces import paper_surface, random_surface
+from lmc_toolkit.study.analyses.timing import RoundTiming, round_timings
 
 __all__ = [
     "AlignedRow",
@@ -28,6 +29,7 @@ __all__ = [
     "MaskConvergence",
     "MaskCost",
     "MaskReplicate",
+    "RoundTiming",
     "aligned_barrier_table",
     "aligned_curve",
     "barrier_evidence",
@@ -41,4 +43,5 @@ __all__ = [
     "pairwise_seeds",
     "paper_surface",
     "random_surface",
+    "round_timings",
 ]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from lmc_toolkit.study.analyses.cache import cached
+from lmc_toolkit.study.analyses.timing import RoundTiming
 from lmc_toolkit.study.runs import StudyRuns
 
 
@@ -66,7 +68,8 @@ class MaskCost:
     included) and wall seconds as recorded when the rounds were trained (on shared cores:
     noisy). The `distill_*` fields are the synthetic set's own one-off cost (zero for IMP and
     a random real subset): the distinct real images it read, the real images its matching
-    loss embedded, and its seconds."""
+    loss embedded, and its seconds. `quiet_*` are the same seconds re-timed under control
+    (`round_timings`: medians of interleaved repeats; None when not timed)."""
 
     method: str
     round: int
@@ -77,14 +80,19 @@ class MaskCost:
     distill_images: int = 0
     distill_samples: int = 0
     distill_seconds: float = 0.0
+    quiet_seconds: float | None = None
+    quiet_distill_seconds: float | None = None
 
 
-def mask_costs(study: StudyRuns) -> list[MaskCost]:
-    """`MaskCost` of every pruned method at every ticket round (random pruning costs nothing)."""
+def mask_costs(study: StudyRuns, timings: Sequence[RoundTiming] = ()) -> list[MaskCost]:
+    """`MaskCost` of every pruned method at every ticket round (random pruning costs nothing),
+    with the re-timed seconds of `timings` where given."""
+    timed = {t.method: t for t in timings}
     rows = []
     for method in study.config.methods[1:-1]:
         run = study.run_of(method)
         distill = distillation_cost(study, method)
+        timing = timed.get(method)
         for r in study.config.ticket_rounds:
             rnd = run.rounds[r]
             rows.append(
@@ -96,6 +104,8 @@ def mask_costs(study: StudyRuns) -> list[MaskCost]:
                     seconds=float(rnd.mask_seconds),
                     prune_images=int(run.prune_size),
                     **distill,
+                    quiet_seconds=None if timing is None else timing.mask_seconds(r),
+                    quiet_distill_seconds=None if timing is None else timing.distill_seconds,
                 )
             )
     return rows

@@ -116,8 +116,8 @@ FASHION = replace(
     train_limit=4000,
     test_limit=2000,
     data_seeds=(0, 1, 2),
-    # one mask-finding run per data seed, as cpu: each replicate costs about 20 minutes on
-    # 2 cores (an IMP run, two distilled runs, a DM set, 16 tickets)
+    # one mask-finding run per data seed, as cpu: the two further runs took 17 minutes on
+    # 2 cores (each an IMP run, two distilled runs, a DM set and their tickets)
     mask_seeds=None,
 )
 

@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     # data, models, training, store
     "Dataset": "data",
+    "as_dataset": "data",
     "load": "data",
     "build": "models",
     "Store": "store",

@@ -155,7 +155,10 @@ def test_masks_compete_reads_the_re_timed_seconds_where_f1_has_them(tmp_path):
     rows[1]["quiet_seconds"], rows[1]["quiet_distill_seconds"] = 20.0, 20.0
     write(tmp_path, "F1/mask_cost.json", {"rows": rows})
     v = C.claim_masks_compete(tmp_path)
-    assert "wall seconds re-timed (medians of interleaved repeats) 4.0× (with distillation 2.0×)" in v.values
+    assert (
+        "wall seconds re-timed (medians of interleaved repeats) 4.0× (with distillation 2.0×)"
+        in v.values
+    )
     assert "as recorded" not in v.values
 
 

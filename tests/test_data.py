@@ -65,9 +65,18 @@ def test_indexing_subsetting_and_device(digits_small):
 
 
 def test_dataset_validation():
-    with pytest.raises(ValueError, match="N×C×H×W"):
-        D.Dataset(torch.zeros(3, 8, 8), torch.zeros(3, dtype=torch.long), ("a",), "bad")
-    with pytest.raises(ValueError, match="3 images but 2 labels"):
+    with pytest.raises(ValueError, match="float or integer tensor N×…"):
+        D.Dataset(
+            torch.zeros(3, 8, dtype=torch.bool), torch.zeros(3, dtype=torch.long), ("a",), "b"
+        )
+    with pytest.raises(ValueError, match="1-D long tensor of class labels or a float tensor"):
+        D.Dataset(torch.zeros(3, 8), torch.zeros(3, 2, dtype=torch.long), ("a",), "bad")
+    with pytest.raises(ValueError, match="regression.* takes no classes"):
+        D.Dataset(torch.zeros(3, 8), torch.zeros(3), ("a",), "bad")
+    with pytest.raises(ValueError, match="augment='crop' crops and flips images"):
+        features = D.Dataset(torch.zeros(3, 8), torch.zeros(3, dtype=torch.long), ("a",), "f")
+        next(features.batches(2, torch.Generator().manual_seed(0), augment="crop"))
+    with pytest.raises(ValueError, match="3 inputs but 2 targets"):
         D.Dataset(torch.zeros(3, 1, 8, 8), torch.zeros(2, dtype=torch.long), ("a",), "bad")
     with pytest.raises(ValueError, match=r"labels .* must lie in \[0, 1\]"):
         D.Dataset(torch.zeros(2, 1, 8, 8), torch.tensor([0, 2]), ("a", "b"), "bad")

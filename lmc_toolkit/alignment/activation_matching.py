@@ -23,7 +23,8 @@ from torch import Tensor, fx, nn
 from lmc_toolkit.alignment.permute import Permutation
 from lmc_toolkit.alignment.result import Alignment
 from lmc_toolkit.alignment.spec import PermutationSpec, permutation_spec
-from lmc_toolkit.data.dataset import Dataset, check_batch_size, check_nonempty
+from lmc_toolkit.data.dataset import Dataset, check_batch_size
+from lmc_toolkit.data.entrance import as_dataset
 from lmc_toolkit.training.params import check_compatible
 
 
@@ -42,9 +43,7 @@ def activation_matching(
     for name, m in (("a", a), ("b", b)):
         if not isinstance(m, nn.Module):
             raise TypeError(f"{name} must be an nn.Module, got {type(m).__name__}")
-    if not isinstance(data, Dataset):
-        raise TypeError(f"data must be an lmc_toolkit Dataset, got {type(data).__name__}")
-    check_nonempty(data, "data")
+    data = as_dataset(data, "data")
     check_batch_size(batch_size)
     if max_images is not None and (
         isinstance(max_images, bool) or not isinstance(max_images, int) or max_images < 2

@@ -22,7 +22,8 @@ import torch
 from torch import Tensor, nn
 
 from lmc_toolkit.alignment.spec import PermutationSpec, permutation_spec
-from lmc_toolkit.data.dataset import Dataset, check_nonempty
+from lmc_toolkit.data.dataset import Dataset
+from lmc_toolkit.data.entrance import as_dataset
 
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d, nn.LayerNorm)
 
@@ -58,7 +59,7 @@ def repair(
     the interpolated statistics of the ends', measured on the first `images` of `data`."""
     if not 0.0 <= float(alpha) <= 1.0:
         raise ValueError(f"alpha must lie in [0, 1], got {alpha!r}")
-    check_nonempty(data, "data")
+    data = as_dataset(data, "data")
     layers = repairable_layers(model) if layers is None else list(layers)
     x = data.x[:images]
     out = copy.deepcopy(model).eval()

@@ -31,14 +31,15 @@ from lmc_toolkit.connectivity.spawning import (
     train_child,
     train_spawn,
 )
-from lmc_toolkit.data.dataset import Dataset, check_nonempty
+from lmc_toolkit.data.dataset import Dataset
+from lmc_toolkit.data.entrance import as_dataset
 from lmc_toolkit.landscape.curve import Curve
-from lmc_toolkit.models import check_input
 from lmc_toolkit.store.runs import Store
 from lmc_toolkit.training.batchnorm import BNPolicy, as_policy
 from lmc_toolkit.training.config import TrainConfig
 from lmc_toolkit.training.loop import check_classes
 from lmc_toolkit.training.params import check_mask, is_finite, state_of
+from lmc_toolkit.training.probe import check_model_input
 from lmc_toolkit.training.results import TrainResult
 
 
@@ -241,10 +242,10 @@ def _check(
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-    check_nonempty(train_data, "train_data")
-    check_nonempty(eval_data, "eval_data")
-    check_input(model, train_data.in_shape, "train_data")
-    check_input(model, eval_data.in_shape, "eval_data")
+    train_data = as_dataset(train_data, "train_data", ordered=True)
+    eval_data = as_dataset(eval_data, "eval_data")
+    check_model_input(model, train_data, "train_data")
+    check_model_input(model, eval_data, "eval_data")
     check_classes(model, train_data)
     if not is_finite(state_of(model)):
         raise ValueError("the model has NaN or inf weights")

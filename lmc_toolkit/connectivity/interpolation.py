@@ -25,7 +25,7 @@ from lmc_toolkit.connectivity.aligned import (
     masked_network,
     repaired_curve,
 )
-from lmc_toolkit.data.dataset import Dataset
+from lmc_toolkit.data.entrance import DataLike, as_dataset
 from lmc_toolkit.landscape.curve import Curve
 from lmc_toolkit.landscape.evaluator.core import Evaluator
 from lmc_toolkit.landscape.solutions import (
@@ -57,17 +57,17 @@ def alpha_grid(alphas: int | Sequence[float] | np.ndarray) -> np.ndarray:
 def interpolate(
     a: Solution,
     b: Solution,
-    data: Dataset,
+    data: DataLike,
     alphas: int | Sequence[float] | np.ndarray = 31,
     bn: str | BNPolicy = "recalibrate",
     mask: Mapping[str, Tensor] | None = None,
     *,
     model: nn.Module | None = None,
-    bn_data: Dataset | None = None,
+    bn_data: DataLike | None = None,
     label: str = "",
     progress: bool = True,
     align: str = "none",
-    align_data: Dataset | None = None,
+    align_data: DataLike | None = None,
     masks: tuple[Mapping[str, Tensor] | None, Mapping[str, Tensor] | None] | None = None,
     repair: bool = False,
     **evaluator_options: Any,
@@ -89,6 +89,9 @@ def interpolate(
     policy = as_policy(bn)
     grid = alpha_grid(alphas)
     template = template_of([a, b], model)
+    data = as_dataset(data, "evaluation data")  # a loader is read once, here
+    bn_data = None if bn_data is None else as_dataset(bn_data, "bn_data")
+    align_data = None if align_data is None else as_dataset(align_data, "align_data")
     if align != "none" or masks is not None or repair:
         common = {"alphas": grid, "bn": policy, "model": template, "bn_data": bn_data}
         common |= {"progress": progress, **evaluator_options}
@@ -219,17 +222,17 @@ class PairwiseResult:
 
 def pairwise(
     models: Sequence[Solution],
-    data: Dataset,
+    data: DataLike,
     alphas: int | Sequence[float] | np.ndarray = 11,
     bn: str | BNPolicy = "recalibrate",
     mask: Mapping[str, Tensor] | None = None,
     *,
     labels: Sequence[str] | None = None,
     model: nn.Module | None = None,
-    bn_data: Dataset | None = None,
+    bn_data: DataLike | None = None,
     progress: bool = True,
     align: str = "none",
-    align_data: Dataset | None = None,
+    align_data: DataLike | None = None,
     **evaluator_options: Any,
 ) -> PairwiseResult:
     """Interpolate every pair of `models` and measure their distances (figure F8); with
@@ -248,6 +251,9 @@ def pairwise(
     ]
     as_policy(bn)
     alpha_grid(alphas)
+    data = as_dataset(data, "evaluation data")  # a loader is read once, not once per pair
+    bn_data = None if bn_data is None else as_dataset(bn_data, "bn_data")
+    align_data = None if align_data is None else as_dataset(align_data, "align_data")
     if align not in ALIGN_METHODS:
         raise ValueError(f"align must be one of {ALIGN_METHODS}, got {align!r}")
     n = len(models)

@@ -1,7 +1,18 @@
 """Datasets as tensors: `load(name)` (embedded MNIST, digits, Fashion-MNIST, torchvision sets,
-ImageNet folders), splits, and batching with an explicit `torch.Generator`."""
+ImageNet folders), splits, batching with an explicit `torch.Generator`, and `as_dataset`, the
+entrance for a user's own data (a DataLoader, an (X, Y) pair, a torch Dataset)."""
 
 from lmc_toolkit.data.dataset import AUGMENTATIONS, Dataset, batches, num_batches
+from lmc_toolkit.data.entrance import DataLike, as_dataset
 from lmc_toolkit.data.sources import known_datasets, load
 
-__all__ = ["AUGMENTATIONS", "Dataset", "batches", "known_datasets", "load", "num_batches"]
+__all__ = [
+    "AUGMENTATIONS",
+    "DataLike",
+    "Dataset",
+    "as_dataset",
+    "batches",
+    "known_datasets",
+    "load",
+    "num_batches",
+]

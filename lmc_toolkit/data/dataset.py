@@ -1,7 +1,9 @@
 """Datasets as tensors: the `Dataset` type, seeded batching with tensor augmentation, and files.
 
-Everything the toolkit trains on is a `Dataset`: images `x` (N×C×H×W, float, normalized) and
-labels `y` (N, long) held as tensors, on the CPU or on the device of the model. Batches are
+Everything the toolkit trains on is a `Dataset`: inputs `x` (N×C×H×W normalized images, N×D
+features, N×T token ids) and targets `y` (N class labels, long, or float regression targets)
+held as tensors, on the CPU or on the device of the model; `data.entrance.as_dataset` turns a
+`DataLoader`, an `(X, Y)` pair or a torch `Dataset` into one. Batches are
 drawn by an explicit `torch.Generator`, so the data order and the augmentation draw (the "SGD
 noise" of instability analysis) are fixed by a seed and nothing else. Named datasets are read
 by `lmc_toolkit.data.sources`.
@@ -43,19 +45,33 @@ class Dataset:
     meta: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.x, Tensor) or self.x.dim() != 4 or not self.x.is_floating_point():
-            got = tuple(self.x.shape) if isinstance(self.x, Tensor) else type(self.x).__name__
-            raise ValueError(f"Dataset.x must be a float tensor N×C×H×W, got {got}")
-        if not isinstance(self.y, Tensor) or self.y.dim() != 1 or self.y.dtype != torch.long:
-            got = (tuple(self.y.shape), self.y.dtype) if isinstance(self.y, Tensor) else self.y
-            raise ValueError(f"Dataset.y must be a 1-D long tensor, got {got}")
-        if len(self.x) != len(self.y):
-            raise ValueError(f"Dataset has {len(self.x)} images but {len(self.y)} labels")
+        x, y = self.x, self.y
+        if not isinstance(x, Tensor) or x.dim() < 1 or x.dtype == torch.bool or x.is_complex():
+            got = (tuple(x.shape), x.dtype) if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(
+                f"Dataset.x must be a float or integer tensor N×… (N×D features, N×C×H×W "
+                f"images, N×T token ids), got {got}"
+            )
+        classification = isinstance(y, Tensor) and y.dim() == 1 and y.dtype == torch.long
+        regression = isinstance(y, Tensor) and y.dim() >= 1 and y.is_floating_point()
+        if not (classification or regression):
+            got = (tuple(y.shape), y.dtype) if isinstance(y, Tensor) else type(y).__name__
+            raise ValueError(
+                f"Dataset.y must be a 1-D long tensor of class labels or a float tensor N×… of "
+                f"regression targets, got {got}"
+            )
+        if len(x) != len(y):
+            raise ValueError(f"Dataset has {len(x)} inputs but {len(y)} targets")
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
-        if len(self.y) and (int(self.y.min()) < 0 or int(self.y.max()) >= len(self.classes)):
+        if regression and self.classes:
+            raise ValueError(
+                f"{self.name!r} has float (regression) targets, so it takes no classes; got "
+                f"{len(self.classes)}"
+            )
+        if classification and len(y) and (int(y.min()) < 0 or int(y.max()) >= len(self.classes)):
             raise ValueError(
                 f"labels of {self.name!r} must lie in [0, {len(self.classes) - 1}] for "
-                f"{len(self.classes)} classes, got range [{int(self.y.min())}, {int(self.y.max())}]"
+                f"{len(self.classes)} classes, got range [{int(y.min())}, {int(y.max())}]"
             )
 
     def __len__(self) -> int:
@@ -73,13 +89,19 @@ class Dataset:
         return self.subset(index)
 
     @property
-    def in_shape(self) -> tuple[int, int, int]:
-        """The shape of one image, C×H×W."""
-        return tuple(self.x.shape[1:])  # type: ignore[return-value]
+    def in_shape(self) -> tuple[int, ...]:
+        """The shape of one input: C×H×W for images, D for features, T for token ids."""
+        return tuple(self.x.shape[1:])
 
     @property
     def num_classes(self) -> int:
+        """How many classes the labels name (0 for regression targets)."""
         return len(self.classes)
+
+    @property
+    def regression(self) -> bool:
+        """True when the targets are float values, not class labels."""
+        return self.y.is_floating_point()
 
     @property
     def device(self) -> torch.device:
@@ -102,6 +124,8 @@ class Dataset:
 
     def class_counts(self) -> Tensor:
         """How many images each class has."""
+        if self.regression:
+            raise ValueError(f"{self.name!r} has regression targets: it has no classes to count")
         return torch.bincount(self.y.cpu(), minlength=self.num_classes)
 
     def batches(
@@ -178,14 +202,19 @@ def batches(
         raise ValueError(f"augment must be one of {AUGMENTATIONS}, got {augment!r}")
     if (shuffle or augment != "none") and generator is None:
         raise ValueError("shuffling or augmenting needs an explicit torch.Generator (generator=)")
+    if augment != "none" and (data.x.dim() != 4 or not data.x.is_floating_point()):
+        raise ValueError(
+            f"augment={augment!r} crops and flips images: it needs float N×C×H×W inputs, got "
+            f"{tuple(data.x.shape)} {data.x.dtype}; pass augment='none'"
+        )
     n = len(data)
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     flips = torch.rand(n, generator=generator) < 0.5 if "flip" in augment else None
-    pad = max(1, round(data.in_shape[1] / 8))
+    pad = max(1, round(data.in_shape[1] / 8)) if "crop" in augment else 0
     shifts = (
         torch.randint(-pad, pad + 1, (n, 2), generator=generator) if "crop" in augment else None
     )
-    fill = _black(data)
+    fill = _black(data) if "crop" in augment else None
     device = data.device
     for b in range(start, num_batches(n, batch_size, drop_last)):
         positions = order[b * batch_size : (b + 1) * batch_size]

@@ -28,7 +28,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lmc_toolkit.data.dataset import Dataset, check_batch_size, check_nonempty
+from lmc_toolkit.data.dataset import check_batch_size
+from lmc_toolkit.data.entrance import DataLike, as_dataset
 from lmc_toolkit.hessian.options import (
     BN_POLICIES,
     LossFn,
@@ -38,9 +39,9 @@ from lmc_toolkit.hessian.options import (
     random_vectors,
     select_names,
 )
-from lmc_toolkit.models import check_input
 from lmc_toolkit.training.loop import check_classes
 from lmc_toolkit.training.params import check_mask
+from lmc_toolkit.training.probe import check_model_input
 
 HVP_METHODS = ("auto", "reuse", "fresh")
 
@@ -68,7 +69,7 @@ class Hessian:
     def __init__(
         self,
         model: nn.Module,
-        data: Dataset,
+        data: DataLike,
         loss: str | LossFn = "cross_entropy",
         mask: Mapping[str, Tensor] | None = None,
         bn: str = "eval",
@@ -79,8 +80,8 @@ class Hessian:
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}")
-        check_nonempty(data, "Hessian data")
-        check_input(model, data.in_shape, "Hessian data")
+        data = as_dataset(data, "Hessian data")
+        check_model_input(model, data, "Hessian data")
         check_classes(model, data)
         if bn not in BN_POLICIES:
             raise ValueError(f"bn must be one of {BN_POLICIES}, got {bn!r}")

@@ -25,13 +25,21 @@ def default_batch_size(device: torch.device, n: int) -> int:
     return min(n, 100) if device.type == "cpu" else min(n, 4096)
 
 
+def mse(out: Tensor, y: Tensor) -> Tensor:
+    """Mean squared error against float regression targets, or against the one-hot code of
+    class labels."""
+    if y.is_floating_point():
+        return F.mse_loss(out, y.reshape(out.shape).to(out.dtype))
+    return F.mse_loss(out, F.one_hot(y, out.shape[-1]).to(out.dtype))
+
+
 def loss_function(loss: str | LossFn) -> LossFn:
     if callable(loss):
         return loss
     if loss == "cross_entropy":
         return F.cross_entropy
     if loss == "mse":
-        return lambda out, y: F.mse_loss(out, F.one_hot(y, out.shape[-1]).to(out.dtype))
+        return mse
     raise ValueError(f"loss must be one of {LOSSES} or a callable loss(out, y), got {loss!r}")
 
 

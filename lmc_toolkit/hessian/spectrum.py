@@ -137,23 +137,42 @@ class _Lanczos:
 
     def __init__(self, H: Hessian, v0: Tensor, generator: torch.Generator, restart: bool):
         self.H, self.generator, self.restart = H, generator, restart
-        self.Q = [_unit(v0.double())]
+        first = _unit(v0.double())
+        # the basis vectors as rows of one buffer that doubles when full: stacking a list of
+        # them every step copied the whole basis (a ResNet-18's 11M weights: most of a step)
+        self._rows = torch.empty(8, len(first), dtype=torch.float64, device=first.device)
+        self._rows[0] = first
+        self.size = 1
         self.alpha: list[float] = []
         self.beta: list[float] = []
         self.exhausted = False
 
+    @property
+    def basis(self) -> Tensor:
+        """The orthonormal basis so far, one vector per row (a view, not a copy)."""
+        return self._rows[: self.size]
+
+    def _append(self, v: Tensor) -> None:
+        if self.size == len(self._rows):
+            grown = torch.empty(2 * self.size, self._rows.shape[1], dtype=torch.float64,
+                                device=self._rows.device)  # fmt: skip
+            grown[: self.size] = self._rows
+            self._rows = grown
+        self._rows[self.size] = v
+        self.size += 1
+
     def step(self) -> None:
-        q = self.Q[-1]
+        basis = self.basis
+        q = basis[-1]
         w = self.H.hvp(q.to(self.H.dtype)).double()
         a = float(q @ w)
-        w = w - a * q - (self.beta[-1] * self.Q[-2] if self.beta and len(self.Q) > 1 else 0)
-        basis = torch.stack(self.Q)
+        w = w - a * q - (self.beta[-1] * basis[-2] if self.beta and self.size > 1 else 0)
         for _ in range(2):  # classical Gram-Schmidt twice
             w = w - basis.T @ (basis @ w)
         b = float(w.norm())
         self.alpha.append(a)
         scale = max(abs(x) for x in self.alpha) or 1.0
-        if len(self.Q) >= self.H.dim:
+        if self.size >= self.H.dim:
             self.exhausted = True
             self.beta.append(0.0)
             return
@@ -166,10 +185,10 @@ class _Lanczos:
             w = self.H.random(self.generator, "gaussian").double()
             for _ in range(2):
                 w = w - basis.T @ (basis @ w)
-            self.Q.append(_unit(w))
+            self._append(_unit(w))
             return
         self.beta.append(b)
-        self.Q.append(w / b)
+        self._append(w / b)
 
     def ritz(self) -> tuple[Tensor, Tensor, float]:
         """Ritz values, the eigenvectors of T (columns) and the last β."""
@@ -275,7 +294,7 @@ def _lanczos_top(H, k, which, tol, max_iter, generator, progress):
         if converged or m >= max_iter:
             break
     bar.close()
-    basis = torch.stack(lz.Q[:m])
+    basis = lz.basis[:m]
     vectors = (S[:, idx].T.to(basis.device) @ basis).to(H.dtype)
     return theta[idx], vectors, residuals, bounds, m, converged
 

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from torch import Tensor, nn
 
-from lmc_toolkit.data.dataset import Dataset
+from lmc_toolkit.data.entrance import DataLike
 from lmc_toolkit.landscape.directions import orthogonalize, random_direction
 from lmc_toolkit.landscape.slices import Grid, plane
 from lmc_toolkit.landscape.solutions import (
@@ -25,7 +25,7 @@ from lmc_toolkit.training.params import dot, sub
 
 def random_plane(
     center: Solution,
-    data: Dataset,
+    data: DataLike,
     seeds: tuple[int, int] = (0, 1),
     norm: str = "filter",
     ignore_1d: bool = True,
@@ -50,7 +50,7 @@ def plane_through(
     a: Solution,
     b: Solution,
     c: Solution,
-    data: Dataset,
+    data: DataLike,
     x: Grid = (-0.5, 1.5, 21),
     y: Grid = (-0.5, 1.5, 21),
     mask: Mapping[str, Tensor] | None = None,
@@ -87,7 +87,7 @@ def plane_through(
 
 def paper_plane(
     models4: Sequence[Solution],
-    data: Dataset,
+    data: DataLike,
     x: Grid = (-2.0, 2.0, 21),
     y: Grid = (-2.0, 2.0, 21),
     mask: Mapping[str, Tensor] | None = None,

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lmc_toolkit.data.dataset import Dataset
+from lmc_toolkit.data.entrance import DataLike, as_dataset
 from lmc_toolkit.landscape.curve import Curve
 from lmc_toolkit.landscape.evaluator.core import Evaluator, grid_coords
 from lmc_toolkit.landscape.evaluator.precision import check_precision
@@ -69,14 +69,14 @@ def _check_directions(
 def line(
     center: Solution,
     direction: Mapping[str, Tensor],
-    data: Dataset,
+    data: DataLike,
     span: float | tuple[float, float] = 1.0,
     n: int = 25,
     bn: str | BNPolicy = "recalibrate",
     mask: Mapping[str, Tensor] | None = None,
     *,
     model: nn.Module | None = None,
-    bn_data: Dataset | None = None,
+    bn_data: DataLike | None = None,
     label: str = "",
     progress: bool = True,
     **evaluator_options: Any,
@@ -86,6 +86,7 @@ def line(
     lo, hi = (-float(span), float(span)) if np.isscalar(span) else (float(span[0]), float(span[1]))
     ts = grid_axis((lo, hi, n), "of the line")
     policy = _plane_policy(bn)
+    data = as_dataset(data, "evaluation data")
     template = template_of([center], model)
     base, buffers = split_solution(center, template, "center")
     base = apply_mask(base, mask)
@@ -121,14 +122,14 @@ def plane(
     center: Solution,
     d1: Mapping[str, Tensor],
     d2: Mapping[str, Tensor],
-    data: Dataset,
+    data: DataLike,
     x: Grid = (-1.0, 1.0, 25),
     y: Grid = (-1.0, 1.0, 25),
     bn: str | BNPolicy = "recalibrate",
     mask: Mapping[str, Tensor] | None = None,
     *,
     model: nn.Module | None = None,
-    bn_data: Dataset | None = None,
+    bn_data: DataLike | None = None,
     markers: Sequence[Marker] = (),
     meta: Mapping[str, Any] | None = None,
     path: str | Path | None = None,
@@ -146,6 +147,7 @@ def plane(
     """
     xs, ys = grid_axis(x, "x"), grid_axis(y, "y")
     policy = _plane_policy(bn)
+    data = as_dataset(data, "evaluation data")
     template = template_of([center], model)
     base, buffers = split_solution(center, template, "center")
     base = apply_mask(base, mask)

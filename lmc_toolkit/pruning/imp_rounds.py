@@ -28,8 +28,8 @@ from typing import Any
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from lmc_toolkit.data.dataset import Dataset, check_nonempty, num_batches
-from lmc_toolkit.models import check_input
+from lmc_toolkit.data.dataset import Dataset, num_batches
+from lmc_toolkit.data.entrance import as_dataset
 from lmc_toolkit.pruning.imp_config import ImpConfig, ImpRun, samples_seen
 from lmc_toolkit.pruning.imp_result import ImpResult, ImpRound
 from lmc_toolkit.pruning.mask import Mask, check_compatible
@@ -40,6 +40,7 @@ from lmc_toolkit.training.evaluation import evaluate
 from lmc_toolkit.training.identity import data_fingerprint, model_identity, with_init_seed
 from lmc_toolkit.training.loop import check_classes, train
 from lmc_toolkit.training.params import with_state
+from lmc_toolkit.training.probe import check_model_input
 from lmc_toolkit.training.results import Checkpoint, Metrics
 
 
@@ -78,9 +79,11 @@ def imp(
     data_seed = _check_int_seed("data_seed", data_seed)
     if init_seed is not None:
         _check_int_seed("init_seed", init_seed)
-    check_nonempty(train_data, "train_data")
-    prune_data = train_data if prune_data is None else prune_data
-    check_nonempty(prune_data, "prune_data")
+    train_data = as_dataset(train_data, "train_data", ordered=True)
+    prune_data = (
+        train_data if prune_data is None else as_dataset(prune_data, "prune_data", ordered=True)
+    )
+    eval_data = None if eval_data is None else as_dataset(eval_data, "eval_data")
     net0 = with_init_seed(model, init_seed)
     for what, d in (
         ("train_data", train_data),
@@ -88,8 +91,7 @@ def imp(
         ("eval_data", eval_data),
     ):
         if d is not None:
-            check_nonempty(d, what)
-            check_input(net0, d.in_shape, what)
+            check_model_input(net0, d, what)
             check_classes(net0, d)
     tc = config.train
     total = tc.total_steps(num_batches(len(prune_data), tc.batch_size))

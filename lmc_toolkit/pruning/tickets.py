@@ -31,8 +31,8 @@ from typing import Any
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from lmc_toolkit.data.dataset import Dataset, check_nonempty
-from lmc_toolkit.models import check_input
+from lmc_toolkit.data.dataset import Dataset
+from lmc_toolkit.data.entrance import as_dataset
 from lmc_toolkit.pruning.imp_result import ImpResult
 from lmc_toolkit.pruning.mask import Mask, check_compatible
 from lmc_toolkit.store.runs import Store
@@ -46,6 +46,7 @@ from lmc_toolkit.training.identity import (
 )
 from lmc_toolkit.training.loop import check_classes, train
 from lmc_toolkit.training.params import with_state
+from lmc_toolkit.training.probe import check_model_input
 from lmc_toolkit.training.results import Metrics, TrainResult
 
 
@@ -284,9 +285,10 @@ def evaluate_tickets(
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     net0 = with_init_seed(model, init_seed)
+    train_data = as_dataset(train_data, "train_data", ordered=True)
+    test_data = as_dataset(test_data, "test_data")
     for what, d in (("train_data", train_data), ("test_data", test_data)):
-        check_nonempty(d, what)
-        check_input(net0, d.in_shape, what)
+        check_model_input(net0, d, what)
         check_classes(net0, d)
     lists = {method: _mask_list(method, value) for method, value in masks.items()}
     params = dict(net0.named_parameters())

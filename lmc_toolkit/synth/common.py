@@ -17,7 +17,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lmc_toolkit.data.dataset import Dataset, check_nonempty, dataset_from_dict, dataset_to_dict
+from lmc_toolkit.data.dataset import Dataset, dataset_from_dict, dataset_to_dict
+from lmc_toolkit.data.entrance import as_dataset
 from lmc_toolkit.store.runs import Store
 from lmc_toolkit.training.identity import data_fingerprint, state_hash
 
@@ -51,7 +52,7 @@ def module_fingerprint(module: nn.Module) -> str:
 
 def check_ipc(data: Dataset, ipc: int, what: str = "ipc") -> None:
     """Raise before any work when `ipc` is not a positive int or a class has fewer images."""
-    check_nonempty(data, "the source data")
+    data = as_dataset(data, "the source data")
     if not isinstance(ipc, int) or isinstance(ipc, bool) or ipc < 1:
         raise ValueError(f"{what} (images per class) must be an int ≥ 1, got {ipc!r}")
     counts = data.class_counts()

@@ -21,7 +21,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lmc_toolkit.data.dataset import Dataset, check_nonempty
+from lmc_toolkit.data.dataset import Dataset
+from lmc_toolkit.data.entrance import as_dataset
 
 BN_POLICIES = ("eval", "recalibrate", "interpolate")
 
@@ -76,7 +77,7 @@ def has_running_stats(model: nn.Module) -> bool:
 
 def calibration_batches(data: Dataset, policy: BNPolicy) -> list[Tensor]:
     """The fixed training batches of a `"recalibrate"` policy, drawn from `policy.seed` alone."""
-    check_nonempty(data, "the BatchNorm calibration data")
+    data = as_dataset(data, "the BatchNorm calibration data")
     generator = torch.Generator().manual_seed(int(policy.seed))
     batches = []
     for x, _ in data.batches(policy.batch_size, generator, shuffle=True):

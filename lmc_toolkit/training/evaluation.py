@@ -7,11 +7,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from lmc_toolkit.data.dataset import (
-    Dataset,
     check_batch_size,
-    check_nonempty,
 )
-from lmc_toolkit.models import check_input
+from lmc_toolkit.data.entrance import DataLike, as_dataset
+from lmc_toolkit.training.probe import check_labels, check_model_input
 from lmc_toolkit.training.results import Metrics
 
 
@@ -26,10 +25,11 @@ def default_eval_batch(device: torch.device) -> int:
     return 100 if device.type == "cpu" else 1000
 
 
-def evaluate(model: nn.Module, data: Dataset, batch_size: int | None = None) -> Metrics:
+def evaluate(model: nn.Module, data: DataLike, batch_size: int | None = None) -> Metrics:
     """Mean loss and accuracy of `model` (in eval mode) on `data`; the model is left as it was."""
-    check_nonempty(data, "evaluation data")
-    check_input(model, data.in_shape, "evaluation data")
+    data = as_dataset(data, "evaluation data")
+    check_model_input(model, data, "evaluation data")
+    check_labels(data, "evaluation data", "evaluate")
     device = device_of(model)
     batch_size = batch_size or default_eval_batch(device)
     check_batch_size(batch_size)

@@ -22,13 +22,14 @@ from tqdm.auto import tqdm
 
 from lmc_toolkit.data.dataset import (
     Dataset,
-    check_nonempty,
     num_batches,
 )
-from lmc_toolkit.models import ModelSpec, check_input
+from lmc_toolkit.data.entrance import DataLike, as_dataset
+from lmc_toolkit.models import ModelSpec
 from lmc_toolkit.training.config import TrainConfig
 from lmc_toolkit.training.evaluation import device_of, evaluate
 from lmc_toolkit.training.params import check_mask, load_into, state_of
+from lmc_toolkit.training.probe import check_labels, check_model_input
 from lmc_toolkit.training.results import Checkpoint, EpochRecord, TrainResult
 
 
@@ -61,12 +62,12 @@ def _optimizer(config: TrainConfig, params: Iterable[Tensor]) -> torch.optim.Opt
 
 def train(
     model: nn.Module,
-    data: Dataset,
+    data: DataLike,
     config: TrainConfig | None = None,
     data_seed: int = 0,
     mask: Mapping[str, Tensor] | None = None,
     checkpoint_steps: Iterable[int] = (),
-    eval_data: Dataset | None = None,
+    eval_data: DataLike | None = None,
     progress: bool = True,
     resume: Checkpoint | None = None,
 ) -> TrainResult:
@@ -77,12 +78,13 @@ def train(
     from such a checkpoint. A NaN or inf loss stops with an error naming the step.
     """
     config = config or TrainConfig()
-    check_nonempty(data, "training data")
-    check_input(model, data.in_shape, "training data")
+    data = as_dataset(data, "training data", ordered=True)
+    check_model_input(model, data, "training data")
+    check_labels(data, "training data", "train")
     check_classes(model, data)
     if eval_data is not None:
-        check_nonempty(eval_data, "eval_data")
-        check_input(model, eval_data.in_shape, "eval_data")
+        eval_data = as_dataset(eval_data, "eval_data")
+        check_model_input(model, eval_data, "eval_data")
     net = copy.deepcopy(model)
     device = device_of(net)
     data = data.to(device)
@@ -191,6 +193,7 @@ def train(
         seconds=seconds,
         spec=getattr(model, "spec", None),
         final=final,
+        template=model,
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from torch import Tensor, nn
@@ -85,14 +85,23 @@ class TrainResult:
     seconds: float
     spec: ModelSpec | None = None
     final: Metrics | None = None
+    #: the network `train` was given (a model the registry does not know is rebuilt from it);
+    #: not saved with the result
+    template: nn.Module | None = field(default=None, repr=False, compare=False)
 
     def model(self, template: nn.Module | None = None, device: Any = None) -> nn.Module:
-        """A fresh network holding the final weights (built from `spec`, or a copy of
-        `template`)."""
+        """A fresh network holding the final weights: a copy of `template`, else built from
+        `spec`, else a copy of the network `train` was given."""
         if template is None:
-            if self.spec is None:
-                raise ValueError("this result has no model spec: pass the model as template")
-            template = self.spec.build()
+            if self.spec is not None:
+                template = self.spec.build()
+            elif self.template is not None:
+                template = self.template
+            else:
+                raise ValueError(
+                    "this result has no model spec and no template (it was loaded from a "
+                    "file): pass the network, result.model(net)"
+                )
         net = copy.deepcopy(template)
         load_into(net, self.state)
         return net.to(device) if device is not None else net

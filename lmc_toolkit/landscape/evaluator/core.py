@@ -36,7 +36,8 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from lmc_toolkit.data.dataset import Dataset, check_batch_size, check_nonempty
+from lmc_toolkit.data.dataset import Dataset, check_batch_size
+from lmc_toolkit.data.entrance import DataLike, as_dataset
 from lmc_toolkit.landscape.evaluator.parts import (
     FlatView,
     activation_bytes,
@@ -57,7 +58,6 @@ from lmc_toolkit.landscape.evaluator.precision import (
     head_in_float32,
 )
 from lmc_toolkit.landscape.evaluator.stem import Stem, find_stem
-from lmc_toolkit.models import check_input
 from lmc_toolkit.training.batchnorm import (
     BNPolicy,
     as_policy,
@@ -66,6 +66,7 @@ from lmc_toolkit.training.batchnorm import (
     recalibrate_,
 )
 from lmc_toolkit.training.params import check_compatible, is_finite
+from lmc_toolkit.training.probe import check_labels, check_model_input
 
 METHODS = ("auto", "loop", "vmap")
 #: Below this many (points × images) compiling costs more than it saves on the CPU.
@@ -127,10 +128,10 @@ class Evaluator:
     def __init__(
         self,
         model: nn.Module,
-        data: Dataset,
+        data: DataLike,
         *,
         bn: str | BNPolicy = "eval",
-        bn_data: Dataset | None = None,
+        bn_data: DataLike | None = None,
         batch_size: int | None = None,
         method: str = "auto",
         compile: bool | str = "auto",
@@ -142,8 +143,9 @@ class Evaluator:
     ):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}")
-        check_nonempty(data, "evaluation data")
-        check_input(model, data.in_shape, "evaluation data")
+        data = as_dataset(data, "evaluation data")
+        check_model_input(model, data, "evaluation data")
+        check_labels(data, "evaluation data", "the landscape evaluator")
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         if compile not in (True, False, "auto"):
@@ -178,8 +180,8 @@ class Evaluator:
         self.default_buffers = self.buffers.flat.clone()
         self.calibration: list[Tensor] = []
         if self.running_stats and self.policy.mode == "recalibrate":
-            source = bn_data if bn_data is not None else data
-            check_input(model, source.in_shape, "bn_data")
+            source = as_dataset(bn_data, "bn_data") if bn_data is not None else data
+            check_model_input(model, source, "bn_data")
             self.calibration = [x.to(self.device) for x in calibration_batches(source, self.policy)]
         self.split = first_layer_split(self.net) if reuse_first_layer else None
         self.fuse_stem = fuse_stem

@@ -1,0 +1,142 @@
+"""The one data entrance: whatever data a user has, as the toolkit's `Dataset`.
+
+Every function that takes data (training, evaluation, interpolation, the slices, the
+curvature operators, alignment, pruning) passes it through `as_dataset` first, so each accepts
+
+- a toolkit `Dataset` (the fast path: returned as it is);
+- an `(X, Y)` pair of tensors;
+- a torch `Dataset` (map-style, indexed 0..len-1, or iterable) yielding `(x, y)` examples;
+- a `DataLoader` or any other iterable of `(x, y)` batches.
+
+Inputs may have any shape (N×D features, N×C×H×W images, N×T token ids); targets are class
+labels (long) or regression values (float). The batches are read once, in order, into tensors
+on the CPU: the toolkit then batches them itself with its seeded generator. What it needs from
+a loader where results must be reproducible (`ordered=True`: training and pruning): the same
+examples in the same order on every pass, so a loader that shuffles is refused there (the
+toolkit shuffles by `data_seed` itself). A loader's random augmentations cannot be seen from
+outside: they are read once, as the examples of that pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils import data as tud
+
+from lmc_toolkit.data.dataset import Dataset
+
+#: what `as_dataset` accepts, for type hints
+DataLike = Dataset | tuple[Tensor, Tensor] | tud.Dataset | tud.DataLoader | Iterable[Any]
+
+_RANDOM_SAMPLERS = (tud.RandomSampler, tud.SubsetRandomSampler, tud.WeightedRandomSampler)
+
+
+def as_dataset(
+    data: Any, what: str = "data", *, ordered: bool = False, classes: Sequence[str] | None = None
+) -> Dataset:
+    """`data` (any of the module docstring's kinds) as a non-empty toolkit `Dataset`.
+
+    `what` names the argument in errors; `ordered` refuses a loader that shuffles (see the
+    module docstring); `classes` names the classes of integer labels (default: the source's
+    `classes` attribute where it has one, else "0".."K-1" for labels 0..K-1)."""
+    if isinstance(data, Dataset):
+        result = data
+    elif (
+        isinstance(data, tuple | list)
+        and len(data) == 2
+        and all(isinstance(t, Tensor) for t in data)
+    ):
+        result = _from_tensors(data[0], data[1], "tensors", classes, what)
+    elif isinstance(data, tud.DataLoader):
+        if ordered:
+            _check_ordered(data, what)
+        source = data.dataset
+        result = _from_batches(data, _name(source), classes or _classes_of(source), what)
+    elif isinstance(data, tud.Dataset):
+        loader = tud.DataLoader(data, batch_size=256, shuffle=False)
+        result = _from_batches(loader, _name(data), classes or _classes_of(data), what)
+    elif isinstance(data, str | bytes | Tensor | dict) or not isinstance(data, Iterable):
+        raise TypeError(
+            f"{what} must be a toolkit Dataset, an (X, Y) pair of tensors, a torch Dataset, a "
+            f"DataLoader or an iterable of (x, y) batches; got {_kind(data)}"
+        )
+    else:
+        result = _from_batches(data, "batches", classes, what)
+    if len(result) == 0:
+        raise ValueError(f"{what} ({result.name!r}) is empty: it needs at least one example")
+    return result
+
+
+def _check_ordered(loader: tud.DataLoader, what: str) -> None:
+    sampler = loader.sampler
+    inner = getattr(loader.batch_sampler, "sampler", None)
+    if isinstance(sampler, _RANDOM_SAMPLERS) or isinstance(inner, _RANDOM_SAMPLERS):
+        raise ValueError(
+            f"{what} is a DataLoader that shuffles ({type(inner or sampler).__name__}): its "
+            f"order changes from pass to pass, so results would not be reproducible; pass "
+            f"shuffle=False (the toolkit shuffles by data_seed with its own seeded generator)"
+        )
+
+
+def _from_batches(
+    batches: Iterable[Any], name: str, classes: Sequence[str] | None, what: str
+) -> Dataset:
+    xs, ys = [], []
+    for i, batch in enumerate(batches):
+        if not isinstance(batch, tuple | list) or len(batch) != 2:
+            raise TypeError(
+                f"{what}: batch {i} must be an (x, y) pair, got {_kind(batch)}"
+                + (f" of length {len(batch)}" if isinstance(batch, tuple | list) else "")
+            )
+        x, y = (torch.as_tensor(t) if not isinstance(t, Tensor) else t for t in batch)
+        if x.dim() == 0 or y.dim() == 0:
+            raise ValueError(f"{what}: batch {i} holds 0-d tensors; batches are N×… (x) and N (y)")
+        xs.append(x.detach().cpu())
+        ys.append(y.detach().cpu())
+    if not xs:
+        raise ValueError(f"{what} ({name!r}) is empty: it yielded no batch")
+    shapes = {tuple(x.shape[1:]) for x in xs}
+    if len(shapes) > 1:
+        raise ValueError(f"{what}: the batches' inputs differ in shape: {sorted(shapes)}")
+    return _from_tensors(torch.cat(xs), torch.cat(ys), name, classes, what)
+
+
+def _from_tensors(
+    x: Tensor, y: Tensor, name: str, classes: Sequence[str] | None, what: str
+) -> Dataset:
+    if len(x) != len(y):
+        raise ValueError(f"{what} has {len(x)} inputs but {len(y)} targets")
+    if y.dtype in (torch.int8, torch.int16, torch.int32, torch.uint8):
+        y = y.long()
+    if y.dtype == torch.long and y.dim() == 2 and y.shape[1] == 1:
+        y = y.flatten()
+    if y.dtype == torch.long and y.dim() == 1:
+        if classes is None:
+            classes = [str(c) for c in range(int(y.max()) + 1 if len(y) else 0)]
+        return Dataset(x=x, y=y, classes=tuple(classes), name=name, meta={"source": what})
+    if y.is_floating_point():
+        return Dataset(x=x, y=y, classes=(), name=name, meta={"source": what})
+    raise ValueError(
+        f"{what}: targets must be integer class labels (N) or float regression values (N×…), "
+        f"got {tuple(y.shape)} {y.dtype}"
+    )
+
+
+def _classes_of(source: Any) -> Sequence[str] | None:
+    """A torchvision-style dataset's class names, if it has them."""
+    classes = getattr(source, "classes", None)
+    ok = isinstance(classes, Sequence) and not isinstance(classes, str)
+    return [str(c) for c in classes] if ok else None
+
+
+def _name(source: Any) -> str:
+    return type(source).__name__
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    return type(value).__name__

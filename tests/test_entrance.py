@@ -199,3 +199,35 @@ def test_a_model_missing_its_flatten_fails_at_call_time_naming_the_layer(xy):
 def test_bad_data_is_refused_with_what_is_allowed(data, message):
     with pytest.raises((TypeError, ValueError), match=message):
         as_dataset(data)
+
+
+def test_instability_alignment_and_synthetic_sets_take_a_loader_and_agree(xy):
+    x, y = xy
+    x = x.float()
+    loader = DataLoader(TensorDataset(x, y), batch_size=64)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(20, 16), nn.ReLU(), nn.Linear(16, 3))
+    config = L.TrainConfig(epochs=1, batch_size=32, lr=0.1)
+    options = {"alphas": 3, "bn": "eval", "progress": False}
+    a = L.instability(net, loader, loader, config, **options)
+    b = L.instability(net, (x, y), (x, y), config, **options)
+    assert list(a.error_barriers) == list(b.error_barriers)
+    with pytest.raises(ValueError, match="DataLoader that shuffles"):
+        L.instability(net, DataLoader(TensorDataset(x, y), shuffle=True), loader, config, **options)
+    other = nn.Sequential(nn.Linear(20, 16), nn.ReLU(), nn.Linear(16, 3))
+    p, q = L.activation_matching(net, other, loader), L.activation_matching(net, other, (x, y))
+    perms = p.permutation.perms
+    assert all(torch.equal(perms[k], q.permutation.perms[k]) for k in perms)
+    s, t = L.random_subset(loader, 4, seed=1), L.random_subset((x, y), 4, seed=1)
+    assert torch.equal(s.x, t.x) and torch.equal(s.y, t.y)
+
+
+def test_alignment_traces_a_model_the_registry_does_not_know_from_the_data(xy):
+    x, y = xy
+    a, b = mlp(0), mlp(1)
+    loader = DataLoader(TensorDataset(x, y), batch_size=64)
+    for align in ("weights", "activations"):
+        curve = L.interpolate(a, b, loader, alphas=3, bn="eval", align=align, progress=False)
+        assert list(curve.after.alphas) == [0.0, 0.5, 1.0]  # b permuted onto a
+        # a permutation leaves b's function unchanged: the aligned curve ends where b does
+        assert math.isclose(curve.after.loss[-1], curve.before.loss[-1], rel_tol=1e-9)

@@ -50,7 +50,7 @@ def activation_matching(
     ):
         raise ValueError(f"max_images must be an int ≥ 2 or None, got {max_images!r}")
     check_compatible(dict(a.state_dict()), dict(b.state_dict()))
-    spec = spec or permutation_spec(a)
+    spec = spec or permutation_spec(a, example=data.x)
     start = time.perf_counter()
     stats = {g.name: _Correlation(g.size) for g in spec}
     taps = {g.tap: g.name for g in spec}

@@ -60,7 +60,9 @@ def repair(
     if not 0.0 <= float(alpha) <= 1.0:
         raise ValueError(f"alpha must lie in [0, 1], got {alpha!r}")
     data = as_dataset(data, "data")
-    layers = repairable_layers(model) if layers is None else list(layers)
+    if layers is None:  # the data's input shape traces a model the registry does not know
+        layers = repairable_layers(model, permutation_spec(model, example=data.x))
+    layers = list(layers)
     x = data.x[:images]
     out = copy.deepcopy(model).eval()
     stats_a, stats_b = unit_stats(a, x, layers, batch_size), unit_stats(b, x, layers, batch_size)

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import fx, nn
+from torch import Tensor, fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from lmc_toolkit.models import ModelSpec
@@ -88,21 +88,27 @@ class PermutationSpec:
         raise KeyError(f"no permutation group {name!r}; groups: {', '.join(self.names)}")
 
 
-def permutation_spec(model: nn.Module, in_shape: tuple[int, ...] | None = None) -> PermutationSpec:
+def permutation_spec(
+    model: nn.Module, in_shape: tuple[int, ...] | None = None, example: Tensor | None = None
+) -> PermutationSpec:
     """The permutation groups of `model`, found by tracing it (see the module docstring).
 
-    `in_shape` (C, H, W) is the input the shapes are propagated with; models made by
-    `lmc_toolkit.build` carry it in `model.spec`."""
+    The shapes are propagated with `example` (a batch of real inputs: token ids, any dtype)
+    or with zeros of shape `in_shape` in the model's dtype; models made by
+    `lmc_toolkit.build` carry `in_shape` in `model.spec`."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"permutation_spec needs an nn.Module, got {type(model).__name__}")
     spec = getattr(model, "spec", None)
-    if in_shape is None:
+    if example is None and in_shape is None:
         if not isinstance(spec, ModelSpec):
             raise ValueError(
-                f"pass in_shape=(C, H, W) for {type(model).__name__}: it was not made by "
-                "lmc_toolkit.build, so its input shape is unknown"
+                f"pass in_shape=(C, H, W) or an example batch for {type(model).__name__}: it "
+                "was not made by lmc_toolkit.build, so its input shape is unknown"
             )
         in_shape = spec.in_shape
+    if example is None:
+        dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+        example = torch.zeros(2, *in_shape, dtype=dtype or torch.get_default_dtype())
     net = copy.deepcopy(model).eval().cpu()
     try:
         traced = fx.symbolic_trace(net)
@@ -111,7 +117,7 @@ def permutation_spec(model: nn.Module, in_shape: tuple[int, ...] | None = None) 
             f"cannot trace {type(model).__name__} with torch.fx ({type(exc).__name__}: {exc}); "
             "a model needs a traceable forward for permutation alignment"
         ) from exc
-    ShapeProp(traced).propagate(torch.zeros(2, *in_shape))
+    ShapeProp(traced).propagate(example[:2].detach().cpu())
     name = spec.name if isinstance(spec, ModelSpec) else type(model).__name__
     return _Tracer(traced, name).run()
 

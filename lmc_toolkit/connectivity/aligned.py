@@ -26,7 +26,7 @@ from lmc_toolkit.alignment.activation_matching import activation_matching
 from lmc_toolkit.alignment.permute import permute
 from lmc_toolkit.alignment.repair import repair, repairable_layers
 from lmc_toolkit.alignment.result import Alignment
-from lmc_toolkit.alignment.spec import PermutationSpec
+from lmc_toolkit.alignment.spec import PermutationSpec, permutation_spec
 from lmc_toolkit.alignment.weight_matching import weight_matching
 from lmc_toolkit.data.dataset import Dataset
 from lmc_toolkit.landscape.curve import Barrier, Curve
@@ -134,14 +134,16 @@ def align_pair(
         raise ValueError(f"align must be one of {ALIGN_METHODS}, got {method!r}")
     net_a = masked_network(a, template, masks[0], "a")
     net_b = masked_network(b, template, masks[1], "b")
+    # the data's input shape traces a model the registry does not know
+    spec = None if data is None else permutation_spec(net_a, example=data.x)
     if method == "weights":
-        alignment = weight_matching(net_a, net_b, seed=seed)
+        alignment = weight_matching(net_a, net_b, spec=spec, seed=seed)
     else:
         if not isinstance(data, Dataset):
             raise ValueError(
                 "activation matching needs data (the images the units are compared on)"
             )
-        alignment = activation_matching(net_a, net_b, data)
+        alignment = activation_matching(net_a, net_b, data, spec=spec)
     perm = alignment.permutation
     mask_b = None if masks[1] is None else permute(Mask(masks[1]), perm)
     mask_a = None if masks[0] is None else Mask(masks[0])
@@ -163,7 +165,7 @@ def repaired_curve(
     point's hidden units renormalized to the interpolated statistics of the ends, measured on
     `repair_data`, then scored on `data` under the BatchNorm `policy`."""
     start = time.perf_counter()
-    layers = repairable_layers(a)
+    layers = repairable_layers(a, permutation_spec(a, example=repair_data.x))
     evaluator = Evaluator(a, data, bn=policy, bn_data=bn_data, progress=False, **evaluator_options)
     sa, sb = a.state_dict(), b.state_dict()
     loss, accuracy = [], []

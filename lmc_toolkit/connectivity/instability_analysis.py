@@ -32,7 +32,7 @@ from lmc_toolkit.connectivity.spawning import (
     train_spawn,
 )
 from lmc_toolkit.data.dataset import Dataset
-from lmc_toolkit.data.entrance import as_dataset
+from lmc_toolkit.data.entrance import DataLike, as_dataset
 from lmc_toolkit.landscape.curve import Curve
 from lmc_toolkit.store.runs import Store
 from lmc_toolkit.training.batchnorm import BNPolicy, as_policy
@@ -107,8 +107,8 @@ class Instability:
 
 def instability(
     model: nn.Module,
-    train_data: Dataset,
-    eval_data: Dataset,
+    train_data: DataLike,
+    eval_data: DataLike,
     config: TrainConfig,
     k: int = 0,
     mask: Mapping[str, Tensor] | None = None,
@@ -138,7 +138,7 @@ def instability(
         raise ValueError(f"align must be one of {ALIGN_METHODS}, got {align!r}")
     if spawn not in SPAWNS:
         raise ValueError(f"spawn must be one of {SPAWNS}, got {spawn!r}")
-    _check(model, train_data, eval_data, config, [k], mask)
+    train_data, eval_data = _check(model, train_data, eval_data, config, [k], mask)
     seed_pairs = child_seeds(data_seeds, pairs)
     alpha_grid(alphas)
     policy = as_policy(bn)
@@ -232,12 +232,13 @@ def _child_accuracy(pairs: Sequence[tuple[int, int]], curves: Sequence[Curve]) -
 
 def _check(
     model: nn.Module,
-    train_data: Dataset,
-    eval_data: Dataset,
+    train_data: DataLike,
+    eval_data: DataLike,
     config: TrainConfig,
     ks: Sequence[int],
     mask: Mapping[str, Tensor] | None,
-) -> None:
+) -> tuple[Dataset, Dataset]:
+    """Every check before training; the data as toolkit `Dataset`s (a loader read once)."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     if not isinstance(config, TrainConfig):
@@ -258,6 +259,7 @@ def _check(
             raise ValueError(
                 f"the spawn step k must be an int in [0, {total}) for this run, got {k!r}"
             )
+    return train_data, eval_data
 
 
 @dataclass(frozen=True, eq=False)
@@ -303,8 +305,8 @@ class InstabilityCurve:
 
 def instability_vs_k(
     model: nn.Module,
-    train_data: Dataset,
-    eval_data: Dataset,
+    train_data: DataLike,
+    eval_data: DataLike,
     config: TrainConfig,
     ks: Sequence[int],
     mask: Mapping[str, Tensor] | None = None,
@@ -319,7 +321,7 @@ def instability_vs_k(
     ks = [int(k) for k in ks]
     if not ks:
         raise ValueError("ks must name at least one spawn step")
-    _check(model, train_data, eval_data, config, ks, mask)
+    train_data, eval_data = _check(model, train_data, eval_data, config, ks, mask)
     child_seeds(data_seeds, pairs)
     results = tuple(
         instability(

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from lmc_toolkit.data.dataset import Dataset, dataset_from_dict, dataset_to_dict
-from lmc_toolkit.data.entrance import as_dataset
+from lmc_toolkit.data.entrance import DataLike, as_dataset
 from lmc_toolkit.store.runs import Store
 from lmc_toolkit.training.identity import data_fingerprint, state_hash
 
@@ -50,8 +50,9 @@ def module_fingerprint(module: nn.Module) -> str:
     ]
 
 
-def check_ipc(data: Dataset, ipc: int, what: str = "ipc") -> None:
-    """Raise before any work when `ipc` is not a positive int or a class has fewer images."""
+def check_ipc(data: DataLike, ipc: int, what: str = "ipc") -> Dataset:
+    """Raise before any work when `ipc` is not a positive int or a class has fewer images;
+    the data as a toolkit `Dataset` (a loader read once)."""
     data = as_dataset(data, "the source data")
     if not isinstance(ipc, int) or isinstance(ipc, bool) or ipc < 1:
         raise ValueError(f"{what} (images per class) must be an int ≥ 1, got {ipc!r}")
@@ -63,6 +64,7 @@ def check_ipc(data: Dataset, ipc: int, what: str = "ipc") -> None:
             f"{what}={ipc} but class {data.classes[c]!r} of {data.name!r} has only {n} images "
             f"({len(short)} classes have fewer than {ipc}); use ipc ≤ {int(counts.min())}"
         )
+    return data
 
 
 def check_seed(seed: int, what: str = "seed") -> int:

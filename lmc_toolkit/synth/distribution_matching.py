@@ -17,6 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from lmc_toolkit.data.dataset import Dataset
+from lmc_toolkit.data.entrance import as_dataset
 from lmc_toolkit.store.runs import Store
 from lmc_toolkit.synth.augment import SiameseAugment
 from lmc_toolkit.synth.common import cached_set
@@ -66,6 +67,7 @@ def distribution_matching(
     embeddings. `init="real"` starts from random real images, `"noise"` from N(0, 1) pixels
     (in the normalized space). `augment=True` uses DSA's default policy for the dataset.
     """
+    data = as_dataset(data, "the source data")
     setup = check_args(
         data,
         ipc=ipc,

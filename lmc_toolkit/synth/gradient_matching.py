@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from lmc_toolkit.data.dataset import Dataset
+from lmc_toolkit.data.entrance import as_dataset
 from lmc_toolkit.store.runs import Store
 from lmc_toolkit.synth import multiformation
 from lmc_toolkit.synth.augment import SiameseAugment
@@ -87,6 +88,7 @@ def gradient_matching(
     on augmented batches of up to `syn_batch` synthetic images. `factor=f` stores f×f
     downscaled images in each image (IDC's multi-formation).
     """
+    data = as_dataset(data, "the source data")
     setup = check_args(
         data,
         ipc=ipc,

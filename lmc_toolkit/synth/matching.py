@@ -100,7 +100,7 @@ def check_args(
     factor: int,
 ) -> Setup:
     """Validate the shared arguments before any work; resolve the augmentation policy."""
-    check_ipc(data, ipc)
+    data = check_ipc(data, ipc)
     multiformation.check_factor(factor)
     if factor > 1 and init == "real":
         check_ipc(data, ipc * factor * factor, f"ipc·factor² ({ipc}·{factor}²)")

@@ -56,7 +56,7 @@ def random_subset(
     The images keep their class order (class 0's images first); `meta["indices"]` lists the
     chosen rows of `data`.
     """
-    check_ipc(data, ipc)
+    data = check_ipc(data, ipc)
     check_seed(seed)
     config = RandomSubsetRun(Source.of(data), ipc, seed)
 
@@ -114,7 +114,7 @@ def herding(
     copy) or, by default, from the penultimate layer of a `convnet3` initialized from `seed`
     (`model_options`, e.g. `{"width": 64}`, are passed to it). Ties go to the lower row.
     """
-    check_ipc(data, ipc)
+    data = check_ipc(data, ipc)
     check_seed(seed)
     options = dict(model_options or {})
     if embed is not None and not isinstance(embed, nn.Module):

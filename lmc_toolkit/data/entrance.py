@@ -116,9 +116,9 @@ def _from_tensors(
     if y.dtype == torch.long and y.dim() == 1:
         if classes is None:
             classes = [str(c) for c in range(int(y.max()) + 1 if len(y) else 0)]
-        return Dataset(x=x, y=y, classes=tuple(classes), name=name, meta={"source": what})
+        return Dataset(x=x, y=y, classes=tuple(classes), name=name)
     if y.is_floating_point():
-        return Dataset(x=x, y=y, classes=(), name=name, meta={"source": what})
+        return Dataset(x=x, y=y, classes=(), name=name)
     raise ValueError(
         f"{what}: targets must be integer class labels (N) or float regression values (N×…), "
         f"got {tuple(y.shape)} {y.dtype}"

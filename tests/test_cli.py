@@ -59,3 +59,16 @@ def test_bad_arguments_are_refused_with_the_allowed_values(capsys):
         main(["train", "--data", "digits", "--batch-size", "0", "--no-progress"])
     assert exc.value.code == 2
     assert "argument --batch-size: must be an integer ≥ 1, got '0'" in capsys.readouterr().err
+
+
+def test_output_paths_are_checked_before_any_work(tmp_path, capsys):
+    missing = tmp_path / "no" / "such" / "folder" / "h.json"
+    with pytest.raises(SystemExit) as exc:
+        main(["hessian", "--data", "digits", "--json", str(missing), "--no-progress"])
+    assert exc.value.code == 2
+    assert f"argument --json: its folder {str(missing.parent)!r} does not exist" in (
+        capsys.readouterr().err
+    )
+    with pytest.raises(SystemExit):
+        main(["landscape", "--data", "digits", "--html", str(tmp_path), "--no-progress"])
+    assert f"must be a file path, got the folder {str(tmp_path)!r}" in capsys.readouterr().err

@@ -67,6 +67,25 @@ def finite_float(raw: str) -> float:
     return float(_number(raw, float, "a finite number"))
 
 
+def output_file(raw: str) -> str:
+    """A file to write results to: its folder must exist and be writable, and the path must
+    not be a folder, so a long run never fails at its last step."""
+    import os
+    from pathlib import Path
+
+    path = Path(raw).expanduser()
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"must be a file path, got the folder {raw!r}")
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"its folder {str(folder)!r} does not exist (got {raw!r})")
+    if not os.access(folder, os.W_OK):
+        raise argparse.ArgumentTypeError(
+            f"its folder {str(folder)!r} is not writable (got {raw!r})"
+        )
+    return str(path)
+
+
 def key_value(raw: str) -> tuple[str, Any]:
     """A model option `key=value`; integers become ints, `a,b` a tuple (`hidden=300,100`)."""
     key, sep, text = raw.partition("=")

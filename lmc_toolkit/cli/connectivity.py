@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from lmc_toolkit.cli.arguments import int_at_least, nonnegative_int, positive_float, positive_int
+from lmc_toolkit.cli.arguments import (
+    int_at_least,
+    nonnegative_int,
+    output_file,
+    positive_float,
+    positive_int,
+)
 from lmc_toolkit.cli.common import add_common, add_train_options, command, train_run_of
 
 
@@ -66,7 +72,9 @@ def _configure_instability(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--pairs", type=positive_int, default=1, help="disjoint pairs of children per k")
     p.add_argument("--alphas", type=int_at_least(2), default=31)
-    p.add_argument("--html", default=None, help="write the barrier-vs-k figure here")
+    p.add_argument(
+        "--html", type=output_file, default=None, help="write the barrier-vs-k figure here"
+    )
     _add_bn(p)
     add_common(p)
 
@@ -157,8 +165,10 @@ def _configure_landscape(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--seed", type=nonnegative_int, default=0, help="first direction seed (random plane)"
     )
-    p.add_argument("--out", default=None, help="save (and resume) the surface here")
-    p.add_argument("--html", default=None, help="write the figure here")
+    p.add_argument(
+        "--out", type=output_file, default=None, help="save (and resume) the surface here"
+    )
+    p.add_argument("--html", type=output_file, default=None, help="write the figure here")
     p.add_argument("--log", action="store_true", help="log-scale figure")
     p.add_argument(
         "--precision",

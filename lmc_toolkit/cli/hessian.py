@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from lmc_toolkit.cli.arguments import nonnegative_int, positive_int, regex
+from lmc_toolkit.cli.arguments import nonnegative_int, output_file, positive_int, regex
 from lmc_toolkit.cli.common import add_common, add_train_options, command, train_run_of
 
 
@@ -93,8 +93,8 @@ def _configure_hessian(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs", type=nonnegative_int, default=2, help="SLQ runs (0: skip the density)")
     p.add_argument("--slq-steps", type=positive_int, default=30, help="Lanczos steps per SLQ run")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="probe and start-vector seed")
-    p.add_argument("--json", default=None, help="write the results here")
-    p.add_argument("--html", default=None, help="write the density figure here")
+    p.add_argument("--json", type=output_file, default=None, help="write the results here")
+    p.add_argument("--html", type=output_file, default=None, help="write the density figure here")
     add_common(p)
 
 

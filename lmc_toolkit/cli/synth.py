@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lmc_toolkit.cli.arguments import nonnegative_int, positive_float, positive_int
+from lmc_toolkit.cli.arguments import nonnegative_int, output_file, positive_float, positive_int
 from lmc_toolkit.cli.common import add_common, command
 
 METHODS = ("random", "herding", "dm", "gm")
@@ -117,7 +117,7 @@ def _configure(p: argparse.ArgumentParser) -> None:
         "--inner-loops", type=nonnegative_int, default=50, help="gm: network steps in between"
     )
     p.add_argument("--distance", default="cosine", choices=DISTANCES, help="gm distance")
-    p.add_argument("--out", default=None, help="where to save the set (.pt)")
+    p.add_argument("--out", type=output_file, default=None, help="where to save the set (.pt)")
     p.add_argument("--figure", default=None, help="where to write the image grid (.html)")
     p.add_argument("--no-figure", action="store_true")
     add_common(p)

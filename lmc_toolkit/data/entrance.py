@@ -54,10 +54,10 @@ def as_dataset(
         if ordered:
             _check_ordered(data, what)
         source = data.dataset
-        result = _from_batches(data, _name(source), classes or _classes_of(source), what)
+        result = _from_batches(data, type(source).__name__, classes or _classes_of(source), what)
     elif isinstance(data, tud.Dataset):
         loader = tud.DataLoader(data, batch_size=256, shuffle=False)
-        result = _from_batches(loader, _name(data), classes or _classes_of(data), what)
+        result = _from_batches(loader, type(data).__name__, classes or _classes_of(data), what)
     elif isinstance(data, str | bytes | Tensor | dict) or not isinstance(data, Iterable):
         raise TypeError(
             f"{what} must be a toolkit Dataset, an (X, Y) pair of tensors, a torch Dataset, a "
@@ -130,10 +130,6 @@ def _classes_of(source: Any) -> Sequence[str] | None:
     classes = getattr(source, "classes", None)
     ok = isinstance(classes, Sequence) and not isinstance(classes, str)
     return [str(c) for c in classes] if ok else None
-
-
-def _name(source: Any) -> str:
-    return type(source).__name__
 
 
 def _kind(value: Any) -> str:

@@ -1,7 +1,7 @@
 """Datasets as tensors: the `Dataset` type, seeded batching with tensor augmentation, and files.
 
 Everything the toolkit trains on is a `Dataset`: inputs `x` (N×C×H×W normalized images, N×D
-features, N×T token ids) and targets `y` (N class labels, long, or float regression targets)
+features, N×T token ids, or a dict of such tensors: `data.inputs`) and targets `y` (N class labels, long, or float regression targets)
 held as tensors, on the CPU or on the device of the model; `data.entrance.as_dataset` turns a
 `DataLoader`, an `(X, Y)` pair or a torch `Dataset` into one. Batches are
 drawn by an explicit `torch.Generator`, so the data order and the augmentation draw (the "SGD
@@ -21,6 +21,17 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from lmc_toolkit.data.inputs import (
+    Inputs,
+    check_inputs,
+    count,
+    describe,
+    device_of,
+    is_dict,
+    move,
+    shape_of,
+    take,
+)
 from lmc_toolkit.store.files import atomic_torch_save, safe_torch_load
 
 AUGMENTATIONS = ("none", "crop", "flip", "crop+flip")
@@ -38,20 +49,15 @@ class Dataset:
     or a tensor of indices it gives a new `Dataset`.
     """
 
-    x: Tensor
+    x: Inputs
     y: Tensor
     classes: tuple[str, ...]
     name: str
     meta: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        x, y = self.x, self.y
-        if not isinstance(x, Tensor) or x.dim() < 1 or x.dtype == torch.bool or x.is_complex():
-            got = (tuple(x.shape), x.dtype) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(
-                f"Dataset.x must be a float or integer tensor N×… (N×D features, N×C×H×W "
-                f"images, N×T token ids), got {got}"
-            )
+        x, y = check_inputs(self.x), self.y
+        object.__setattr__(self, "x", x)
         classification = isinstance(y, Tensor) and y.dim() == 1 and y.dtype == torch.long
         regression = isinstance(y, Tensor) and y.dim() >= 1 and y.is_floating_point()
         if not (classification or regression):
@@ -60,8 +66,8 @@ class Dataset:
                 f"Dataset.y must be a 1-D long tensor of class labels or a float tensor N×… of "
                 f"regression targets, got {got}"
             )
-        if len(x) != len(y):
-            raise ValueError(f"Dataset has {len(x)} inputs but {len(y)} targets")
+        if count(x) != len(y):
+            raise ValueError(f"Dataset has {count(x)} inputs but {len(y)} targets")
         object.__setattr__(self, "classes", tuple(str(c) for c in self.classes))
         if regression and self.classes:
             raise ValueError(
@@ -85,13 +91,14 @@ class Dataset:
 
     def __getitem__(self, index: int | slice | Sequence[int] | Tensor) -> Any:
         if isinstance(index, int):
-            return self.x[index], self.y[index]
+            return take(self.x, index), self.y[index]
         return self.subset(index)
 
     @property
-    def in_shape(self) -> tuple[int, ...]:
-        """The shape of one input: C×H×W for images, D for features, T for token ids."""
-        return tuple(self.x.shape[1:])
+    def in_shape(self) -> tuple[int, ...] | dict[str, tuple[int, ...]]:
+        """The shape of one input: C×H×W for images, D for features, T for token ids (name →
+        shape for dict inputs)."""
+        return shape_of(self.x)
 
     @property
     def num_classes(self) -> int:
@@ -105,22 +112,22 @@ class Dataset:
 
     @property
     def device(self) -> torch.device:
-        return self.x.device
+        return device_of(self.x)
 
     def subset(self, index: slice | Sequence[int] | Tensor) -> Dataset:
         """The images at `index` (a slice, indices or a bool mask), as a new `Dataset`."""
         if not isinstance(index, slice):
-            index = torch.as_tensor(index, device=self.x.device)
+            index = torch.as_tensor(index, device=self.device)
             if index.dtype != torch.bool:
                 index = index.long()
-        return replace(self, x=self.x[index], y=self.y[index])
+        return replace(self, x=take(self.x, index), y=self.y[index])
 
     def to(self, device: torch.device | str) -> Dataset:
         """The same data on `device` (no copy when it is already there)."""
         device = torch.device(device)
-        if self.x.device == device:
+        if self.device == device:
             return self
-        return replace(self, x=self.x.to(device), y=self.y.to(device))
+        return replace(self, x=move(self.x, device), y=self.y.to(device))
 
     def class_counts(self) -> Tensor:
         """How many images each class has."""
@@ -137,7 +144,7 @@ class Dataset:
         augment: str = "none",
         drop_last: bool = False,
         start: int = 0,
-    ) -> Iterator[tuple[Tensor, Tensor]]:
+    ) -> Iterator[tuple[Inputs, Tensor]]:
         """Iterate over `(x, y)` batches; see `batches`."""
         return batches(
             self,
@@ -187,7 +194,7 @@ def batches(
     augment: str = "none",
     drop_last: bool = False,
     start: int = 0,
-) -> Iterator[tuple[Tensor, Tensor]]:
+) -> Iterator[tuple[Inputs, Tensor]]:
     """Iterate over one epoch of `(x, y)` batches.
 
     The order (with `shuffle`) and the augmentation draw come only from `generator`: the
@@ -202,10 +209,12 @@ def batches(
         raise ValueError(f"augment must be one of {AUGMENTATIONS}, got {augment!r}")
     if (shuffle or augment != "none") and generator is None:
         raise ValueError("shuffling or augmenting needs an explicit torch.Generator (generator=)")
-    if augment != "none" and (data.x.dim() != 4 or not data.x.is_floating_point()):
+    if augment != "none" and (
+        is_dict(data.x) or data.x.dim() != 4 or not data.x.is_floating_point()
+    ):
         raise ValueError(
             f"augment={augment!r} crops and flips images: it needs float N×C×H×W inputs, got "
-            f"{tuple(data.x.shape)} {data.x.dtype}; pass augment='none'"
+            f"{describe(data.x)}; pass augment='none'"
         )
     n = len(data)
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
@@ -219,7 +228,7 @@ def batches(
     for b in range(start, num_batches(n, batch_size, drop_last)):
         positions = order[b * batch_size : (b + 1) * batch_size]
         idx = positions.to(device)
-        x, y = data.x[idx], data.y[idx]
+        x, y = take(data.x, idx), data.y[idx]
         if shifts is not None:
             x = shift_crop(x, shifts[positions].to(device), pad, fill)
         if flips is not None:
@@ -252,12 +261,18 @@ def _black(data: Dataset) -> Tensor:
 def dataset_to_dict(data: Dataset) -> dict[str, Any]:
     """`data` as CPU tensors and primitives (metadata as JSON): what files and the run store hold."""
     return {
-        "x": data.x.detach().cpu().contiguous(),
+        "x": _to_file(data.x),
         "y": data.y.detach().cpu().contiguous(),
         "classes": list(data.classes),
         "name": data.name,
         "meta": json.dumps(dict(data.meta), sort_keys=True),
     }
+
+
+def _to_file(x: Inputs) -> Inputs:
+    if is_dict(x):
+        return {k: t.detach().cpu().contiguous() for k, t in x.items()}
+    return x.detach().cpu().contiguous()
 
 
 def dataset_from_dict(d: Mapping[str, Any]) -> Dataset:

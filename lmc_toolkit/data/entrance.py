@@ -4,11 +4,12 @@ Every function that takes data (training, evaluation, interpolation, the slices,
 curvature operators, alignment, pruning) passes it through `as_dataset` first, so each accepts
 
 - a toolkit `Dataset` (the fast path: returned as it is);
-- an `(X, Y)` pair of tensors;
+- an `(X, Y)` pair of tensors (X may be a dict of tensors: `data.inputs`);
 - a torch `Dataset` (map-style, indexed 0..len-1, or iterable) yielding `(x, y)` examples;
 - a `DataLoader` or any other iterable of `(x, y)` batches.
 
-Inputs may have any shape (N×D features, N×C×H×W images, N×T token ids); targets are class
+Inputs may have any shape (N×D features, N×C×H×W images, N×T token ids) and may be dicts of
+tensors, for models whose `forward` takes a dict; targets are class
 labels (long) or regression values (float). The batches are read once, in order, into tensors
 on the CPU: the toolkit then batches them itself with its seeded generator. What it needs from
 a loader where results must be reproducible (`ordered=True`: training and pruning): the same
@@ -19,7 +20,7 @@ outside: they are read once, as the examples of that pass.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -27,9 +28,10 @@ from torch import Tensor
 from torch.utils import data as tud
 
 from lmc_toolkit.data.dataset import Dataset
+from lmc_toolkit.data.inputs import Inputs, cat, check_inputs, count, is_dict, move, shape_of
 
 #: what `as_dataset` accepts, for type hints
-DataLike = Dataset | tuple[Tensor, Tensor] | tud.Dataset | tud.DataLoader | Iterable[Any]
+DataLike = Dataset | tuple[Inputs, Tensor] | tud.Dataset | tud.DataLoader | Iterable[Any]
 
 _RANDOM_SAMPLERS = (tud.RandomSampler, tud.SubsetRandomSampler, tud.WeightedRandomSampler)
 
@@ -47,7 +49,8 @@ def as_dataset(
     elif (
         isinstance(data, tuple | list)
         and len(data) == 2
-        and all(isinstance(t, Tensor) for t in data)
+        and isinstance(data[0], Tensor | Mapping)
+        and isinstance(data[1], Tensor)
     ):
         result = _from_tensors(data[0], data[1], "tensors", classes, what)
     elif isinstance(data, tud.DataLoader):
@@ -91,24 +94,29 @@ def _from_batches(
                 f"{what}: batch {i} must be an (x, y) pair, got {_kind(batch)}"
                 + (f" of length {len(batch)}" if isinstance(batch, tuple | list) else "")
             )
-        x, y = (torch.as_tensor(t) if not isinstance(t, Tensor) else t for t in batch)
-        if x.dim() == 0 or y.dim() == 0:
-            raise ValueError(f"{what}: batch {i} holds 0-d tensors; batches are N×… (x) and N (y)")
-        xs.append(x.detach().cpu())
-        ys.append(y.detach().cpu())
+        x, y = batch
+        x = move(
+            check_inputs(x if is_dict(x) else torch.as_tensor(x), f"{what}: batch {i}'s x"), "cpu"
+        )
+        y = torch.as_tensor(y).detach().cpu()
+        if y.dim() == 0:
+            raise ValueError(f"{what}: batch {i} holds 0-d targets; batches are N×… (x) and N (y)")
+        xs.append(x)
+        ys.append(y)
     if not xs:
         raise ValueError(f"{what} ({name!r}) is empty: it yielded no batch")
-    shapes = {tuple(x.shape[1:]) for x in xs}
+    shapes = {repr(shape_of(x)) for x in xs}
     if len(shapes) > 1:
         raise ValueError(f"{what}: the batches' inputs differ in shape: {sorted(shapes)}")
-    return _from_tensors(torch.cat(xs), torch.cat(ys), name, classes, what)
+    return _from_tensors(cat(xs), torch.cat(ys), name, classes, what)
 
 
 def _from_tensors(
-    x: Tensor, y: Tensor, name: str, classes: Sequence[str] | None, what: str
+    x: Inputs, y: Tensor, name: str, classes: Sequence[str] | None, what: str
 ) -> Dataset:
-    if len(x) != len(y):
-        raise ValueError(f"{what} has {len(x)} inputs but {len(y)} targets")
+    x = check_inputs(x, f"{what}'s inputs")
+    if count(x) != len(y):
+        raise ValueError(f"{what} has {count(x)} inputs but {len(y)} targets")
     if y.dtype in (torch.int8, torch.int16, torch.int32, torch.uint8):
         y = y.long()
     if y.dtype == torch.long and y.dim() == 2 and y.shape[1] == 1:

@@ -32,14 +32,13 @@ from lmc_toolkit.data.dataset import check_batch_size
 from lmc_toolkit.data.entrance import DataLike, as_dataset
 from lmc_toolkit.hessian.options import (
     BN_POLICIES,
-    LossFn,
     default_batch_size,
     has_batch_norm,
-    loss_function,
     random_vectors,
     select_names,
 )
 from lmc_toolkit.training.loop import check_classes
+from lmc_toolkit.training.losses import LossFn, check_loss, loss_function, loss_name
 from lmc_toolkit.training.params import check_mask
 from lmc_toolkit.training.probe import check_model_input
 
@@ -87,8 +86,9 @@ class Hessian:
             raise ValueError(f"bn must be one of {BN_POLICIES}, got {bn!r}")
         if hvp_method not in HVP_METHODS:
             raise ValueError(f"hvp_method must be one of {HVP_METHODS}, got {hvp_method!r}")
+        check_loss(loss, data.regression, "Hessian data", type(self).__name__)
         self.loss_fn = loss_function(loss)
-        self.loss = loss if isinstance(loss, str) else getattr(loss, "__name__", "custom")
+        self.loss = loss_name(loss)
         self.bn = bn
         named_all = dict(model.named_parameters())
         if not named_all:

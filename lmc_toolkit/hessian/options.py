@@ -1,46 +1,21 @@
-"""What a curvature operator differentiates: the loss, the selected parameters, the BatchNorm
-mode, and the chunk size over the data.
+"""What a curvature operator differentiates: the selected parameters, the BatchNorm mode, and
+the chunk size over the data (the loss is `training.losses`'s).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 
 BN_POLICIES = ("eval", "batch")
-
-
-LOSSES = ("cross_entropy", "mse")
-
-
-LossFn = Callable[[Tensor, Tensor], Tensor]
 
 
 def default_batch_size(device: torch.device, n: int) -> int:
     """Cache-sized chunks on the CPU (measured faster than one big batch), everything on a GPU."""
     return min(n, 100) if device.type == "cpu" else min(n, 4096)
-
-
-def mse(out: Tensor, y: Tensor) -> Tensor:
-    """Mean squared error against float regression targets, or against the one-hot code of
-    class labels."""
-    if y.is_floating_point():
-        return F.mse_loss(out, y.reshape(out.shape).to(out.dtype))
-    return F.mse_loss(out, F.one_hot(y, out.shape[-1]).to(out.dtype))
-
-
-def loss_function(loss: str | LossFn) -> LossFn:
-    if callable(loss):
-        return loss
-    if loss == "cross_entropy":
-        return F.cross_entropy
-    if loss == "mse":
-        return mse
-    raise ValueError(f"loss must be one of {LOSSES} or a callable loss(out, y), got {loss!r}")
 
 
 def select_names(names: Sequence[str], select: str | Sequence[str] | None) -> list[str]:

@@ -30,6 +30,7 @@ from lmc_toolkit.landscape.solutions import (
 from lmc_toolkit.landscape.surface import Marker, Surface, empty_surface
 from lmc_toolkit.training.batchnorm import BNPolicy, as_policy
 from lmc_toolkit.training.identity import tensors_fingerprint
+from lmc_toolkit.training.losses import loss_name
 from lmc_toolkit.training.params import Params
 
 Grid = tuple[float, float, int] | Sequence[float] | np.ndarray
@@ -163,6 +164,7 @@ def plane(
         "bn": policy.mode,
         "bn_policy": policy.to_dict(),
         "precision": _precision(template, evaluator_options),
+        "loss": loss_name(evaluator_options.get("loss", "cross_entropy")),
         "sparsity": sparsity(base, mask),
         "fingerprint": tensors_fingerprint(
             {"base": _flatten(base), "d1": _flatten(dirs[0]), "d2": _flatten(dirs[1])}

@@ -20,7 +20,8 @@ Solution = nn.Module | Mapping[str, Tensor]
 
 
 def template_of(solutions: Sequence[Any], model: nn.Module | None) -> nn.Module:
-    """The model that fixes the architecture: `model`, else the first solution that is a model."""
+    """The model that fixes the architecture: `model`, else the first solution that is a model
+    or a training result that knows the model it started from (`TrainResult.template`)."""
     if model is not None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model= must be an nn.Module, got {type(model).__name__}")
@@ -28,6 +29,9 @@ def template_of(solutions: Sequence[Any], model: nn.Module | None) -> nn.Module:
     for s in solutions:
         if isinstance(s, nn.Module):
             return s
+    for s in solutions:
+        if isinstance(getattr(s, "template", None), nn.Module):
+            return s.template
     raise TypeError(
         "no solution is an nn.Module, so the architecture is unknown: pass model= (any network "
         "of the same architecture)"
@@ -43,6 +47,10 @@ def split_solution(solution: Solution, template: nn.Module, what: str) -> tuple[
     own = dict(template.named_parameters())
     own_buffers = {k: b for k, b in template.named_buffers() if b.is_floating_point()}
     device = next((p.device for p in own.values()), torch.device("cpu"))
+    if not isinstance(solution, nn.Module | Mapping) and isinstance(
+        getattr(solution, "state", None), Mapping
+    ):
+        solution = solution.state  # a training result: its final weights
     if isinstance(solution, nn.Module):
         given = {k: p.detach() for k, p in solution.named_parameters()}
         buffers = {k: b.detach() for k, b in solution.named_buffers() if b.is_floating_point()}

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from lmc_toolkit.data.dataset import (
     check_batch_size,
 )
 from lmc_toolkit.data.entrance import DataLike, as_dataset
-from lmc_toolkit.training.probe import check_labels, check_model_input
+from lmc_toolkit.training.losses import LossFn, batch_scores, check_loss
+from lmc_toolkit.training.probe import check_model_input
 from lmc_toolkit.training.results import Metrics
 
 
@@ -25,26 +27,35 @@ def default_eval_batch(device: torch.device) -> int:
     return 100 if device.type == "cpu" else 1000
 
 
-def evaluate(model: nn.Module, data: DataLike, batch_size: int | None = None) -> Metrics:
-    """Mean loss and accuracy of `model` (in eval mode) on `data`; the model is left as it was."""
+def evaluate(
+    model: nn.Module,
+    data: DataLike,
+    batch_size: int | None = None,
+    loss: str | LossFn = "cross_entropy",
+) -> Metrics:
+    """Mean loss and accuracy of `model` (in eval mode) on `data`; the model is left as it was.
+
+    `loss` is one of `training.losses.LOSSES` or a callable `loss(out, y)` giving a batch's
+    mean; the accuracy of regression targets is NaN."""
     data = as_dataset(data, "evaluation data")
+    check_loss(loss, data.regression, "evaluation data", "evaluate")
     check_model_input(model, data, "evaluation data")
-    check_labels(data, "evaluation data", "evaluate")
     device = device_of(model)
     batch_size = batch_size or default_eval_batch(device)
     check_batch_size(batch_size)
     data = data.to(device)
     was_training = model.training
     model.eval()
-    loss = torch.zeros((), device=device, dtype=torch.float64)
+    total = torch.zeros((), device=device, dtype=torch.float64)
     correct = torch.zeros((), device=device, dtype=torch.long)
     try:
         with torch.inference_mode():
             for x, y in data.batches(batch_size, shuffle=False):
-                out = model(x)
-                loss += F.cross_entropy(out, y, reduction="sum").double()
-                correct += (out.argmax(1) == y).sum()
+                part, right = batch_scores(loss, model(x), y)
+                total += part
+                correct += right.sum()
     finally:
         model.train(was_training)
     n = len(data)
-    return Metrics(loss=float(loss) / n, accuracy=int(correct) / n, n=n)
+    accuracy = math.nan if data.regression else int(correct) / n
+    return Metrics(loss=float(total) / n, accuracy=accuracy, n=n)

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from lmc_toolkit.data.dataset import Dataset
+from lmc_toolkit.data.inputs import leaves
 from lmc_toolkit.models import ModelSpec
 
 
@@ -25,7 +26,7 @@ def data_fingerprint(data: Dataset) -> str:
     """A 16-hex hash of a dataset's images, labels and class names: equal data, equal
     fingerprint (it names the data in store keys)."""
     h = hashlib.sha256()
-    for t in (data.x, data.y):
+    for t in (*leaves(data.x).values(), data.y):
         t = t.detach().cpu().contiguous()
         h.update(str((tuple(t.shape), str(t.dtype))).encode())
         h.update(t.numpy().tobytes())
@@ -38,8 +39,11 @@ def tensors_fingerprint(tensors: Mapping[str, Any] | None) -> str:
     if tensors is None:
         return ""
     h = hashlib.sha256()
-    for k in sorted(tensors):
-        v = torch.as_tensor(tensors[k]).detach().cpu().contiguous()
+    flat: dict[str, Any] = {}
+    for k, v in tensors.items():  # dict inputs (`data.inputs`) count by their leaves
+        flat.update(leaves(v, k) if isinstance(v, Mapping) else {k: v})
+    for k in sorted(flat):
+        v = torch.as_tensor(flat[k]).detach().cpu().contiguous()
         h.update(f"{k}|{tuple(v.shape)}|{v.dtype}|".encode())
         h.update(v.reshape(-1).view(torch.uint8).numpy().tobytes() if v.numel() else b"")
     return h.hexdigest()[:16]

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 import time
 from collections.abc import Iterable, Mapping
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
@@ -28,8 +28,9 @@ from lmc_toolkit.data.entrance import DataLike, as_dataset
 from lmc_toolkit.models import ModelSpec
 from lmc_toolkit.training.config import TrainConfig
 from lmc_toolkit.training.evaluation import device_of, evaluate
+from lmc_toolkit.training.losses import LossFn, check_loss, loss_function
 from lmc_toolkit.training.params import check_mask, load_into, state_of
-from lmc_toolkit.training.probe import check_labels, check_model_input
+from lmc_toolkit.training.probe import check_model_input
 from lmc_toolkit.training.results import Checkpoint, EpochRecord, TrainResult
 
 
@@ -70,20 +71,25 @@ def train(
     eval_data: DataLike | None = None,
     progress: bool = True,
     resume: Checkpoint | None = None,
+    loss: str | LossFn = "cross_entropy",
 ) -> TrainResult:
     """Train a copy of `model` on `data` and return its weights, checkpoints and history.
 
     `mask` (name → bool tensor, True = kept) keeps the masked weights at exactly zero.
     `checkpoint_steps` (0 = the start) are saved for resuming and rewinding; `resume` continues
-    from such a checkpoint. A NaN or inf loss stops with an error naming the step.
+    from such a checkpoint. A NaN or inf loss stops with an error naming the step. `loss` is
+    one of `training.losses.LOSSES` or a callable `loss(out, y)` giving a batch's mean (float
+    targets need one other than cross-entropy; their accuracy is NaN).
     """
     config = config or TrainConfig()
     data = as_dataset(data, "training data", ordered=True)
+    check_loss(loss, data.regression, "training data", "train")
     check_model_input(model, data, "training data")
-    check_labels(data, "training data", "train")
     check_classes(model, data)
+    loss_fn = loss_function(loss)
     if eval_data is not None:
         eval_data = as_dataset(eval_data, "eval_data")
+        check_loss(loss, eval_data.regression, "eval_data", "train")
         check_model_input(model, eval_data, "eval_data")
     net = copy.deepcopy(model)
     device = device_of(net)
@@ -126,6 +132,7 @@ def train(
     loss_sum += sums[0]
     correct += sums[1]
     seen = int(sums[2])
+    regression = data.regression
     net.train()
     while step < total:
         epoch, offset = divmod(step, spe)
@@ -139,21 +146,22 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = lr
             out = net(x)
-            loss = F.cross_entropy(out, y)
+            batch_loss = loss_fn(out, y)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            batch_loss.backward()
             for name, m in masks.items():
                 if named[name].grad is not None:
                     named[name].grad.mul_(m)
             optimizer.step()
             _apply_mask(named, masks)
             with torch.no_grad():
-                bad = ~torch.isfinite(loss.detach())
+                bad = ~torch.isfinite(batch_loss.detach())
                 first_bad = torch.where(
                     (first_bad < 0) & bad, torch.full_like(first_bad, step), first_bad
                 )
-                loss_sum += loss.detach().double() * len(y)
-                correct += (out.argmax(1) == y).sum()
+                loss_sum += batch_loss.detach().double() * len(y)
+                if not regression:
+                    correct += (out.argmax(1) == y).sum()
             seen += len(y)
             step += 1
             bar.update(1)
@@ -166,7 +174,15 @@ def train(
             if ending:
                 history.append(
                     _epoch_record(
-                        epoch, step, lr, loss_sum, correct, seen, net, eval_data, progress
+                        epoch,
+                        step,
+                        lr,
+                        loss_sum,
+                        None if regression else correct,
+                        seen,
+                        net,
+                        eval_data,
+                        loss,
                     )
                 )
                 loss_sum.zero_()
@@ -182,7 +198,7 @@ def train(
                 break
     bar.close()
     seconds = time.perf_counter() - start_time
-    final = evaluate(net, eval_data) if eval_data is not None else None
+    final = evaluate(net, eval_data, loss=loss) if eval_data is not None else None
     return TrainResult(
         state=state_of(net),
         checkpoints=checkpoints,
@@ -217,20 +233,20 @@ def _epoch_record(
     step: int,
     lr: float,
     loss_sum: Tensor,
-    correct: Tensor,
+    correct: Tensor | None,
     seen: int,
     net: nn.Module,
     eval_data: Dataset | None,
-    progress: bool,
+    loss: str | LossFn,
 ) -> EpochRecord:
-    held = evaluate(net, eval_data) if eval_data is not None else None
+    held = evaluate(net, eval_data, loss=loss) if eval_data is not None else None
     net.train()
     return EpochRecord(
         epoch=epoch,
         step=step,
         lr=lr,
         loss=float(loss_sum) / max(seen, 1),
-        accuracy=float(correct) / max(seen, 1),
+        accuracy=math.nan if correct is None else float(correct) / max(seen, 1),
         eval_loss=None if held is None else held.loss,
         eval_accuracy=None if held is None else held.accuracy,
     )

@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from lmc_toolkit.data.dataset import Dataset
+from lmc_toolkit.data.inputs import Inputs, count, describe, is_dict, move, take
 from lmc_toolkit.models import ModelSpec, check_input
 
 
@@ -17,19 +18,24 @@ def check_model_input(model: nn.Module, data: Dataset, what: str = "data") -> No
     """Raise a clear error, before any work, when `model` cannot take `data`'s inputs or
     give outputs its targets can be scored against."""
     if isinstance(getattr(model, "spec", None), ModelSpec):
+        if is_dict(data.x):
+            raise TypeError(
+                f"the {model.spec.name} model takes one input tensor; {what} holds a dict of "
+                f"inputs {describe(data.x)}"
+            )
         check_input(model, data.in_shape, what)
         return
-    x, y = data.x[:2], data.y[:2]
+    x, y = take(data.x, slice(0, 2)), data.y[:2]
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    out = _forward(model, x.to(device), what)
+    out = _forward(model, move(x, device), what)
     if not isinstance(out, Tensor):
         raise TypeError(
             f"the model's forward on {what} returned {type(out).__name__}; the toolkit scores "
             f"a tensor of outputs (N×classes logits or N×… regression values)"
         )
-    if len(out) != len(x):
+    if len(out) != count(x):
         raise ValueError(
-            f"the model turned {len(x)} inputs of {what} (shape {tuple(x.shape)}) into "
+            f"the model turned {count(x)} inputs of {what} ({describe(x)}) into "
             f"{len(out)} outputs (shape {tuple(out.shape)}): a missing flatten or a reshape "
             f"that merges the batch?"
         )
@@ -46,18 +52,7 @@ def check_model_input(model: nn.Module, data: Dataset, what: str = "data") -> No
         )
 
 
-def check_labels(data: Dataset, what: str, who: str) -> None:
-    """Refuse regression targets where `who` scores cross-entropy and accuracy (training,
-    evaluation, the landscape), naming what takes them today."""
-    if data.regression:
-        raise ValueError(
-            f"{who} scores cross-entropy and accuracy, so {what} needs class labels (a long "
-            f"tensor); it has float regression targets. Regression works with the curvature operators today: Hessian(model, data, "
-            f"loss='mse')"
-        )
-
-
-def _forward(model: nn.Module, x: Tensor, what: str) -> Any:
+def _forward(model: nn.Module, x: Inputs, what: str) -> Any:
     """`model(x)` in eval mode, no gradient, the model left as it was; an error re-raised with
     the innermost layer that was running and the shape of its input."""
     running: list[tuple[str, nn.Module, tuple[Any, ...]]] = []
@@ -84,15 +79,13 @@ def _forward(model: nn.Module, x: Tensor, what: str) -> Any:
             return model(x)
     except (RuntimeError, TypeError, ValueError, IndexError) as exc:
         if not running:
-            raise type(exc)(
-                f"the model fails on {what}'s inputs of shape {tuple(x.shape)} ({x.dtype}): {exc}"
-            ) from exc
+            raise type(exc)(f"the model fails on {what}'s inputs {describe(x)}: {exc}") from exc
         name, module, args = running[-1]
         shapes = [tuple(a.shape) for a in args if isinstance(a, Tensor)]
         raise type(exc)(
             f"the model fails on {what} at layer {name!r} ({type(module).__name__}), given "
             f"input of shape {shapes[0] if len(shapes) == 1 else shapes} (the data's inputs "
-            f"are {tuple(x.shape)}, {x.dtype}): {exc}"
+            f"are {describe(x)}): {exc}"
         ) from exc
     finally:
         model.train(was_training)

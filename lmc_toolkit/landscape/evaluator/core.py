@@ -29,6 +29,7 @@ import copy
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,7 @@ from tqdm.auto import tqdm
 
 from lmc_toolkit.data.dataset import Dataset, check_batch_size
 from lmc_toolkit.data.entrance import DataLike, as_dataset
+from lmc_toolkit.data.inputs import describe, is_dict, move, take
 from lmc_toolkit.landscape.evaluator.parts import (
     FlatView,
     activation_bytes,
@@ -47,10 +49,12 @@ from lmc_toolkit.landscape.evaluator.parts import (
 from lmc_toolkit.landscape.evaluator.paths import (
     Compiler,
     Job,
+    loss_scores,
     run_first_layer,
     run_loop,
     run_stem,
     run_vmap,
+    scores,
 )
 from lmc_toolkit.landscape.evaluator.precision import (
     check_precision,
@@ -65,8 +69,9 @@ from lmc_toolkit.training.batchnorm import (
     has_running_stats,
     recalibrate_,
 )
+from lmc_toolkit.training.losses import LossFn, check_loss, loss_name
 from lmc_toolkit.training.params import check_compatible, is_finite
-from lmc_toolkit.training.probe import check_labels, check_model_input
+from lmc_toolkit.training.probe import check_model_input
 
 METHODS = ("auto", "loop", "vmap")
 #: Below this many (points × images) compiling costs more than it saves on the CPU.
@@ -140,14 +145,23 @@ class Evaluator:
         memory_budget: int | None = None,
         precision: str = "float32",
         progress: bool = True,
+        loss: str | LossFn = "cross_entropy",
     ):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}")
         data = as_dataset(data, "evaluation data")
+        check_loss(loss, data.regression, "evaluation data", "the landscape evaluator")
         check_model_input(model, data, "evaluation data")
-        check_labels(data, "evaluation data", "the landscape evaluator")
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        if method == "vmap" and (loss != "cross_entropy" or is_dict(data.x)):
+            raise ValueError(
+                f"method='vmap' scores cross-entropy on one input tensor; loss="
+                f"{loss_name(loss)!r} on inputs {describe(data.x)} takes method='loop' or 'auto'"
+            )
+        self.loss = loss
+        # built once, so compiled steps see the same function on every call
+        self.score = scores if loss == "cross_entropy" else partial(loss_scores, loss)
         if compile not in (True, False, "auto"):
             raise ValueError(f"compile must be True, False or 'auto', got {compile!r}")
         if fuse_stem not in (True, False, "auto"):
@@ -182,10 +196,13 @@ class Evaluator:
         if self.running_stats and self.policy.mode == "recalibrate":
             source = as_dataset(bn_data, "bn_data") if bn_data is not None else data
             check_model_input(model, source, "bn_data")
-            self.calibration = [x.to(self.device) for x in calibration_batches(source, self.policy)]
-        self.split = first_layer_split(self.net) if reuse_first_layer else None
+            self.calibration = [
+                move(x, self.device) for x in calibration_batches(source, self.policy)
+            ]
+        tensor_input = not is_dict(data.x)  # the fused paths rewrite a forward over one tensor
+        self.split = first_layer_split(self.net) if reuse_first_layer and tensor_input else None
         self.fuse_stem = fuse_stem
-        self.stem: Stem | None = find_stem(self.net) if fuse_stem else None
+        self.stem: Stem | None = find_stem(self.net) if fuse_stem and tensor_input else None
         self.stem_elements = self.stem.conv_elements(data.in_shape) if self.stem else 0
         self.compiler = Compiler()
         self._expected = 0
@@ -195,7 +212,13 @@ class Evaluator:
         against a naive per-point loop (1000 MNIST images): an MLP 19x (vmap) vs 2.1x (loop);
         convnet3 width 64 0.83x vs 1.10x (vmapped convolutions become slow grouped ones)."""
         convs = any(isinstance(m, nn.modules.conv._ConvNd) for m in self.net.modules())
-        return "vmap" if self.device.type == "cuda" and not convs else "loop"
+        vmap_ok = (
+            self.device.type == "cuda"
+            and not convs
+            and self.loss == "cross_entropy"
+            and not is_dict(self.data.x)
+        )
+        return "vmap" if vmap_ok else "loop"
 
     def expect(self, n_points: int) -> None:
         """Announce how many points later calls will score in all (to decide on compiling)."""
@@ -231,7 +254,7 @@ class Evaluator:
         coords = coords.to(device=self.device, dtype=base_vec.dtype)
         buffer_rows = self._buffer_rows(base_vec, dirs, coords, buffers, buffer_directions)
         chunks = [
-            (self.data.x[i : i + self.batch_size], self.data.y[i : i + self.batch_size])
+            (take(self.data.x, slice(i, i + self.batch_size)), self.data.y[i : i + self.batch_size])
             for i in range(0, len(self.data), self.batch_size)
         ]
         n_points = coords.shape[0]
@@ -258,6 +281,7 @@ class Evaluator:
                 if per_image
                 else None
             ),
+            score=self.score,
         )
         try:
             with forward_precision(self.precision, self.device):
@@ -270,6 +294,7 @@ class Evaluator:
             "compiled": bool(compiled and not self.compiler.failed and path != "vmap"),
             "batch_size": self.batch_size,
             "precision": self.precision,
+            "loss": loss_name(self.loss),
             "bn": self.policy.to_dict(),
             "running_stats": self.running_stats,
             "seconds": time.perf_counter() - start,
@@ -277,7 +302,9 @@ class Evaluator:
         }
         return PointMetrics(
             loss=(job.loss / n).cpu().numpy(),
-            accuracy=(job.correct.double() / n).cpu().numpy(),
+            accuracy=(job.correct.double() / n).cpu().numpy()
+            if not self.data.regression
+            else np.full(n_points, np.nan),
             n=n,
             details=details,
             correct=None if job.images is None else job.images.cpu().numpy(),

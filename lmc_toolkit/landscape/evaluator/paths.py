@@ -22,9 +22,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from lmc_toolkit.data.inputs import count
 from lmc_toolkit.landscape.evaluator.parts import FlatView, layer_output, vmap_scores
 from lmc_toolkit.landscape.evaluator.precision import full_precision
 from lmc_toolkit.landscape.evaluator.stem import Stem, Windows
+from lmc_toolkit.training.losses import LossFn, batch_scores
 
 #: Bytes of conv input windows the CPU's fused first block keeps for all points at once.
 STEM_WINDOW_BYTES = 256 * 2**20
@@ -33,9 +35,20 @@ Chunks = list[tuple[Tensor, Tensor]]
 
 
 def scores(logits: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-    """Summed cross-entropy (float64) of one chunk, and which of its images are right."""
-    loss = F.cross_entropy(logits.float(), y, reduction="sum").double()
+    """Summed cross-entropy (float64) of one chunk, and which of its images are right
+    (bfloat16 logits scored in float32, float64 ones as they are)."""
+    loss = F.cross_entropy(_scored(logits), y, reduction="sum").double()
     return loss, logits.argmax(-1) == y
+
+
+def _scored(logits: Tensor) -> Tensor:
+    return logits if logits.dtype == torch.float64 else logits.float()
+
+
+def loss_scores(loss: str | LossFn, logits: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """`scores` for another loss (`training.losses`): its summed loss and the right images
+    (bfloat16 outputs scored in float32, float64 ones as they are)."""
+    return batch_scores(loss, _scored(logits), y)
 
 
 class Compiler:
@@ -82,6 +95,8 @@ class Job:
     bar: tqdm
     #: (P, n) which images each point gets right, when the caller asked for them
     images: Tensor | None = None
+    #: one chunk's summed loss and right images from its outputs (cross-entropy by default)
+    score: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] = scores
     #: per point, how many of its images are scored so far (every path walks the chunks in order)
     cursor: list[int] = field(init=False)
 
@@ -115,7 +130,7 @@ class Job:
 
     def full_chunk(self) -> int:
         """The size of a full chunk: a shorter last chunk runs eagerly, not compiled."""
-        return self.chunks[0][0].shape[0]
+        return count(self.chunks[0][0])
 
 
 def run_loop(job: Job, net: nn.Module) -> None:
@@ -124,7 +139,7 @@ def run_loop(job: Job, net: nn.Module) -> None:
         for p in range(job.points):
             job.write(p)
             for x, y in job.chunks:
-                job.add(p, scores(net(x), y))
+                job.add(p, job.score(net(x), y))
             job.bar.update(len(job.chunks))
 
 
@@ -139,6 +154,7 @@ def run_first_layer(
 ) -> None:
     """Chunk by chunk: the first layer's K+1 outputs once, then every point's rest."""
     prefix, layer, rest = split
+    score = job.score  # bound once: the compiled step then guards on this function, not the job
     names = {id(t): k for k, t in net.named_parameters()}
     w_name = names[id(layer.weight)]
     b_name = names[id(layer.bias)] if layer.bias is not None else None
@@ -159,7 +175,7 @@ def run_first_layer(
         # bfloat16, since it stands for the first layer's own float32 output at this point
         with full_precision(device):
             h = torch.tensordot(m, outs, dims=1)
-        return scores(rest(h), y)
+        return score(rest(h), y)
 
     fast = compiler.step(step, "reuse") if compiled else step
     full = job.full_chunk()
@@ -181,13 +197,14 @@ def run_stem(job: Job, stem: Stem, compiler: Compiler, compiled: bool) -> None:
     if compiled and job.base_vec.device.type == "cpu":
         run_stem_cpu(job, stem, compiler)
         return
+    score = job.score
 
     def eager(phases: Tensor, mean: Tensor, cov: Tensor, y: Tensor):
-        return scores(stem.rest(stem.forward(Windows(phases, mean, cov))), y)
+        return score(stem.rest(stem.forward(Windows(phases, mean, cov))), y)
 
     def fused(phases: Tensor, mean: Tensor, cov: Tensor, y: Tensor):
         # on a GPU the per-channel coefficients join the compiled graph (fewer launches)
-        return scores(stem.rest(stem.forward(Windows(phases, mean, cov), unrolled=True)), y)
+        return score(stem.rest(stem.forward(Windows(phases, mean, cov), unrolled=True)), y)
 
     fast = compiler.step(fused, "stem") if compiled else eager
     full = job.full_chunk()
@@ -206,14 +223,15 @@ def run_stem_cpu(job: Job, stem: Stem, compiler: Compiler) -> None:
     windows are computed once: per point one parameter write and one computation of the
     block's coefficients for the whole group (eagerly: fused into the block's kernel they
     were recomputed for every vector of pixels, measured 25% slower)."""
+    score = job.score
 
     def eager(phases: Tensor, weights: Tensor, offsets: Tensor, y: Tensor):
-        return scores(stem.rest(stem.block(phases, weights, offsets)), y)
+        return score(stem.rest(stem.block(phases, weights, offsets)), y)
 
     def block_and_rest(phases: Tensor, weights: Tensor, offsets: Tensor, y: Tensor):
         # channels-last suits the CPU convolutions after the block
         h = stem.block_unrolled(phases, weights, offsets)
-        return scores(stem.rest(h.contiguous(memory_format=torch.channels_last)), y)
+        return score(stem.rest(h.contiguous(memory_format=torch.channels_last)), y)
 
     step = compiler.step(block_and_rest, "stem")
     full = job.full_chunk()

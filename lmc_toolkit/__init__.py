@@ -19,6 +19,8 @@ _EXPORTS: dict[str, str] = {
     # data, models, training, store
     "Dataset": "data",
     "as_dataset": "data",
+    "Stream": "data",
+    "stream": "data",
     "load": "data",
     "build": "models",
     "Store": "store",

@@ -168,9 +168,19 @@ def test_imagenet10_folder(tmp_path, rng):
         Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(
             tmp_path / split / "n99999999" / "a.png"
         )
-    ds = D.load("imagenet10", "test", root=tmp_path, size=16, progress=False)
+    ds = D.load("imagenet10", "test", root=tmp_path, size=16, progress=False, in_memory=True)
     assert len(ds) == 20 and ds.in_shape == (3, 16, 16) and ds.classes == synsets
     assert ds.y.tolist() == [i // 2 for i in range(20)]
+    # by default the folders are read lazily, batch by batch, as the same normalized images
+    lazy = D.load("imagenet10", "test", root=tmp_path, size=16, batch_size=6)
+    assert isinstance(lazy, D.Stream) and len(lazy) == 20 and lazy.classes == synsets
+    assert lazy.in_shape == (3, 16, 16) and lazy.batch_size == 6
+    parts = list(lazy.batches())
+    assert [len(y) for _, y in parts] == [6, 6, 6, 2]
+    assert torch.equal(torch.cat([x for x, _ in parts]), ds.x)
+    assert torch.equal(torch.cat([y for _, y in parts]), ds.y)
+    with pytest.raises(TypeError, match="is a Stream .* needs its examples at random"):
+        D.as_dataset(lazy, "training data")
 
 
 def test_imagenet_missing_class_folders_are_named(tmp_path):

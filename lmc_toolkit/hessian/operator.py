@@ -14,6 +14,8 @@ Vectors are 1-D tensors of length `H.dim` on the model's device, ordered paramet
 parameter (as `named_parameters`) and, within one, by flat index over the kept coordinates.
 `bn` says which function is differentiated: `"eval"` uses BatchNorm's running statistics,
 `"batch"` the train-mode network with batch statistics (which needs all data in one batch).
+`data` may be a `Stream` (`lmc_toolkit.data.stream`): then every product is one pass over its
+source, re-cut into chunks of `batch_size`, and no chunk's graph is kept between products.
 The estimators that use this operator live beside it in `lmc_toolkit.hessian`: `spectrum`
 (eigenvalues, density), `trace_estimators` and `diagonal_estimators`.
 """
@@ -29,7 +31,8 @@ import torch
 from torch import Tensor, nn
 
 from lmc_toolkit.data.dataset import check_batch_size
-from lmc_toolkit.data.entrance import DataLike, as_dataset
+from lmc_toolkit.data.entrance import DataLike, as_data
+from lmc_toolkit.data.stream import Stream
 from lmc_toolkit.hessian.options import (
     BN_POLICIES,
     default_batch_size,
@@ -79,7 +82,7 @@ class Hessian:
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}")
-        data = as_dataset(data, "Hessian data")
+        data = as_data(data, "Hessian data")
         check_model_input(model, data, "Hessian data")
         check_classes(model, data)
         if bn not in BN_POLICIES:
@@ -130,13 +133,15 @@ class Hessian:
         self.dim = self.total if self._keep is None else len(self._keep)
         if self.dim == 0:
             raise ValueError("the mask keeps no coordinate of the selected parameters")
-        self._data = data.to(self.device)
+        # a stream stays a stream: every pass reads its source again (`data.stream`)
+        self._data = data if isinstance(data, Stream) else data.to(self.device)
         limit = reuse_limit
         if limit is None:
             limit = _REUSE_LIMIT_CPU if self.device.type == "cpu" else _REUSE_LIMIT_CUDA
         self.hvp_method = hvp_method
         if hvp_method == "auto":
-            self.hvp_method = "reuse" if self.n <= limit else "fresh"
+            small = self.n <= limit and not isinstance(data, Stream)
+            self.hvp_method = "reuse" if small else "fresh"
         self._graphs: list[tuple[Tensor, ...]] | None = None
         self._other_graphs: tuple[int, list[tuple[Tensor, ...]]] | None = None
         self.products = 0
@@ -209,7 +214,12 @@ class Hessian:
 
     # ----- products -----
     def _chunks(self, batch_size: int | None = None):
-        for x, y in self._data.batches(batch_size or self.batch_size, shuffle=False):
+        bs = batch_size or self.batch_size
+        if isinstance(self._data, Stream):
+            chunks = self._data.batches(self.device, bs)
+        else:
+            chunks = self._data.batches(bs, shuffle=False)
+        for x, y in chunks:
             yield x, y, len(y) / self.n
 
     def _grad(self, x: Tensor, y: Tensor, weight: float, create_graph: bool) -> tuple[Tensor, ...]:

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lmc_toolkit.data.entrance import DataLike, as_dataset
+from lmc_toolkit.data.entrance import DataLike, as_data
+from lmc_toolkit.data.stream import Stream
 from lmc_toolkit.landscape.curve import Curve
 from lmc_toolkit.landscape.evaluator.core import Evaluator, grid_coords
 from lmc_toolkit.landscape.evaluator.precision import check_precision
@@ -87,7 +88,7 @@ def line(
     lo, hi = (-float(span), float(span)) if np.isscalar(span) else (float(span[0]), float(span[1]))
     ts = grid_axis((lo, hi, n), "of the line")
     policy = _plane_policy(bn)
-    data = as_dataset(data, "evaluation data")
+    data = as_data(data, "evaluation data")
     template = template_of([center], model)
     base, buffers = split_solution(center, template, "center")
     base = apply_mask(base, mask)
@@ -148,7 +149,7 @@ def plane(
     """
     xs, ys = grid_axis(x, "x"), grid_axis(y, "y")
     policy = _plane_policy(bn)
-    data = as_dataset(data, "evaluation data")
+    data = as_data(data, "evaluation data")
     template = template_of([center], model)
     base, buffers = split_solution(center, template, "center")
     base = apply_mask(base, mask)
@@ -169,7 +170,9 @@ def plane(
         "fingerprint": tensors_fingerprint(
             {"base": _flatten(base), "d1": _flatten(dirs[0]), "d2": _flatten(dirs[1])}
         ),
-        "data_fingerprint": tensors_fingerprint({"x": data.x, "y": data.y}),
+        "data_fingerprint": data.fingerprint
+        if isinstance(data, Stream)
+        else tensors_fingerprint({"x": data.x, "y": data.y}),
         **dict(meta or {}),
     }
     markers = tuple(markers) or (Marker("center", 0.0, 0.0),)

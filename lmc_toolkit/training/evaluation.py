@@ -10,7 +10,8 @@ from torch import nn
 from lmc_toolkit.data.dataset import (
     check_batch_size,
 )
-from lmc_toolkit.data.entrance import DataLike, as_dataset
+from lmc_toolkit.data.entrance import DataLike, as_data
+from lmc_toolkit.data.stream import Stream
 from lmc_toolkit.training.losses import LossFn, batch_scores, check_loss
 from lmc_toolkit.training.probe import check_model_input
 from lmc_toolkit.training.results import Metrics
@@ -36,21 +37,25 @@ def evaluate(
     """Mean loss and accuracy of `model` (in eval mode) on `data`; the model is left as it was.
 
     `loss` is one of `training.losses.LOSSES` or a callable `loss(out, y)` giving a batch's
-    mean; the accuracy of regression targets is NaN."""
-    data = as_dataset(data, "evaluation data")
+    mean; the accuracy of regression targets is NaN. A `Stream` is read in its own batches
+    (`batch_size` is then the source's)."""
+    data = as_data(data, "evaluation data")
     check_loss(loss, data.regression, "evaluation data", "evaluate")
     check_model_input(model, data, "evaluation data")
     device = device_of(model)
     batch_size = batch_size or default_eval_batch(device)
     check_batch_size(batch_size)
-    data = data.to(device)
+    if isinstance(data, Stream):  # the source's own batches, one at a time
+        chunks = data.batches(device)
+    else:
+        chunks = data.to(device).batches(batch_size, shuffle=False)
     was_training = model.training
     model.eval()
     total = torch.zeros((), device=device, dtype=torch.float64)
     correct = torch.zeros((), device=device, dtype=torch.long)
     try:
         with torch.inference_mode():
-            for x, y in data.batches(batch_size, shuffle=False):
+            for x, y in chunks:
                 part, right = batch_scores(loss, model(x), y)
                 total += part
                 correct += right.sum()

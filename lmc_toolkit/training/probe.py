@@ -11,12 +11,15 @@ from torch import Tensor, nn
 
 from lmc_toolkit.data.dataset import Dataset
 from lmc_toolkit.data.inputs import Inputs, count, describe, is_dict, move, take
+from lmc_toolkit.data.stream import Stream
 from lmc_toolkit.models import ModelSpec, check_input
 
 
-def check_model_input(model: nn.Module, data: Dataset, what: str = "data") -> None:
+def check_model_input(model: nn.Module, data: Dataset | Stream, what: str = "data") -> None:
     """Raise a clear error, before any work, when `model` cannot take `data`'s inputs or
     give outputs its targets can be scored against."""
+    if isinstance(data, Stream) and not isinstance(getattr(model, "spec", None), ModelSpec):
+        data = data.head()  # one batch read, not a pass
     if isinstance(getattr(model, "spec", None), ModelSpec):
         if is_dict(data.x):
             raise TypeError(

@@ -26,6 +26,7 @@ At float32 every path gives the same numbers to float tolerance. The caller's mo
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,8 +39,9 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from lmc_toolkit.data.dataset import Dataset, check_batch_size
-from lmc_toolkit.data.entrance import DataLike, as_dataset
+from lmc_toolkit.data.entrance import DataLike, as_data, as_dataset
 from lmc_toolkit.data.inputs import describe, is_dict, move, take
+from lmc_toolkit.data.stream import Stream
 from lmc_toolkit.landscape.evaluator.parts import (
     FlatView,
     activation_bytes,
@@ -53,6 +55,7 @@ from lmc_toolkit.landscape.evaluator.paths import (
     run_first_layer,
     run_loop,
     run_stem,
+    run_stream,
     run_vmap,
     scores,
 )
@@ -149,15 +152,16 @@ class Evaluator:
     ):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}")
-        data = as_dataset(data, "evaluation data")
+        data = as_data(data, "evaluation data")
+        streamed = isinstance(data, Stream)
         check_loss(loss, data.regression, "evaluation data", "the landscape evaluator")
         check_model_input(model, data, "evaluation data")
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-        if method == "vmap" and (loss != "cross_entropy" or is_dict(data.x)):
+        if method == "vmap" and (streamed or loss != "cross_entropy" or is_dict(data.x)):
             raise ValueError(
                 f"method='vmap' scores cross-entropy on one input tensor; loss="
-                f"{loss_name(loss)!r} on inputs {describe(data.x)} takes method='loop' or 'auto'"
+                f"{loss_name(loss)!r} on inputs {_inputs(data)} takes method='loop' or 'auto'"
             )
         self.loss = loss
         # built once, so compiled steps see the same function on every call
@@ -178,7 +182,7 @@ class Evaluator:
             p.requires_grad_(False)
         self.device = next((p.device for p in self.net.parameters()), torch.device("cpu"))
         self.precision = check_precision(precision, self.device)
-        self.data = data.to(self.device)
+        self.data = data if streamed else data.to(self.device)
         self.batch_size = batch_size or (100 if self.device.type == "cpu" else 1000)
         self.method = method if method != "auto" else self._auto_method()
         if self.precision != "float32":
@@ -194,12 +198,19 @@ class Evaluator:
         self.default_buffers = self.buffers.flat.clone()
         self.calibration: list[Tensor] = []
         if self.running_stats and self.policy.mode == "recalibrate":
+            if streamed and bn_data is None:
+                raise ValueError(
+                    "bn='recalibrate' draws its batches at random, which a Stream cannot "
+                    "give: pass bn_data= (a Dataset, e.g. a few thousand training examples) "
+                    "or use bn='eval'"
+                )
             source = as_dataset(bn_data, "bn_data") if bn_data is not None else data
             check_model_input(model, source, "bn_data")
             self.calibration = [
                 move(x, self.device) for x in calibration_batches(source, self.policy)
             ]
-        tensor_input = not is_dict(data.x)  # the fused paths rewrite a forward over one tensor
+        # the fused paths rewrite a forward over one tensor held in chunks
+        tensor_input = not streamed and not is_dict(data.x)
         self.split = first_layer_split(self.net) if reuse_first_layer and tensor_input else None
         self.fuse_stem = fuse_stem
         self.stem: Stem | None = find_stem(self.net) if fuse_stem and tensor_input else None
@@ -216,6 +227,7 @@ class Evaluator:
             self.device.type == "cuda"
             and not convs
             and self.loss == "cross_entropy"
+            and isinstance(self.data, Dataset)
             and not is_dict(self.data.x)
         )
         return "vmap" if vmap_ok else "loop"
@@ -253,10 +265,8 @@ class Evaluator:
         )
         coords = coords.to(device=self.device, dtype=base_vec.dtype)
         buffer_rows = self._buffer_rows(base_vec, dirs, coords, buffers, buffer_directions)
-        chunks = [
-            (take(self.data.x, slice(i, i + self.batch_size)), self.data.y[i : i + self.batch_size])
-            for i in range(0, len(self.data), self.batch_size)
-        ]
+        streamed = isinstance(self.data, Stream)
+        chunks = [] if streamed else self._chunks()
         n_points = coords.shape[0]
         compiled = self._want_compile(n_points)
         job = Job(
@@ -270,7 +280,8 @@ class Evaluator:
             loss=torch.zeros(n_points, dtype=torch.float64, device=self.device),
             correct=torch.zeros(n_points, dtype=torch.long, device=self.device),
             bar=tqdm(
-                total=n_points * len(chunks),
+                total=n_points
+                * (math.ceil(len(self.data) / self.batch_size) if streamed else len(chunks)),
                 desc="evaluate",
                 unit="eval",
                 disable=not self.progress,
@@ -318,6 +329,9 @@ class Evaluator:
         compiled: bool,
     ) -> str:
         """Score the job's points on the path this evaluator takes; returns the path's name."""
+        if isinstance(self.data, Stream):
+            run_stream(job, self.net, self.data.batches(self.device, self.batch_size))
+            return "stream"
         if self.method == "vmap":
             self.last_block = self.points_per_block(job.chunks[0][0])
             run_vmap(job, self.net, self.last_block)
@@ -330,6 +344,13 @@ class Evaluator:
             return "loop+first-layer"
         run_loop(job, self.net)
         return "loop"
+
+    def _chunks(self) -> list[tuple[Any, Tensor]]:
+        """The data in chunks of `batch_size` (views of the tensors held on the device)."""
+        data, bs = self.data, self.batch_size
+        return [
+            (take(data.x, slice(i, i + bs)), data.y[i : i + bs]) for i in range(0, len(data), bs)
+        ]
 
     # -- checks ----------------------------------------------------------------------------
     def _check(
@@ -368,6 +389,8 @@ class Evaluator:
         return coords
 
     def _want_compile(self, n_points: int) -> bool:
+        if isinstance(self.data, Stream):
+            return False  # compiled steps are built for chunks held in memory
         if self.compile is False or self.method == "vmap" or self.compiler.failed:
             return False
         if self.compile is True:
@@ -422,6 +445,10 @@ class Evaluator:
                 budget = CPU_MEMORY_BUDGET
         per_point = 2 * activation_bytes(self.net, chunk) + 3 * self.params.flat.numel() * 4
         return max(1, int(budget // max(per_point, 1)))
+
+
+def _inputs(data: Dataset | Stream) -> str:
+    return f"of shape {data.in_shape}" if isinstance(data, Stream) else describe(data.x)
 
 
 def evaluate_points(

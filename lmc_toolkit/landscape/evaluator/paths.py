@@ -1,6 +1,7 @@
 """The evaluator's ways of scoring points, each adding a call's losses and correct counts to its `Job`.
 
 - `run_loop`: one point at a time, every chunk through the whole network;
+- `run_stream`: chunk by chunk as a `Stream` delivers them, every point on each;
 - `run_first_layer`: per chunk the first layer's K+1 outputs once, then every point's rest;
 - `run_stem`: per chunk a convnet's first block from the conv's input windows (`stem`), fused;
   on the CPU compiled over groups of chunks whose windows are computed once (`run_stem_cpu`);
@@ -141,6 +142,16 @@ def run_loop(job: Job, net: nn.Module) -> None:
             for x, y in job.chunks:
                 job.add(p, job.score(net(x), y))
             job.bar.update(len(job.chunks))
+
+
+def run_stream(job: Job, net: nn.Module, chunks: Iterator[tuple[Any, Tensor]]) -> None:
+    """Chunk by chunk as a `Stream` delivers them (read once per call): every point on each."""
+    with torch.inference_mode():
+        for x, y in chunks:
+            for p in range(job.points):
+                job.write(p)
+                job.add(p, job.score(net(x), y))
+            job.bar.update(job.points)
 
 
 def run_first_layer(

@@ -8,13 +8,13 @@ from dataclasses import replace
 
 from lmc_toolkit.cli.arguments import int_at_least, nonnegative_int
 from lmc_toolkit.cli.common import add_common, add_train_options, command, train_run_of
+from lmc_toolkit.cli.inputs import add_checkpoints, read_checkpoint, read_data
 
 
 @command("align", "barriers between two inits before and after permutation alignment")
 def cmd_align(args: argparse.Namespace) -> int:
     from lmc_toolkit.connectivity.aligned import ALIGN_METHODS
     from lmc_toolkit.connectivity.interpolation import interpolate
-    from lmc_toolkit.data.sources import load
     from lmc_toolkit.store.runs import Store
     from lmc_toolkit.training.runs import train_run
 
@@ -22,20 +22,26 @@ def cmd_align(args: argparse.Namespace) -> int:
     bad = [m for m in methods if m not in ALIGN_METHODS[1:]]
     if bad:
         raise ValueError(f"--method {bad[0]!r}: use one of {ALIGN_METHODS[1:]}")
+    if args.checkpoint and len(args.checkpoint) != 2:
+        raise ValueError(f"align takes 2 --checkpoint files (a and b), got {len(args.checkpoint)}")
     init_b = args.init_seed + 1 if args.init_seed_b is None else args.init_seed_b
-    if init_b == args.init_seed:
+    if init_b == args.init_seed and not args.checkpoint:
         raise ValueError(f"--init-seed-b must differ from --init-seed ({init_b}): same network")
     run_a = train_run_of(args)
     run_b = replace(run_a, init_seed=init_b, data_seed=run_a.data_seed + 1)
     store, progress = Store(args.store), not args.no_progress
-    test = load(run_a.data, "test")
-    train = load(run_a.data, "train")
-    a, b = (
-        train_run(r, store, args.device, progress).model(device=args.device) for r in (run_a, run_b)
-    )
-    print(
-        f"{run_a.model} on {run_a.data}: init seeds {run_a.init_seed} and {init_b}, test set ({len(test)} images)"
-    )
+    test = read_data(run_a.data, "test", args.data_root)
+    train = read_data(run_a.data, "train", args.data_root)
+    if args.checkpoint:
+        a, b = (read_checkpoint(f, args, train, args.device) for f in args.checkpoint)
+        pair = f"checkpoints {args.checkpoint[0]} and {args.checkpoint[1]}"
+    else:
+        a, b = (
+            train_run(r, store, args.device, progress, args.data_root).model(device=args.device)
+            for r in (run_a, run_b)
+        )
+        pair = f"init seeds {run_a.init_seed} and {init_b}"
+    print(f"{run_a.model} on {run_a.data}: {pair}, test set ({len(test)} images)")
     print(f"{'alignment':<12} {'error barrier':>14} {'loss barrier':>13} {'seconds':>8}")
     for method in methods:
         curve = interpolate(
@@ -59,6 +65,7 @@ def _configure(p: argparse.ArgumentParser) -> None:
     from lmc_toolkit.training.batchnorm import BN_POLICIES
 
     add_train_options(p)
+    add_checkpoints(p, "these 2 networks (a, then b)")
     p.add_argument(
         "--init-seed-b", type=nonnegative_int, default=None, help="b's init seed (default: a's + 1)"
     )

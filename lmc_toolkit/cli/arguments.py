@@ -86,6 +86,26 @@ def output_file(raw: str) -> str:
     return str(path)
 
 
+def existing_folder(raw: str) -> str:
+    """A folder that exists (a dataset root)."""
+    from pathlib import Path
+
+    path = Path(raw).expanduser()
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"must be an existing folder, got {raw!r}")
+    return str(path)
+
+
+def existing_file(raw: str) -> str:
+    """A file that exists (a checkpoint)."""
+    from pathlib import Path
+
+    path = Path(raw).expanduser()
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"must be an existing file, got {raw!r}")
+    return str(path)
+
+
 def key_value(raw: str) -> tuple[str, Any]:
     """A model option `key=value`; integers become ints, `a,b` a tuple (`hidden=300,100`)."""
     key, sep, text = raw.partition("=")

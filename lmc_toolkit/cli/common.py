@@ -14,6 +14,7 @@ from lmc_toolkit.cli.arguments import (
     positive_float,
     positive_int,
 )
+from lmc_toolkit.cli.inputs import add_data_root
 
 COMMANDS: dict[str, Any] = {}
 
@@ -60,6 +61,7 @@ def add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--augment", default=d.augment, choices=AUGMENTATIONS)
     p.add_argument("--init-seed", type=nonnegative_int, default=0)
     p.add_argument("--data-seed", type=nonnegative_int, default=0)
+    add_data_root(p)
 
 
 def add_common(p: argparse.ArgumentParser) -> None:

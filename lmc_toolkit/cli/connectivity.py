@@ -12,6 +12,7 @@ from lmc_toolkit.cli.arguments import (
     positive_int,
 )
 from lmc_toolkit.cli.common import add_common, add_train_options, command, train_run_of
+from lmc_toolkit.cli.inputs import add_checkpoints, read_checkpoint, read_data
 
 
 def _add_bn(p: argparse.ArgumentParser, default: str = "recalibrate") -> None:
@@ -23,13 +24,13 @@ def _add_bn(p: argparse.ArgumentParser, default: str = "recalibrate") -> None:
 @command("instability", "instability analysis: barriers between copies spawned at steps k")
 def cmd_instability(args: argparse.Namespace) -> int:
     from lmc_toolkit.connectivity.instability_analysis import instability_vs_k
-    from lmc_toolkit.data.sources import load
     from lmc_toolkit.models import build
     from lmc_toolkit.store.runs import Store
     from lmc_toolkit.training.runs import default_device
 
     run = train_run_of(args)
-    train_data, test_data = load(run.data, "train"), load(run.data, "test")
+    train_data = read_data(run.data, "train", args.data_root)
+    test_data = read_data(run.data, "test", args.data_root)
     device = args.device or default_device()
     model = build(
         run.model,
@@ -88,7 +89,6 @@ def cmd_landscape(args: argparse.Namespace) -> int:
 
     import torch
 
-    from lmc_toolkit.data.sources import load
     from lmc_toolkit.landscape.evaluator.precision import check_precision
     from lmc_toolkit.landscape.planes import paper_plane, random_plane
     from lmc_toolkit.store.runs import Store
@@ -99,12 +99,24 @@ def cmd_landscape(args: argparse.Namespace) -> int:
     run = train_run_of(args)
     store = Store(args.store)
     progress = not args.no_progress
-    data = load(run.data, args.split)
+    wanted = 1 if args.kind == "random" else 4
+    if args.checkpoint and len(args.checkpoint) != wanted:
+        raise ValueError(
+            f"a {args.kind} plane takes {wanted} --checkpoint file(s), got {len(args.checkpoint)}"
+        )
+    data = read_data(run.data, args.split, args.data_root)
     if args.images:
         data = data[: args.images]
     grid = (-args.span, args.span, args.grid)
+    loaded = [read_checkpoint(f, args, data, args.device) for f in args.checkpoint]
     if args.kind == "random":
-        model = train_run(run, store, args.device, progress).model(device=args.device)
+        model = (
+            loaded[0]
+            if loaded
+            else train_run(run, store, args.device, progress, args.data_root).model(
+                device=args.device
+            )
+        )
         surface = random_plane(
             model,
             data,
@@ -118,10 +130,10 @@ def cmd_landscape(args: argparse.Namespace) -> int:
         )
     else:
         seeds = [run.data_seed + i for i in range(4)]
-        models = [
-            train_run(replace(run, data_seed=s), store, args.device, progress).model(
-                device=args.device
-            )
+        models = loaded or [
+            train_run(
+                replace(run, data_seed=s), store, args.device, progress, args.data_root
+            ).model(device=args.device)
             for s in seeds
         ]
         surface = paper_plane(
@@ -130,7 +142,7 @@ def cmd_landscape(args: argparse.Namespace) -> int:
             x=grid,
             y=grid,
             bn=args.bn,
-            labels=[f"seed {s}" for s in seeds],
+            labels=[f"seed {s}" for s in seeds] if not loaded else [f"θ{i}" for i in range(4)],
             path=args.out,
             progress=progress,
             precision=args.precision,
@@ -154,6 +166,7 @@ def _configure_landscape(p: argparse.ArgumentParser) -> None:
 
     add_train_options(p)
     p.add_argument("--kind", default="random", choices=("random", "paper"))
+    add_checkpoints(p, "1 network (random plane) or 4 (paper plane)")
     p.add_argument("--split", default="test", choices=("train", "test"))
     p.add_argument(
         "--images", type=nonnegative_int, default=0, help="evaluate on the first N images"

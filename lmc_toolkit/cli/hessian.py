@@ -8,11 +8,11 @@ import json
 
 from lmc_toolkit.cli.arguments import nonnegative_int, output_file, positive_int, regex
 from lmc_toolkit.cli.common import add_common, add_train_options, command, train_run_of
+from lmc_toolkit.cli.inputs import add_checkpoints, read_checkpoint, read_data
 
 
 @command("hessian", "Hessian of a trained model: top eigenvalues, trace, diagonal, density")
 def cmd_hessian(args: argparse.Namespace) -> int:
-    from lmc_toolkit.data.sources import load
     from lmc_toolkit.hessian.diagonal_estimators import diagonal
     from lmc_toolkit.hessian.operator import Hessian
     from lmc_toolkit.hessian.spectrum import density, top_eigenvalues
@@ -22,12 +22,18 @@ def cmd_hessian(args: argparse.Namespace) -> int:
 
     run = train_run_of(args)
     progress = not args.no_progress
-    result = train_run(run, Store(args.store), device=args.device, progress=progress)
-    model = result.model(device=args.device)
-    data = load(run.data, "train")[: args.images]
+    if len(args.checkpoint) > 1:
+        raise ValueError(f"hessian takes one --checkpoint, got {len(args.checkpoint)}")
+    data = read_data(run.data, "train", args.data_root)[: args.images]
+    if args.checkpoint:
+        model = read_checkpoint(args.checkpoint[0], args, data, args.device)
+        source = f"checkpoint {args.checkpoint[0]}"
+    else:
+        result = train_run(run, Store(args.store), args.device, progress, args.data_root)
+        model, source = result.model(device=args.device), str(run)
     H = Hessian(model, data, bn=args.bn, select=args.select or None)
-    print(f"{run.model} on {args.images} {run.data} images: {H}")
-    out: dict = {"run": str(run), "operator": H.meta()}
+    print(f"{source} on {len(data)} {run.data} images: {H}")
+    out: dict = {"run": source, "operator": H.meta()}
     if args.k > 0:
         eig = top_eigenvalues(H, k=args.k, which=args.which, seed=args.seed, progress=progress)
         vals = ", ".join(f"{v:.5g}" for v in eig.values.tolist())
@@ -68,6 +74,7 @@ def cmd_hessian(args: argparse.Namespace) -> int:
 
 def _configure_hessian(p: argparse.ArgumentParser) -> None:
     add_train_options(p)
+    add_checkpoints(p, "this network")
     p.add_argument(
         "--images", type=positive_int, default=1000, help="training images the loss averages"
     )

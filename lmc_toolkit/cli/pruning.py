@@ -15,6 +15,7 @@ from lmc_toolkit.cli.common import (
     model_options,
     train_config_of,
 )
+from lmc_toolkit.cli.inputs import read_data
 
 
 def _add_imp_options(p: argparse.ArgumentParser) -> None:
@@ -48,7 +49,6 @@ def _add_imp_options(p: argparse.ArgumentParser) -> None:
 def _setup(args: argparse.Namespace):
     """Data, θ0, the ImpConfig and the pruning data the command line asks for."""
     from lmc_toolkit.data.dataset import Dataset
-    from lmc_toolkit.data.sources import load
     from lmc_toolkit.models import build
     from lmc_toolkit.pruning.imp_config import ImpConfig, parse_rewind
     from lmc_toolkit.training.runs import default_device
@@ -70,8 +70,8 @@ def _setup(args: argparse.Namespace):
         if not path.is_file():
             raise FileNotFoundError(f"--prune-data: no file {path} (give 'real' or a saved set)")
         prune_data = Dataset.load(path).to(device)
-    train_data = load(args.data, "train").to(device)
-    test_data = load(args.data, "test").to(device)
+    train_data = read_data(args.data, "train", args.data_root).to(device)
+    test_data = read_data(args.data, "test", args.data_root).to(device)
     model = build(
         args.model,
         train_data.num_classes,

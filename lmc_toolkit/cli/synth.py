@@ -7,6 +7,7 @@ from pathlib import Path
 
 from lmc_toolkit.cli.arguments import nonnegative_int, output_file, positive_float, positive_int
 from lmc_toolkit.cli.common import add_common, command
+from lmc_toolkit.cli.inputs import add_data_root, read_data
 
 METHODS = ("random", "herding", "dm", "gm")
 
@@ -16,13 +17,12 @@ def cmd_distill(args: argparse.Namespace) -> int:
     import torch
 
     from lmc_toolkit import synth
-    from lmc_toolkit.data.sources import load
     from lmc_toolkit.store.runs import Store
     from lmc_toolkit.training.runs import default_device
 
     store = Store(args.store)
     device = torch.device(args.device) if args.device else default_device()
-    data = load(args.data, "train").to(device)
+    data = read_data(args.data, "train", args.data_root).to(device)
     options = {"width": args.width} if args.width else {}
     common = {"store": store, "progress": not args.no_progress}
     if args.method == "random":
@@ -91,6 +91,7 @@ def _configure(p: argparse.ArgumentParser) -> None:
     from lmc_toolkit.synth.matching import INITS
 
     p.add_argument("--data", default="mnist", choices=known_datasets())
+    add_data_root(p)
     p.add_argument("--method", default="dm", choices=METHODS)
     p.add_argument("--ipc", type=positive_int, default=10, help="images per class (stored)")
     p.add_argument(

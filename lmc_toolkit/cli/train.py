@@ -15,7 +15,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     run = train_run_of(args)
     store = Store(args.store)
     cached = store.run(run).has("result", ".pt")
-    result = train_run(run, store, device=args.device, progress=not args.no_progress)
+    result = train_run(
+        run, store, device=args.device, progress=not args.no_progress, root=args.data_root
+    )
     _print_result(run, result, store, cached)
     return 0
 

@@ -46,11 +46,14 @@ def train_run(
     store: Store | None = None,
     device: torch.device | str | None = None,
     progress: bool = True,
+    root: str | None = None,
 ) -> TrainResult:
-    """Load `run.data`, build `run.model`, train it and evaluate on the test split; with a
-    store the result is computed once and reloaded afterwards."""
-    train_data = load(run.data, "train")
-    test_data = load(run.data, "test")
+    """Load `run.data` (from `root`, for the datasets that read files), build `run.model`,
+    train it and evaluate on the test split; with a store the result is computed once and
+    reloaded afterwards (the data's location is not part of the run's identity)."""
+    options = {"in_memory": True} if run.data.startswith("imagenet") else {}
+    train_data = load(run.data, "train", root=root, **options)
+    test_data = load(run.data, "test", root=root, **options)
     model = build(
         run.model,
         train_data.num_classes,

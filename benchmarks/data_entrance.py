@@ -1,10 +1,12 @@
 """What the data entrance costs: the same work on a toolkit `Dataset` (the fast path) and on a
-`DataLoader`, an `(X, Y)` pair and a `TensorDataset` of the same images, interleaved.
+`DataLoader`, an `(X, Y)` pair, a `TensorDataset` of the same images and a `Stream` (the loader
+read batch by batch on every pass, never held whole), interleaved.
 
 The work: `evaluate`, an 11-point `interpolate` and 20 Hessian-vector products of a trained
 `convnet3` (width 32) on the 1000 embedded MNIST test images, and 1 epoch of `train` on the
-4000 training images. A loader is read once per call (`as_dataset`), so its cost over the fast
-path is that reading; the fast path itself only gains an `isinstance` check.
+4000 training images (a `Stream` cannot train: training draws examples at random). A loader is
+read once per call (`as_dataset`), so its cost over the fast path is that reading; a `Stream`
+re-reads its loader on every pass (every point chunk, every product).
 
     python benchmarks/data_entrance.py [--rounds 3] [--json out.json]
 """
@@ -29,7 +31,13 @@ def kinds(data: L.Dataset) -> dict[str, object]:
         "DataLoader (batches of 100)": DataLoader(TensorDataset(data.x, data.y), batch_size=100),
         "(X, Y) pair": (data.x, data.y),
         "TensorDataset": TensorDataset(data.x, data.y),
+        "Stream (DataLoader, batches of 100)": L.stream(
+            DataLoader(TensorDataset(data.x, data.y), batch_size=100)
+        ),
     }
+
+
+STREAMED = "Stream (DataLoader, batches of 100)"
 
 
 def rotated(items: dict[str, object], r: int) -> list[tuple[str, object]]:
@@ -74,6 +82,8 @@ def main() -> None:
                 fn(data)
                 times.setdefault((task, kind), []).append(time.perf_counter() - start)
         for kind, data in rotated(kinds(train), r):
+            if kind == STREAMED:
+                continue
             start = time.perf_counter()
             L.train(model, data, config, data_seed=0, progress=False)
             times.setdefault(("train (1 epoch, 4000 images)", kind), []).append(
@@ -85,6 +95,8 @@ def main() -> None:
     for task in [*work, "train (1 epoch, 4000 images)"]:
         base = statistics.median(times[(task, "Dataset (fast path)")])
         for kind in kinds(test):
+            if (task, kind) not in times:
+                continue
             t = statistics.median(times[(task, kind)])
             lo, hi = min(times[(task, kind)]), max(times[(task, kind)])
             rows.append({"work": task, "data": kind, "seconds": t, "ratio": t / base})

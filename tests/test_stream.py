@@ -76,6 +76,10 @@ def test_evaluation_interpolation_and_a_plane_over_a_stream_match_memory(xy):
     assert curve.meta["evaluator"]["method"] == "stream"
     assert torch.allclose(torch.tensor(curve.loss), torch.tensor(held.loss), rtol=1e-6)
     assert (curve.accuracy == held.accuracy).all() and (curve.correct == held.correct).all()
+    digits = L.load("digits", "test")  # a registry model is checked by its recorded shapes
+    convnet = L.build("convnet3", 10, digits.in_shape, width=2, depth=1)
+    on_stream = L.evaluate(convnet, L.stream(TensorDataset(digits.x, digits.y)))
+    assert math.isclose(on_stream.loss, L.evaluate(convnet, digits).loss, rel_tol=1e-6)
     d = {k: torch.ones_like(p) * 0.1 for k, p in net.named_parameters()}
     grid = (-1.0, 1.0, 3)
     surface = L.plane(net, d, d, s, grid, grid, bn="eval", progress=False)

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from lmc_toolkit.data.dataset import Dataset
-from lmc_toolkit.data.inputs import Inputs, count, describe, is_dict, move, take
+from lmc_toolkit.data.inputs import Inputs, count, describe, move, take
 from lmc_toolkit.data.stream import Stream
 from lmc_toolkit.models import ModelSpec, check_input
 
@@ -21,10 +21,10 @@ def check_model_input(model: nn.Module, data: Dataset | Stream, what: str = "dat
     if isinstance(data, Stream) and not isinstance(getattr(model, "spec", None), ModelSpec):
         data = data.head()  # one batch read, not a pass
     if isinstance(getattr(model, "spec", None), ModelSpec):
-        if is_dict(data.x):
+        if isinstance(data.in_shape, dict):
             raise TypeError(
                 f"the {model.spec.name} model takes one input tensor; {what} holds a dict of "
-                f"inputs {describe(data.x)}"
+                f"inputs {data.in_shape}"
             )
         check_input(model, data.in_shape, what)
         return

@@ -8,7 +8,7 @@ The work: `evaluate`, an 11-point `interpolate` and 20 Hessian-vector products o
 read once per call (`as_dataset`), so its cost over the fast path is that reading; a `Stream`
 re-reads its loader on every pass (every point chunk, every product).
 
-    python benchmarks/data_entrance.py [--rounds 3] [--json out.json]
+    python benchmarks/data_entrance.py [--rounds 4] [--only 20] [--json out.json]
 """
 
 from __future__ import annotations
@@ -51,6 +51,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--json", default=None)
+    parser.add_argument(
+        "--only", default=None, help="time only the work whose name starts with this (e.g. 20)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(2)
     train, test = L.load("mnist"), L.load("mnist", "test")
@@ -74,6 +77,9 @@ def main() -> None:
         ),
         "20 Hessian-vector products": hvps,
     }
+    if args.only:
+        work = {k: f for k, f in work.items() if k.startswith(args.only)}
+    with_train = not args.only or "train".startswith(args.only)
     times: dict[tuple[str, str], list[float]] = {}
     for r in range(args.rounds):
         for task, fn in work.items():
@@ -82,7 +88,7 @@ def main() -> None:
                 fn(data)
                 times.setdefault((task, kind), []).append(time.perf_counter() - start)
         for kind, data in rotated(kinds(train), r):
-            if kind == STREAMED:
+            if kind == STREAMED or not with_train:
                 continue
             start = time.perf_counter()
             L.train(model, data, config, data_seed=0, progress=False)
@@ -92,7 +98,7 @@ def main() -> None:
     rows = []
     print(f"| work | data | s (median of {args.rounds}) [range] | vs the fast path |")
     print("|---|---|---|---|")
-    for task in [*work, "train (1 epoch, 4000 images)"]:
+    for task in [*work, *(["train (1 epoch, 4000 images)"] if with_train else [])]:
         base = statistics.median(times[(task, "Dataset (fast path)")])
         for kind in kinds(test):
             if (task, kind) not in times:

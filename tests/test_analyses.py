@@ -61,8 +61,8 @@ def test_round_timings_re_time_one_round_per_method_and_feed_the_costs(study: St
     timings = {t.method: t for t in A.round_timings(study, repeats=2)}
     assert set(timings) == {"imp", "distilled-random"}
     for t in timings.values():
-        assert len(t.round_repeats) == 2 and min(t.round_repeats) <= t.round_seconds > 0
-    assert timings["distilled-random"].distill_repeats == []  # a random subset is not made
+        assert len(t.repeat_seconds) == 2 and min(t.repeat_seconds) <= t.round_seconds > 0
+    assert timings["distilled-random"].distill_repeat_seconds == []  # a random subset is not made
     costs = {c.method: c for c in A.mask_costs(study, list(timings.values()))}
     assert costs["imp"].quiet_seconds == pytest.approx(2 * timings["imp"].round_seconds)
     assert all(c.quiet_seconds is None for c in A.mask_costs(study))

@@ -231,3 +231,13 @@ def test_alignment_traces_a_model_the_registry_does_not_know_from_the_data(xy):
         assert list(curve.after.alphas) == [0.0, 0.5, 1.0]  # b permuted onto a
         # a permutation leaves b's function unchanged: the aligned curve ends where b does
         assert math.isclose(curve.after.loss[-1], curve.before.loss[-1], rel_tol=1e-9)
+
+
+def test_a_loader_lacking_the_last_class_fits_a_registry_model():
+    digits = L.load("digits", "test")
+    keep = digits.y < 9  # a user's subset without class 9: its labels name classes 0-8
+    loader = DataLoader(TensorDataset(digits.x[keep], digits.y[keep]), batch_size=50)
+    assert as_dataset(loader).num_classes == 9
+    net = L.build("convnet3", 10, digits.in_shape, width=2, depth=1)
+    assert L.evaluate(net, loader).n == int(keep.sum())
+    assert L.Hessian(net, loader).n == int(keep.sum())

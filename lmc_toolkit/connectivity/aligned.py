@@ -16,7 +16,7 @@ import copy
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
@@ -29,6 +29,7 @@ from lmc_toolkit.alignment.result import Alignment
 from lmc_toolkit.alignment.spec import PermutationSpec, permutation_spec
 from lmc_toolkit.alignment.weight_matching import weight_matching
 from lmc_toolkit.data.dataset import Dataset
+from lmc_toolkit.data.stream import Stream
 from lmc_toolkit.landscape.curve import Barrier, Curve
 from lmc_toolkit.landscape.evaluator.core import Evaluator
 from lmc_toolkit.landscape.solutions import Solution, apply_mask, split_solution
@@ -37,7 +38,8 @@ from lmc_toolkit.pruning.mask import Mask
 from lmc_toolkit.training.batchnorm import BNPolicy
 from lmc_toolkit.training.params import lerp
 
-ALIGN_METHODS = ("none", "weights", "activations")
+AlignMethod = Literal["none", "weights", "activations"]
+ALIGN_METHODS: tuple[AlignMethod, ...] = get_args(AlignMethod)
 
 
 @dataclass(frozen=True, eq=False)
@@ -153,7 +155,7 @@ def align_pair(
 def repaired_curve(
     a: nn.Module,
     b: nn.Module,
-    data: Dataset,
+    data: Dataset | Stream,
     alphas: np.ndarray,
     policy: BNPolicy,
     bn_data: Dataset | None,

@@ -12,7 +12,7 @@ import itertools
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 from torch import Tensor, nn
@@ -21,10 +21,12 @@ from lmc_toolkit.alignment.permute import permute
 from lmc_toolkit.connectivity.aligned import (
     ALIGN_METHODS,
     AlignedCurve,
+    AlignMethod,
     align_pair,
     masked_network,
     repaired_curve,
 )
+from lmc_toolkit.data.dataset import Dataset
 from lmc_toolkit.data.entrance import DataLike, as_data, as_dataset
 from lmc_toolkit.data.stream import Stream
 from lmc_toolkit.landscape.curve import Curve
@@ -37,7 +39,7 @@ from lmc_toolkit.landscape.solutions import (
     template_of,
 )
 from lmc_toolkit.pruning.mask import Mask
-from lmc_toolkit.training.batchnorm import BNPolicy, as_policy
+from lmc_toolkit.training.batchnorm import BNMode, BNPolicy, as_policy
 from lmc_toolkit.training.params import norm, sub
 
 
@@ -55,19 +57,82 @@ def alpha_grid(alphas: int | Sequence[float] | np.ndarray) -> np.ndarray:
     return np.unique(np.concatenate([grid, [0.0, 1.0]]))
 
 
+@overload
+def interpolate(
+    a: Solution,
+    b: Solution,
+    data: DataLike,
+    alphas: int | Sequence[float] | np.ndarray = ...,
+    bn: BNMode | BNPolicy = ...,
+    mask: Mapping[str, Tensor] | None = ...,
+    *,
+    model: nn.Module | None = ...,
+    bn_data: DataLike | None = ...,
+    label: str = ...,
+    progress: bool = ...,
+    align: Literal["none"] = ...,
+    align_data: DataLike | None = ...,
+    masks: tuple[Mapping[str, Tensor] | None, Mapping[str, Tensor] | None] | None = ...,
+    repair: bool = ...,
+    **evaluator_options: Any,
+) -> Curve: ...
+
+
+@overload
+def interpolate(
+    a: Solution,
+    b: Solution,
+    data: DataLike,
+    alphas: int | Sequence[float] | np.ndarray = ...,
+    bn: BNMode | BNPolicy = ...,
+    mask: Mapping[str, Tensor] | None = ...,
+    *,
+    model: nn.Module | None = ...,
+    bn_data: DataLike | None = ...,
+    label: str = ...,
+    progress: bool = ...,
+    align: Literal["weights", "activations"],
+    align_data: DataLike | None = ...,
+    masks: tuple[Mapping[str, Tensor] | None, Mapping[str, Tensor] | None] | None = ...,
+    repair: bool = ...,
+    **evaluator_options: Any,
+) -> AlignedCurve: ...
+
+
+@overload
+def interpolate(
+    a: Solution,
+    b: Solution,
+    data: DataLike,
+    alphas: int | Sequence[float] | np.ndarray = ...,
+    bn: BNMode | BNPolicy = ...,
+    mask: Mapping[str, Tensor] | None = ...,
+    *,
+    model: nn.Module | None = ...,
+    bn_data: DataLike | None = ...,
+    label: str = ...,
+    progress: bool = ...,
+    align: AlignMethod = ...,
+    align_data: DataLike | None = ...,
+    masks: tuple[Mapping[str, Tensor] | None, Mapping[str, Tensor] | None] | None = ...,
+    repair: bool = ...,
+    **evaluator_options: Any,
+) -> Curve | AlignedCurve: ...
+
+
 def interpolate(
     a: Solution,
     b: Solution,
     data: DataLike,
     alphas: int | Sequence[float] | np.ndarray = 31,
-    bn: str | BNPolicy = "recalibrate",
+    bn: BNMode | BNPolicy = "recalibrate",
     mask: Mapping[str, Tensor] | None = None,
     *,
     model: nn.Module | None = None,
     bn_data: DataLike | None = None,
     label: str = "",
     progress: bool = True,
-    align: str = "none",
+    align: AlignMethod = "none",
     align_data: DataLike | None = None,
     masks: tuple[Mapping[str, Tensor] | None, Mapping[str, Tensor] | None] | None = None,
     repair: bool = False,
@@ -87,62 +152,105 @@ def interpolate(
     the plain curve is repaired). Extra keywords go to the `Evaluator` (method, batch_size,
     compile...).
     """
-    policy = as_policy(bn)
-    grid = alpha_grid(alphas)
-    template = template_of([a, b], model)
     data = as_data(data, "evaluation data")  # a loader is read once, here; a Stream per call
-    bn_data = None if bn_data is None else as_dataset(bn_data, "bn_data")
-    align_data = None if align_data is None else as_dataset(align_data, "align_data")
-    if (
-        (align != "none" or repair)
-        and isinstance(data, Stream)
-        and align_data is None
-        and bn_data is None
-    ):
+    path = _Path(
+        alphas=alpha_grid(alphas),
+        policy=as_policy(bn),
+        template=template_of([a, b], model),
+        bn_data=None if bn_data is None else as_dataset(bn_data, "bn_data"),
+        progress=progress,
+        options=evaluator_options,
+    )
+    if align == "none" and masks is None and not repair:
+        return _straight(a, b, data, mask, label, path)
+    ends = (mask, mask) if masks is None else (masks[0], masks[1])
+    if align == "none":
+        pair_a, pair_b = (
+            masked_network(s, path.template, m, w)
+            for s, m, w in zip((a, b), ends, "ab", strict=True)
+        )
+        if repair:
+            stats = _statistics_data(data, align_data, path.bn_data)
+            return _repaired(pair_a, pair_b, data, stats, label, path)
+        return _straight(pair_a, pair_b, data, None, label, path)
+    stats = _statistics_data(data, align_data, path.bn_data)
+    pair = align_pair(a, b, path.template, align, ends, stats)
+    before = _straight(pair.a, pair.b, data, None, f"{label} before".strip(), path)
+    after = _straight(pair.a, pair.b_aligned, data, None, f"{label} {align}".strip(), path)
+    repaired = None
+    if repair:
+        repaired = _repaired(
+            pair.a, pair.b_aligned, data, stats, f"{label} {align} + REPAIR".strip(), path
+        )
+    iou_ = pair.mask_iou(None if ends[1] is None else Mask(ends[1]))
+    return AlignedCurve(before, after, pair.alignment, iou_, {"align": align}, repaired)
+
+
+@dataclass(frozen=True)
+class _Path:
+    """What every curve of one `interpolate` call shares: the α grid, the BatchNorm policy and
+    its data, the architecture, and the evaluator's options."""
+
+    alphas: np.ndarray
+    policy: BNPolicy
+    template: nn.Module
+    bn_data: Dataset | None
+    progress: bool
+    options: Mapping[str, Any]
+
+
+def _statistics_data(
+    data: Dataset | Stream, align_data: DataLike | None, bn_data: Dataset | None
+) -> Dataset:
+    """The examples alignment and REPAIR measure activations on: `align_data`, else `bn_data`,
+    else `data` (which must then be held, not streamed)."""
+    if align_data is not None:
+        return as_dataset(align_data, "align_data")
+    if bn_data is not None:
+        return bn_data
+    if isinstance(data, Stream):
         raise ValueError(
             "align= and repair= measure activations on examples a Stream cannot give at "
             "random: pass align_data= (a Dataset, e.g. a few thousand training examples)"
         )
-    if align != "none" or masks is not None or repair:
-        common = {"alphas": grid, "bn": policy, "model": template, "bn_data": bn_data}
-        common |= {"progress": progress, **evaluator_options}
-        ends = (mask, mask) if masks is None else tuple(masks)
-        if align == "none":
-            pair_a, pair_b = (
-                masked_network(s, template, m, w)
-                for s, m, w in zip((a, b), ends, "ab", strict=True)
-            )
-            if repair:
-                return repaired_curve(
-                    pair_a, pair_b, data, grid, policy, bn_data, align_data or bn_data or data,
-                    label, **evaluator_options,
-                )  # fmt: skip
-            return interpolate(pair_a, pair_b, data, label=label, **common)
-        pair = align_pair(a, b, template, align, ends, align_data or bn_data or data)
-        before = interpolate(pair.a, pair.b, data, label=f"{label} before".strip(), **common)
-        after = interpolate(
-            pair.a, pair.b_aligned, data, label=f"{label} {align}".strip(), **common
-        )
-        iou_ = pair.mask_iou(None if ends[1] is None else Mask(ends[1]))
-        repaired = None
-        if repair:
-            repaired = repaired_curve(
-                pair.a, pair.b_aligned, data, grid, policy, bn_data, align_data or bn_data or data,
-                f"{label} {align} + REPAIR".strip(), **evaluator_options,
-            )  # fmt: skip
-        return AlignedCurve(before, after, pair.alignment, iou_, {"align": align}, repaired)
-    pa, buf_a = split_solution(a, template, "a")
-    pb, buf_b = split_solution(b, template, "b")
+    return data
+
+
+def _repaired(
+    a: nn.Module, b: nn.Module, data: Dataset | Stream, stats: Dataset, label: str, path: _Path
+) -> Curve:
+    return repaired_curve(
+        a, b, data, path.alphas, path.policy, path.bn_data, stats, label, **path.options
+    )
+
+
+def _straight(
+    a: Solution,
+    b: Solution,
+    data: Dataset | Stream,
+    mask: Mapping[str, Tensor] | None,
+    label: str,
+    path: _Path,
+) -> Curve:
+    """The curve of (1-α)·a + α·b (with `mask` applied to both) along `path`."""
+    pa, buf_a = split_solution(a, path.template, "a")
+    pb, buf_b = split_solution(b, path.template, "b")
     pa, pb = apply_mask(pa, mask), apply_mask(pb, mask)
+    policy = path.policy
     start = time.perf_counter()
     evaluator = Evaluator(
-        template, data, bn=policy, bn_data=bn_data, progress=progress, **evaluator_options
+        path.template,
+        data,
+        bn=policy,
+        bn_data=path.bn_data,
+        progress=path.progress,
+        **path.options,
     )
     buffer_dirs = [sub(buf_b, buf_a)] if policy.mode == "interpolate" else None
     result = evaluator(
         pa,
         [sub(pb, pa)],
-        grid[:, None],
+        path.alphas[:, None],
         buffers=buf_a,
         buffer_directions=buffer_dirs,
         per_image=True,
@@ -158,7 +266,7 @@ def interpolate(
         "evaluator": dict(result.details),
     }
     return Curve(
-        grid,
+        path.alphas,
         result.loss,
         result.accuracy,
         policy.mode,
@@ -235,14 +343,14 @@ def pairwise(
     models: Sequence[Solution],
     data: DataLike,
     alphas: int | Sequence[float] | np.ndarray = 11,
-    bn: str | BNPolicy = "recalibrate",
+    bn: BNMode | BNPolicy = "recalibrate",
     mask: Mapping[str, Tensor] | None = None,
     *,
     labels: Sequence[str] | None = None,
     model: nn.Module | None = None,
     bn_data: DataLike | None = None,
     progress: bool = True,
-    align: str = "none",
+    align: AlignMethod = "none",
     align_data: DataLike | None = None,
     **evaluator_options: Any,
 ) -> PairwiseResult:

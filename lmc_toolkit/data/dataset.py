@@ -16,7 +16,7 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor
@@ -27,14 +27,14 @@ from lmc_toolkit.data.inputs import (
     count,
     describe,
     device_of,
-    is_dict,
     move,
     shape_of,
     take,
 )
 from lmc_toolkit.store.files import atomic_torch_save, safe_torch_load
 
-AUGMENTATIONS = ("none", "crop", "flip", "crop+flip")
+Augmentation = Literal["none", "crop", "flip", "crop+flip"]
+AUGMENTATIONS: tuple[Augmentation, ...] = get_args(Augmentation)
 
 
 _FILE_FORMAT = "lmc_toolkit.dataset/1"
@@ -209,8 +209,9 @@ def batches(
         raise ValueError(f"augment must be one of {AUGMENTATIONS}, got {augment!r}")
     if (shuffle or augment != "none") and generator is None:
         raise ValueError("shuffling or augmenting needs an explicit torch.Generator (generator=)")
+    images = data.x if isinstance(data.x, Tensor) else None
     if augment != "none" and (
-        is_dict(data.x) or data.x.dim() != 4 or not data.x.is_floating_point()
+        images is None or images.dim() != 4 or not images.is_floating_point()
     ):
         raise ValueError(
             f"augment={augment!r} crops and flips images: it needs float N×C×H×W inputs, got "
@@ -219,16 +220,19 @@ def batches(
     n = len(data)
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     flips = torch.rand(n, generator=generator) < 0.5 if "flip" in augment else None
-    pad = max(1, round(data.in_shape[1] / 8)) if "crop" in augment else 0
-    shifts = (
-        torch.randint(-pad, pad + 1, (n, 2), generator=generator) if "crop" in augment else None
-    )
-    fill = _black(data) if "crop" in augment else None
+    crop = images is not None and "crop" in augment
+    pad = max(1, round(images.shape[2] / 8)) if crop and images is not None else 0
+    shifts = torch.randint(-pad, pad + 1, (n, 2), generator=generator) if crop else None
+    fill = _black(data, images.shape[1]) if crop and images is not None else None
     device = data.device
     for b in range(start, num_batches(n, batch_size, drop_last)):
         positions = order[b * batch_size : (b + 1) * batch_size]
         idx = positions.to(device)
-        x, y = take(data.x, idx), data.y[idx]
+        y = data.y[idx]
+        if images is None or (shifts is None and flips is None):
+            yield take(data.x, idx), y
+            continue
+        x = images[idx]
         if shifts is not None:
             x = shift_crop(x, shifts[positions].to(device), pad, fill)
         if flips is not None:
@@ -249,10 +253,10 @@ def shift_crop(x: Tensor, shifts: Tensor, pad: int, fill: Tensor | None = None) 
     return padded[batch, chans, rows[:, None, :, None], cols[:, None, None, :]]
 
 
-def _black(data: Dataset) -> Tensor:
-    """The normalized value of a black pixel per channel (0 when no normalization is known)."""
+def _black(data: Dataset, c: int) -> Tensor:
+    """The normalized value of a black pixel in each of the `c` channels (0 when no
+    normalization is known)."""
     mean, std = data.meta.get("mean"), data.meta.get("std")
-    c = data.in_shape[0]
     if mean is None or std is None or len(mean) != c:
         return torch.zeros(c, device=data.device)
     return -torch.tensor(mean, device=data.device) / torch.tensor(std, device=data.device)
@@ -270,7 +274,7 @@ def dataset_to_dict(data: Dataset) -> dict[str, Any]:
 
 
 def _to_file(x: Inputs) -> Inputs:
-    if is_dict(x):
+    if isinstance(x, Mapping):
         return {k: t.detach().cpu().contiguous() for k, t in x.items()}
     return x.detach().cpu().contiguous()
 

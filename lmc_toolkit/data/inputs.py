@@ -9,7 +9,7 @@ describe; everything that batches data goes through them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 import torch
 from torch import Tensor
@@ -18,7 +18,7 @@ from torch import Tensor
 Inputs = Tensor | Mapping[str, Tensor]
 
 
-def is_dict(x: Any) -> bool:
+def is_dict(x: Any) -> TypeGuard[Mapping[str, Tensor]]:
     """Whether `x` is a dict of input tensors (rather than one tensor)."""
     return isinstance(x, Mapping)
 
@@ -26,7 +26,7 @@ def is_dict(x: Any) -> bool:
 def check_inputs(x: Any, what: str = "Dataset.x") -> Inputs:
     """`x` validated: a tensor N×… (float or integer), or a non-empty dict of such tensors
     with string keys and the same N (returned as a plain dict)."""
-    if is_dict(x):
+    if isinstance(x, Mapping):
         if not x or not all(isinstance(k, str) for k in x):
             raise ValueError(f"{what} as a dict needs at least one entry, with string keys")
         for k, t in x.items():
@@ -50,43 +50,45 @@ def _check_tensor(t: Any, what: str) -> None:
 
 def count(x: Inputs) -> int:
     """How many examples `x` holds."""
-    return len(next(iter(x.values()))) if is_dict(x) else len(x)
+    return len(next(iter(x.values()))) if isinstance(x, Mapping) else len(x)
 
 
 def take(x: Inputs, index: Any) -> Inputs:
     """The examples of `x` at `index` (an int range, indices or a bool mask)."""
-    return {k: t[index] for k, t in x.items()} if is_dict(x) else x[index]
+    return {k: t[index] for k, t in x.items()} if isinstance(x, Mapping) else x[index]
 
 
 def move(x: Inputs, device: torch.device | str) -> Inputs:
     """`x` on `device` (no copy where it is already there)."""
-    return {k: t.to(device) for k, t in x.items()} if is_dict(x) else x.to(device)
+    return {k: t.to(device) for k, t in x.items()} if isinstance(x, Mapping) else x.to(device)
 
 
 def device_of(x: Inputs) -> torch.device:
-    return next(iter(x.values())).device if is_dict(x) else x.device
+    return next(iter(x.values())).device if isinstance(x, Mapping) else x.device
 
 
 def cat(parts: Sequence[Inputs]) -> Inputs:
     """Batches of inputs joined along the example dimension (dict batches key by key)."""
-    if is_dict(parts[0]):
-        keys = list(parts[0])
-        if any(not is_dict(p) or list(p) != keys for p in parts):
+    dicts = [p for p in parts if is_dict(p)]
+    tensors = [p for p in parts if isinstance(p, Tensor)]
+    if dicts:
+        keys = list(dicts[0])
+        if tensors or any(list(p) != keys for p in dicts):
             raise ValueError(f"the batches' input dicts differ in their keys (first: {keys})")
-        return {k: torch.cat([p[k] for p in parts]) for k in keys}
-    return torch.cat(list(parts))
+        return {k: torch.cat([p[k] for p in dicts]) for k in keys}
+    return torch.cat(tensors)
 
 
 def shape_of(x: Inputs) -> tuple[int, ...] | dict[str, tuple[int, ...]]:
     """The shape of one example: a tuple, or name → tuple for dict inputs."""
-    if is_dict(x):
+    if isinstance(x, Mapping):
         return {k: tuple(t.shape[1:]) for k, t in x.items()}
     return tuple(x.shape[1:])
 
 
 def describe(x: Inputs) -> str:
     """Shapes and dtypes for error messages: "(2, 20) float32" or "{'ids': (2, 8) int64}"."""
-    if is_dict(x):
+    if isinstance(x, Mapping):
         inner = ", ".join(f"{k!r}: {describe(t)}" for k, t in x.items())
         return "{" + inner + "}"
     return f"{tuple(x.shape)} {str(x.dtype).removeprefix('torch.')}"
@@ -95,6 +97,6 @@ def describe(x: Inputs) -> str:
 def leaves(x: Inputs, name: str = "x") -> dict[str, Tensor]:
     """The tensors of `x` by name ("x", or "x.<key>" for dict inputs): for fingerprints and
     files."""
-    if is_dict(x):
+    if isinstance(x, Mapping):
         return {f"{name}.{k}": t for k, t in x.items()}
     return {name: x}

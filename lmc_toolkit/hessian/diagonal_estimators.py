@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -46,7 +46,8 @@ from lmc_toolkit.hessian.operator import Hessian
 from lmc_toolkit.hessian.structured import chain
 from lmc_toolkit.hessian.structured import norm as structured
 
-DIAG_METHODS = ("exact", "ggn", "structured", "onehot", "hutchinson")
+DiagonalMethod = Literal["exact", "ggn", "structured", "onehot", "hutchinson"]
+DIAG_METHODS: tuple[DiagonalMethod, ...] = get_args(DiagonalMethod)
 
 
 _PIECEWISE_LINEAR = (
@@ -162,7 +163,7 @@ def is_piecewise_linear(H: Hessian) -> bool:
 
 def diagonal(
     H: OperatorLike,
-    method: str = "exact",
+    method: DiagonalMethod = "exact",
     probes: int = 100,
     seed: int = 0,
     progress: bool = True,

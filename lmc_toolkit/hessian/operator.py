@@ -25,27 +25,30 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor, nn
 
+from lmc_toolkit.checks import check_choice
 from lmc_toolkit.data.dataset import check_batch_size
 from lmc_toolkit.data.entrance import DataLike, as_data
 from lmc_toolkit.data.stream import Stream
 from lmc_toolkit.hessian.options import (
-    BN_POLICIES,
+    CURVATURE_BN,
+    CurvatureBN,
     default_batch_size,
     has_batch_norm,
     random_vectors,
     select_names,
 )
 from lmc_toolkit.training.loop import check_classes
-from lmc_toolkit.training.losses import LossFn, check_loss, loss_function, loss_name
+from lmc_toolkit.training.losses import LossFn, LossName, check_loss, loss_function, loss_name
 from lmc_toolkit.training.params import check_mask
 from lmc_toolkit.training.probe import check_model_input
 
-HVP_METHODS = ("auto", "reuse", "fresh")
+HvpMethod = Literal["auto", "reuse", "fresh"]
+HVP_METHODS: tuple[HvpMethod, ...] = get_args(HvpMethod)
 
 
 # Above this many images the graphs of all chunks are not kept between products by default.
@@ -72,12 +75,12 @@ class Hessian:
         self,
         model: nn.Module,
         data: DataLike,
-        loss: str | LossFn = "cross_entropy",
+        loss: LossName | LossFn = "cross_entropy",
         mask: Mapping[str, Tensor] | None = None,
-        bn: str = "eval",
+        bn: CurvatureBN = "eval",
         select: str | Sequence[str] | None = None,
         batch_size: int | None = None,
-        hvp_method: str = "auto",
+        hvp_method: HvpMethod = "auto",
         reuse_limit: int | None = None,
     ) -> None:
         if not isinstance(model, nn.Module):
@@ -85,10 +88,8 @@ class Hessian:
         data = as_data(data, "Hessian data")
         check_model_input(model, data, "Hessian data")
         check_classes(model, data)
-        if bn not in BN_POLICIES:
-            raise ValueError(f"bn must be one of {BN_POLICIES}, got {bn!r}")
-        if hvp_method not in HVP_METHODS:
-            raise ValueError(f"hvp_method must be one of {HVP_METHODS}, got {hvp_method!r}")
+        check_choice("bn", bn, CURVATURE_BN)
+        check_choice("hvp_method", hvp_method, HVP_METHODS)
         check_loss(loss, data.regression, "Hessian data", type(self).__name__)
         self.loss_fn = loss_function(loss)
         self.loss = loss_name(loss)

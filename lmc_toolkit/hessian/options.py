@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Literal, get_args
 
 import torch
 from torch import nn
 
-BN_POLICIES = ("eval", "batch")
+#: the curvature operators' BatchNorm modes (`bn=` of `Hessian`): the running statistics, or
+#: the statistics of the batch (not the landscape's policies, `training.batchnorm.BN_POLICIES`)
+CurvatureBN = Literal["eval", "batch"]
+CURVATURE_BN: tuple[CurvatureBN, ...] = get_args(CurvatureBN)
 
 
 def default_batch_size(device: torch.device, n: int) -> int:

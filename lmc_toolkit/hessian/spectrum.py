@@ -14,17 +14,20 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from lmc_toolkit.checks import check_choice, check_int
 from lmc_toolkit.hessian.linear_map import OperatorLike, as_operator
 from lmc_toolkit.hessian.operator import Hessian
 
-WHICH = ("LA", "LM", "SA")
-EIGEN_METHODS = ("lanczos", "power")
+Which = Literal["LA", "LM", "SA"]
+WHICH: tuple[Which, ...] = get_args(Which)
+EigenMethod = Literal["lanczos", "power"]
+EIGEN_METHODS: tuple[EigenMethod, ...] = get_args(EigenMethod)
 
 
 @dataclass(frozen=True)
@@ -115,12 +118,6 @@ class Spectrum:
         from lmc_toolkit.plots.hessian import plot_spectrum
 
         return plot_spectrum(self, log_y=log_y, **kw)
-
-
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an int ≥ {minimum}, got {value!r}")
-    return value
 
 
 def _unit(v: Tensor) -> Tensor:
@@ -220,8 +217,8 @@ def _bounds(theta: Tensor, residuals: Tensor, idx: Tensor) -> Tensor:
 def top_eigenvalues(
     H: OperatorLike,
     k: int = 1,
-    method: str = "lanczos",
-    which: str = "LA",
+    method: EigenMethod = "lanczos",
+    which: Which = "LA",
     tol: float = 1e-6,
     max_iter: int | None = None,
     seed: int = 0,
@@ -235,13 +232,11 @@ def top_eigenvalues(
     eigenvalues (`which="LM"`).
     """
     H = as_operator(H)
-    k = _check_int("k", k, 1)
+    k = check_int("k", k, 1)
     if k > H.dim:
         raise ValueError(f"k={k} exceeds the dimension of the operator ({H.dim})")
-    if method not in EIGEN_METHODS:
-        raise ValueError(f"method must be one of {EIGEN_METHODS}, got {method!r}")
-    if which not in WHICH:
-        raise ValueError(f"which must be one of {WHICH}, got {which!r}")
+    check_choice("method", method, EIGEN_METHODS)
+    check_choice("which", which, WHICH)
     if not (isinstance(tol, float | int) and tol > 0):
         raise ValueError(f"tol must be a positive number, got {tol!r}")
     if method == "power" and which != "LM":
@@ -252,10 +247,10 @@ def top_eigenvalues(
     generator = torch.Generator().manual_seed(int(seed))
     start, before = time.perf_counter(), H.products
     if method == "lanczos":
-        max_iter = _check_int("max_iter", max_iter or min(H.dim, max(100, 20 * k)), k)
+        max_iter = check_int("max_iter", max_iter or min(H.dim, max(100, 20 * k)), k)
         out = _lanczos_top(H, k, which, tol, max_iter, generator, progress)
     else:
-        max_iter = _check_int("max_iter", max_iter or 100, 1)
+        max_iter = check_int("max_iter", max_iter or 100, 1)
         out = _power_top(H, k, tol, max_iter, generator, progress)
     values, vectors, residuals, bounds, iterations, converged = out
     return Eigen(
@@ -346,9 +341,9 @@ def density(
     `points` values reaching 5σ past the extreme nodes, normalized to integrate to 1.
     """
     H = as_operator(H)
-    runs = _check_int("runs", runs, 1)
-    steps = _check_int("steps", steps, 1)
-    points = _check_int("points", points, 2)
+    runs = check_int("runs", runs, 1)
+    steps = check_int("steps", steps, 1)
+    points = check_int("points", points, 2)
     if sigma is not None and not sigma > 0:
         raise ValueError(f"sigma must be positive (or None for 1% of the range), got {sigma!r}")
     generator = torch.Generator().manual_seed(int(seed))

@@ -48,7 +48,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor
@@ -58,7 +58,8 @@ from lmc_toolkit.hessian.linear_map import LinearMap, OperatorLike, as_operator
 from lmc_toolkit.hessian.operator import Hessian
 from lmc_toolkit.hessian.options import has_batch_norm, random_vectors
 
-TRACE_METHODS = ("auto", "stratified", "xtrace", "hutch++", "hutchinson")
+TraceMethod = Literal["auto", "stratified", "xtrace", "hutch++", "hutchinson"]
+TRACE_METHODS: tuple[TraceMethod, ...] = get_args(TraceMethod)
 MatVec = Callable[[Tensor], Tensor]
 #: Images per stratum for `"stratified"` (measured on convnet3, 250 images): on the CPU,
 #: products over 10-image chunks cost about what 100-image chunks do and more strata mean less
@@ -106,7 +107,7 @@ class Estimate:
 def trace(
     H: OperatorLike,
     probes: int = 100,
-    method: str = "auto",
+    method: TraceMethod = "auto",
     seed: int = 0,
     progress: bool = True,
     stratum: int | None = None,
@@ -188,7 +189,7 @@ def estimate_trace(
     matvec: MatVec,
     dim: int,
     probes: int = 100,
-    method: str = "auto",
+    method: TraceMethod = "auto",
     seed: int = 0,
     progress: bool = True,
     dtype: torch.dtype = torch.float64,

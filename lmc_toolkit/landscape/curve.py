@@ -12,14 +12,16 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
-METRICS = ("error", "loss")
+Metric = Literal["error", "loss"]
+METRICS: tuple[Metric, ...] = get_args(Metric)
 
 
-BASELINES = ("mean", "linear")
+Baseline = Literal["mean", "linear"]
+BASELINES: tuple[Baseline, ...] = get_args(Baseline)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ normalization, pruned coordinates at zero), Gram-Schmidt, and the direction betw
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -17,13 +18,14 @@ from lmc_toolkit.landscape.solutions import (
 )
 from lmc_toolkit.training.params import Params, as_params, check_mask, dot, sub
 
-NORMS = ("filter", "layer", "none")
+DirectionNorm = Literal["filter", "layer", "none"]
+NORMS: tuple[DirectionNorm, ...] = get_args(DirectionNorm)
 
 
 def random_direction(
     params: nn.Module | Mapping[str, Tensor],
     seed: int,
-    norm: str = "filter",
+    norm: DirectionNorm = "filter",
     ignore_1d: bool = True,
     mask: Mapping[str, Tensor] | None = None,
 ) -> Params:

@@ -11,7 +11,7 @@ import numpy as np
 from torch import Tensor, nn
 
 from lmc_toolkit.data.entrance import DataLike
-from lmc_toolkit.landscape.directions import orthogonalize, random_direction
+from lmc_toolkit.landscape.directions import DirectionNorm, orthogonalize, random_direction
 from lmc_toolkit.landscape.slices import Grid, plane
 from lmc_toolkit.landscape.solutions import (
     Solution,
@@ -27,7 +27,7 @@ def random_plane(
     center: Solution,
     data: DataLike,
     seeds: tuple[int, int] = (0, 1),
-    norm: str = "filter",
+    norm: DirectionNorm = "filter",
     ignore_1d: bool = True,
     x: Grid = (-1.0, 1.0, 25),
     y: Grid = (-1.0, 1.0, 25),

@@ -29,7 +29,7 @@ from lmc_toolkit.landscape.solutions import (
     template_of,
 )
 from lmc_toolkit.landscape.surface import Marker, Surface, empty_surface
-from lmc_toolkit.training.batchnorm import BNPolicy, as_policy
+from lmc_toolkit.training.batchnorm import BNMode, BNPolicy, as_policy
 from lmc_toolkit.training.identity import tensors_fingerprint
 from lmc_toolkit.training.losses import loss_name
 from lmc_toolkit.training.params import Params
@@ -74,7 +74,7 @@ def line(
     data: DataLike,
     span: float | tuple[float, float] = 1.0,
     n: int = 25,
-    bn: str | BNPolicy = "recalibrate",
+    bn: BNMode | BNPolicy = "recalibrate",
     mask: Mapping[str, Tensor] | None = None,
     *,
     model: nn.Module | None = None,
@@ -110,7 +110,7 @@ def line(
     return Curve(ts, result.loss, result.accuracy, policy.mode, "line", label, meta)
 
 
-def _plane_policy(bn: str | BNPolicy) -> BNPolicy:
+def _plane_policy(bn: BNMode | BNPolicy) -> BNPolicy:
     policy = as_policy(bn)
     if policy.mode == "interpolate":
         raise ValueError(
@@ -127,7 +127,7 @@ def plane(
     data: DataLike,
     x: Grid = (-1.0, 1.0, 25),
     y: Grid = (-1.0, 1.0, 25),
-    bn: str | BNPolicy = "recalibrate",
+    bn: BNMode | BNPolicy = "recalibrate",
     mask: Mapping[str, Tensor] | None = None,
     *,
     model: nn.Module | None = None,

@@ -15,8 +15,10 @@ import torch
 from torch import Tensor, nn
 
 from lmc_toolkit.training.params import Params, check_compatible, check_mask, is_finite
+from lmc_toolkit.training.results import TrainResult
 
-Solution = nn.Module | Mapping[str, Tensor]
+#: a point in weight space: a model, a state dict or parameter dict, or a training result
+Solution = nn.Module | Mapping[str, Tensor] | TrainResult
 
 
 def template_of(solutions: Sequence[Any], model: nn.Module | None) -> nn.Module:

@@ -10,13 +10,17 @@ rewinding); `"finetune"` from those weights at the schedule's final learning rat
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 from lmc_toolkit.data.dataset import num_batches
-from lmc_toolkit.pruning.prune import check_fraction, check_scope
+from lmc_toolkit.pruning.prune import Scope, check_fraction, check_scope
 from lmc_toolkit.training.config import TrainConfig
 from lmc_toolkit.training.identity import NetworkKey
 
-REWINDS = ("init", "lr", "finetune")
+RewindName = Literal["init", "lr", "finetune"]
+REWINDS: tuple[RewindName, ...] = get_args(RewindName)
+#: where each IMP round starts: a named point, or a step k of round 0's dense training
+Rewind = RewindName | int
 
 
 @dataclass(frozen=True)
@@ -28,8 +32,8 @@ class ImpConfig:
 
     rounds: int = 10
     rate: float = 0.2
-    scope: str = "global"
-    rewind: str | int = "init"
+    scope: Scope = "global"
+    rewind: Rewind = "init"
     train: TrainConfig = field(default_factory=TrainConfig)
     prune_first: bool = True
     prune_last: bool = True
@@ -55,6 +59,11 @@ class ImpConfig:
             )
         if not isinstance(self.train, TrainConfig):
             raise TypeError(f"train must be a TrainConfig, got {type(self.train).__name__}")
+
+    @property
+    def rewind_step(self) -> int | None:
+        """k when every round starts from step k of round 0's dense training, else None."""
+        return self.rewind if isinstance(self.rewind, int) else None
 
     def sparsity(self, r: int) -> float:
         """The nominal sparsity after r rounds, 1 − (1 − rate)^r (the real one is within

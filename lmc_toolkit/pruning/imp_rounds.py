@@ -28,6 +28,7 @@ from typing import Any
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from lmc_toolkit.checks import check_int
 from lmc_toolkit.data.dataset import Dataset, num_batches
 from lmc_toolkit.data.entrance import as_dataset
 from lmc_toolkit.pruning.imp_config import ImpConfig, ImpRun, samples_seen
@@ -42,12 +43,6 @@ from lmc_toolkit.training.loop import check_classes, train
 from lmc_toolkit.training.params import with_state
 from lmc_toolkit.training.probe import check_model_input
 from lmc_toolkit.training.results import Checkpoint, Metrics
-
-
-def _check_int_seed(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    return value
 
 
 def imp(
@@ -76,9 +71,9 @@ def imp(
     config = config or ImpConfig()
     if not isinstance(config, ImpConfig):
         raise TypeError(f"config must be an ImpConfig, got {type(config).__name__}")
-    data_seed = _check_int_seed("data_seed", data_seed)
+    data_seed = check_int("data_seed", data_seed, error=TypeError)
     if init_seed is not None:
-        _check_int_seed("init_seed", init_seed)
+        check_int("init_seed", init_seed, error=TypeError)
     train_data = as_dataset(train_data, "train_data", ordered=True)
     prune_data = (
         train_data if prune_data is None else as_dataset(prune_data, "prune_data", ordered=True)
@@ -97,7 +92,7 @@ def imp(
     total = tc.total_steps(num_batches(len(prune_data), tc.batch_size))
     if total == 0:
         raise ValueError("the inner training has 0 steps: nothing would be learned")
-    if isinstance(config.rewind, int) and config.rewind >= total:
+    if config.rewind_step is not None and config.rewind_step >= total:
         raise ValueError(
             f"rewind step {config.rewind} lies beyond training: the inner training on "
             f"prune_data ({len(prune_data)} images) is {total} steps, so k must be < {total}"
@@ -149,7 +144,7 @@ def _rounds(
     train_size: int,
     store: Store | None = None,
 ) -> ImpResult:
-    k = config.rewind if isinstance(config.rewind, int) else None
+    k = config.rewind_step
     rounds: list[ImpRound] = []
     rewind: dict[str, Any] | None = None  # {"step", "state", "param_groups"} for rewind=k
     mask_samples, mask_seconds = 0, 0.0
@@ -260,7 +255,7 @@ def _train_round(
     through `train_ticket` and kept under the ticket's key: ticket tables, interpolation and
     the figure notebooks reuse it instead of training it again."""
     tc = config.train
-    k = config.rewind if isinstance(config.rewind, int) else None
+    k = config.rewind_step
     t0 = time.perf_counter()
     if r == 0:
         mask = start

@@ -5,6 +5,7 @@ and at random (the baseline), each pruning a fraction of the weights a mask stil
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -12,7 +13,8 @@ from torch import Tensor, nn
 from lmc_toolkit.pruning.mask import Mask, check_compatible
 from lmc_toolkit.training.params import as_params
 
-SCOPES = ("global", "layerwise")
+Scope = Literal["global", "layerwise"]
+SCOPES: tuple[Scope, ...] = get_args(Scope)
 
 
 def check_fraction(fraction: float) -> float:

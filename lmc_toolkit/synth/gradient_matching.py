@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from lmc_toolkit.checks import check_int
 from lmc_toolkit.data.dataset import Dataset
 from lmc_toolkit.data.entrance import as_dataset
 from lmc_toolkit.store.runs import Store
@@ -31,7 +32,6 @@ from lmc_toolkit.synth.matching import (
     Setup,
     apply_augment,
     check_args,
-    check_int,
     finish,
     matching_run,
 )

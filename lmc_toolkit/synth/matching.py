@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from lmc_toolkit.checks import check_int
 from lmc_toolkit.data.dataset import Dataset
 from lmc_toolkit.models import available, build
 from lmc_toolkit.synth import multiformation
@@ -75,13 +76,6 @@ def matching_run(
         momentum=float(momentum),
         **fields,
     )
-
-
-def check_int(name: str, value: Any, minimum: int) -> int:
-    """Raise a `ValueError` naming `name` unless `value` is an int ≥ `minimum`."""
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an int ≥ {minimum}, got {value!r}")
-    return value
 
 
 def check_args(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor, nn
@@ -24,7 +24,8 @@ from torch import Tensor, nn
 from lmc_toolkit.data.dataset import Dataset
 from lmc_toolkit.data.entrance import as_dataset
 
-BN_POLICIES = ("eval", "recalibrate", "interpolate")
+BNMode = Literal["eval", "recalibrate", "interpolate"]
+BN_POLICIES: tuple[BNMode, ...] = get_args(BNMode)
 
 
 @dataclass(frozen=True)

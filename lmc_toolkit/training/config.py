@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from lmc_toolkit.data.dataset import (
     AUGMENTATIONS,
+    Augmentation,
     check_batch_size,
 )
 
-OPTIMIZERS = ("sgd", "adam")
+OptimizerName = Literal["sgd", "adam"]
+OPTIMIZERS: tuple[OptimizerName, ...] = get_args(OptimizerName)
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,7 @@ class TrainConfig:
     epochs: float = 10
     steps: int | None = None
     batch_size: int = 64
-    optimizer: str = "sgd"
+    optimizer: OptimizerName = "sgd"
     lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 5e-4
@@ -32,7 +35,7 @@ class TrainConfig:
     milestones: tuple[float, ...] = ()
     gamma: float = 0.2
     warmup_steps: int = 0
-    augment: str = "none"
+    augment: Augmentation = "none"
 
     def __post_init__(self) -> None:
         check_batch_size(self.batch_size)

@@ -12,7 +12,7 @@ from lmc_toolkit.data.dataset import (
 )
 from lmc_toolkit.data.entrance import DataLike, as_data
 from lmc_toolkit.data.stream import Stream
-from lmc_toolkit.training.losses import LossFn, batch_scores, check_loss
+from lmc_toolkit.training.losses import LossFn, LossName, batch_scores, check_loss
 from lmc_toolkit.training.probe import check_model_input
 from lmc_toolkit.training.results import Metrics
 
@@ -32,7 +32,7 @@ def evaluate(
     model: nn.Module,
     data: DataLike,
     batch_size: int | None = None,
-    loss: str | LossFn = "cross_entropy",
+    loss: LossName | LossFn = "cross_entropy",
 ) -> Metrics:
     """Mean loss and accuracy of `model` (in eval mode) on `data`; the model is left as it was.
 

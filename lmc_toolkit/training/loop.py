@@ -25,10 +25,11 @@ from lmc_toolkit.data.dataset import (
     num_batches,
 )
 from lmc_toolkit.data.entrance import DataLike, as_dataset
+from lmc_toolkit.data.stream import Stream
 from lmc_toolkit.models import ModelSpec
 from lmc_toolkit.training.config import TrainConfig
 from lmc_toolkit.training.evaluation import device_of, evaluate
-from lmc_toolkit.training.losses import LossFn, check_loss, loss_function
+from lmc_toolkit.training.losses import LossFn, LossName, check_loss, loss_function
 from lmc_toolkit.training.params import check_mask, load_into, state_of
 from lmc_toolkit.training.probe import check_model_input
 from lmc_toolkit.training.results import Checkpoint, EpochRecord, TrainResult
@@ -40,9 +41,12 @@ def epoch_generator(data_seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
 
 
-def check_classes(model: nn.Module, data: Dataset) -> None:
+def check_classes(model: nn.Module, data: Dataset | Stream) -> None:
+    """Refuse data with more classes than a registry model has outputs. Fewer are fine: the
+    classes of a user's loader are inferred from the largest label it holds, so a subset that
+    lacks the last class still fits."""
     spec = getattr(model, "spec", None)
-    if isinstance(spec, ModelSpec) and spec.num_classes != data.num_classes:
+    if isinstance(spec, ModelSpec) and spec.num_classes < data.num_classes:
         raise ValueError(
             f"{data.name!r} has {data.num_classes} classes but the {spec.name} model was built "
             f"for {spec.num_classes}"
@@ -71,7 +75,7 @@ def train(
     eval_data: DataLike | None = None,
     progress: bool = True,
     resume: Checkpoint | None = None,
-    loss: str | LossFn = "cross_entropy",
+    loss: LossName | LossFn = "cross_entropy",
 ) -> TrainResult:
     """Train a copy of `model` on `data` and return its weights, checkpoints and history.
 

@@ -9,13 +9,15 @@ for float (regression) targets it is NaN.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 #: the losses named by a string; any callable `loss(out, y) -> mean loss` works as well
-LOSSES = ("cross_entropy", "mse")
+LossName = Literal["cross_entropy", "mse"]
+LOSSES: tuple[LossName, ...] = get_args(LossName)
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 

@@ -10,11 +10,6 @@ from torch import nn
 from lmc_toolkit.data.dataset import Dataset
 
 
-def check_int(name: str, value: Any, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ValueError(f"{name} must be an int in [{lo}, {hi}], got {value!r}")
-
-
 def check_choices(networks: Mapping[str, Any], datasets: Mapping[str, Any], pick: Any) -> None:
     if not isinstance(networks, Mapping) or len(networks) < 2:
         have = list(networks) if isinstance(networks, Mapping) else networks

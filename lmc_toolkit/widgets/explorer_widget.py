@@ -25,6 +25,7 @@ import plotly.graph_objects as go
 from torch import Tensor, nn
 
 from lmc_toolkit import connectivity, landscape
+from lmc_toolkit.checks import check_int
 from lmc_toolkit.data.dataset import Dataset
 from lmc_toolkit.landscape.surface import Marker, Surface
 from lmc_toolkit.plots.explore import (
@@ -41,7 +42,7 @@ from lmc_toolkit.plots.style import metric_title, plane_axis_titles
 from lmc_toolkit.pruning.mask import Mask
 from lmc_toolkit.training.batchnorm import has_running_stats
 from lmc_toolkit.training.params import norm
-from lmc_toolkit.widgets.checks import check_choices, check_int
+from lmc_toolkit.widgets.checks import check_choices
 from lmc_toolkit.widgets.guide import NO_BATCHNORM, WHAT_TO_LOOK_FOR
 from lmc_toolkit.widgets.views import (
     FigureView,

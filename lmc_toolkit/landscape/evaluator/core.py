@@ -31,7 +31,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
@@ -60,23 +60,26 @@ from lmc_toolkit.landscape.evaluator.paths import (
     scores,
 )
 from lmc_toolkit.landscape.evaluator.precision import (
+    Precision,
     check_precision,
     forward_precision,
     head_in_float32,
 )
 from lmc_toolkit.landscape.evaluator.stem import Stem, find_stem
 from lmc_toolkit.training.batchnorm import (
+    BNMode,
     BNPolicy,
     as_policy,
     calibration_batches,
     has_running_stats,
     recalibrate_,
 )
-from lmc_toolkit.training.losses import LossFn, check_loss, loss_name
+from lmc_toolkit.training.losses import LossFn, LossName, check_loss, loss_name
 from lmc_toolkit.training.params import check_compatible, is_finite
 from lmc_toolkit.training.probe import check_model_input
 
-METHODS = ("auto", "loop", "vmap")
+EvaluatorMethod = Literal["auto", "loop", "vmap"]
+METHODS: tuple[EvaluatorMethod, ...] = get_args(EvaluatorMethod)
 #: Below this many (points × images) compiling costs more than it saves on the CPU.
 COMPILE_MIN_WORK = 200_000
 #: Seconds a first compile of the fused first block and the rest takes on the CPU with empty
@@ -138,17 +141,17 @@ class Evaluator:
         model: nn.Module,
         data: DataLike,
         *,
-        bn: str | BNPolicy = "eval",
+        bn: BNMode | BNPolicy = "eval",
         bn_data: DataLike | None = None,
         batch_size: int | None = None,
-        method: str = "auto",
+        method: EvaluatorMethod = "auto",
         compile: bool | str = "auto",
         reuse_first_layer: bool | str = "auto",
         fuse_stem: bool | str = "auto",
         memory_budget: int | None = None,
-        precision: str = "float32",
+        precision: Precision = "float32",
         progress: bool = True,
-        loss: str | LossFn = "cross_entropy",
+        loss: LossName | LossFn = "cross_entropy",
     ):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}")

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-PRECISIONS = ("float32", "bfloat16")
+Precision = Literal["float32", "bfloat16"]
+PRECISIONS: tuple[Precision, ...] = get_args(Precision)
 
 #: The documented bound of the bfloat16 evaluator's error: max |Δloss| / max(|loss|, 1)
 #: against float32 on the same points (measured at most 1.7e-3; `benchmarks/README.md`).

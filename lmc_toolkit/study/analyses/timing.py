@@ -18,14 +18,14 @@ from lmc_toolkit.study.runs import StudyRuns
 @dataclass(frozen=True)
 class RoundTiming:
     """One pruned method's re-timed cost: the median wall seconds of training one pruning round
-    (`round_seconds`, every repeat in `round_repeats`) and of making its synthetic set
+    (`round_seconds`, every repeat in `repeat_seconds`) and of making its synthetic set
     (`distill_seconds`; 0 for IMP and a random real subset)."""
 
     method: str
     round_seconds: float
-    round_repeats: list[float]
+    repeat_seconds: list[float]
     distill_seconds: float = 0.0
-    distill_repeats: list[float] = field(default_factory=list)
+    distill_repeat_seconds: list[float] = field(default_factory=list)
 
     def mask_seconds(self, rounds: int) -> float:
         """Seconds to reach the mask of round `rounds`: that many rounds of training (every
@@ -67,9 +67,9 @@ def round_timings(study: StudyRuns, repeats: int = 3, at_round: int = 1) -> list
         RoundTiming(
             method=m,
             round_seconds=statistics.median(rounds[m]),
-            round_repeats=rounds[m],
+            repeat_seconds=rounds[m],
             distill_seconds=statistics.median(distills[m]) if distills[m] else 0.0,
-            distill_repeats=distills[m],
+            distill_repeat_seconds=distills[m],
         )
         for m in methods
     ]

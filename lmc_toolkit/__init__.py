@@ -347,7 +347,8 @@ __all__ = [
 ]
 
 
-__getattr__ = lazy_exports(__name__, _EXPORTS, _RENAMED, cache=globals())
+if not TYPE_CHECKING:  # hidden from static tools, so that a misspelt `L.name` is an error there
+    __getattr__ = lazy_exports(__name__, _EXPORTS, _RENAMED, cache=globals())
 del lazy_exports
 
 

@@ -28,8 +28,9 @@ def check_ordered(loader: tud.DataLoader, what: str) -> None:
 def classes_of(source: Any) -> list[str] | None:
     """A torchvision-style dataset's class names, if it has them."""
     classes = getattr(source, "classes", None)
-    ok = isinstance(classes, Sequence) and not isinstance(classes, str)
-    return [str(c) for c in classes] if ok else None
+    if isinstance(classes, Sequence) and not isinstance(classes, str):
+        return [str(c) for c in classes]
+    return None
 
 
 def as_targets(y: Any) -> Tensor:

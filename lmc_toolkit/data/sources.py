@@ -10,7 +10,7 @@ import gzip
 import importlib.util
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import torch
@@ -54,7 +54,7 @@ STATS = {
 EMBEDDED_MNIST_TEST_PER_CLASS = 100
 SPLIT_SEED = 0
 
-Reader = Callable[..., Dataset]
+Reader = Callable[..., Dataset | Stream]
 SOURCES: dict[str, Reader] = {}
 
 
@@ -322,6 +322,30 @@ def _imagenet(n: int) -> Reader:
 
 SOURCES["imagenet10"] = _imagenet(10)
 SOURCES["imagenet100"] = _imagenet(100)
+
+
+#: the datasets `load` always returns as a `Dataset` (the ImageNet subsets stream by default)
+InMemoryName = Literal["mnist", "digits", "fashion-mnist", "mnist-full", "cifar10", "cifar100"]
+
+
+@overload
+def load(
+    name: InMemoryName,
+    split: str = ...,
+    root: str | Path | None = ...,
+    download: bool = ...,
+    **options: Any,
+) -> Dataset: ...
+
+
+@overload
+def load(
+    name: str,
+    split: str = ...,
+    root: str | Path | None = ...,
+    download: bool = ...,
+    **options: Any,
+) -> Dataset | Stream: ...
 
 
 def load(

@@ -114,6 +114,8 @@ def stream(data: Any, *, classes: Sequence[str] | None = None, name: str | None 
     `classes`, else its `classes` attribute; whatever is unknown costs one counting pass."""
     if isinstance(data, Stream):
         return data
+    loader: Iterable[Any]
+    dataset: Any
     if isinstance(data, tud.DataLoader):
         check_ordered(data, "a streamed DataLoader")
         loader, dataset = data, data.dataset
@@ -133,8 +135,11 @@ def stream(data: Any, *, classes: Sequence[str] | None = None, name: str | None 
         )
     label = name or type(dataset if dataset is not None else data).__name__
     x, y = _pair(next(iter(loader)), 0, label)
-    sized = isinstance(dataset, Sized) and not isinstance(dataset, tud.IterableDataset)
-    n = len(dataset) if sized else None
+    n = (
+        len(dataset)
+        if isinstance(dataset, Sized) and not isinstance(dataset, tud.IterableDataset)
+        else None
+    )
     regression = y.is_floating_point()
     names = list(classes) if classes is not None else classes_of(dataset)
     if n is None or (names is None and not regression):

@@ -154,8 +154,9 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             batch_loss.backward()
             for name, m in masks.items():
-                if named[name].grad is not None:
-                    named[name].grad.mul_(m)
+                grad = named[name].grad
+                if grad is not None:
+                    grad.mul_(m)
             optimizer.step()
             _apply_mask(named, masks)
             with torch.no_grad():
@@ -241,7 +242,7 @@ def _epoch_record(
     seen: int,
     net: nn.Module,
     eval_data: Dataset | None,
-    loss: str | LossFn,
+    loss: LossName | LossFn,
 ) -> EpochRecord:
     held = evaluate(net, eval_data, loss=loss) if eval_data is not None else None
     net.train()

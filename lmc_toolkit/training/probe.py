@@ -18,16 +18,17 @@ from lmc_toolkit.models import ModelSpec, check_input
 def check_model_input(model: nn.Module, data: Dataset | Stream, what: str = "data") -> None:
     """Raise a clear error, before any work, when `model` cannot take `data`'s inputs or
     give outputs its targets can be scored against."""
-    if isinstance(data, Stream) and not isinstance(getattr(model, "spec", None), ModelSpec):
-        data = data.head()  # one batch read, not a pass
-    if isinstance(getattr(model, "spec", None), ModelSpec):
+    spec = getattr(model, "spec", None)
+    if isinstance(spec, ModelSpec):
         if isinstance(data.in_shape, dict):
             raise TypeError(
-                f"the {model.spec.name} model takes one input tensor; {what} holds a dict of "
+                f"the {spec.name} model takes one input tensor; {what} holds a dict of "
                 f"inputs {data.in_shape}"
             )
         check_input(model, data.in_shape, what)
         return
+    if isinstance(data, Stream):
+        data = data.head()  # one batch read, not a pass
     x, y = take(data.x, slice(0, 2)), data.y[:2]
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     out = _forward(model, move(x, device), what)

@@ -385,7 +385,6 @@ POSITIONAL_HEAVY = {
     "pruning/imp_rounds.py:combined": TO_SPLIT,
     "pruning/imp_rounds.py:_train_round": TO_SPLIT,
     "training/loop.py:train": TO_SPLIT,
-    "training/loop.py:_epoch_record": TO_SPLIT,
     "synth/distribution_matching.py:distribution_matching": TO_SPLIT,
     "sweep/tiles.py:_tile_unit": TO_SPLIT,
     "pruning/tickets.py:evaluate_tickets": TO_SPLIT,

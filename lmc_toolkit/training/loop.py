@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import math
 import time
 from collections.abc import Iterable, Mapping
 
@@ -30,9 +29,10 @@ from lmc_toolkit.models import ModelSpec
 from lmc_toolkit.training.config import TrainConfig
 from lmc_toolkit.training.evaluation import device_of, evaluate
 from lmc_toolkit.training.losses import LossFn, LossName, check_loss, loss_function
-from lmc_toolkit.training.params import check_mask, load_into, state_of
+from lmc_toolkit.training.params import check_mask, state_of
 from lmc_toolkit.training.probe import check_model_input
-from lmc_toolkit.training.results import Checkpoint, EpochRecord, TrainResult
+from lmc_toolkit.training.results import Checkpoint, TrainResult
+from lmc_toolkit.training.session import TrainingSession
 
 
 def epoch_generator(data_seed: int, epoch: int) -> torch.Generator:
@@ -86,131 +86,52 @@ def train(
     targets need one other than cross-entropy; their accuracy is NaN).
     """
     config = config or TrainConfig()
-    data = as_dataset(data, "training data", ordered=True)
-    check_loss(loss, data.regression, "training data", "train")
-    check_model_input(model, data, "training data")
-    check_classes(model, data)
-    loss_fn = loss_function(loss)
-    if eval_data is not None:
-        eval_data = as_dataset(eval_data, "eval_data")
-        check_loss(loss, eval_data.regression, "eval_data", "train")
-        check_model_input(model, eval_data, "eval_data")
+    data, held_out = _checked_data(model, data, eval_data, loss)
     net = copy.deepcopy(model)
-    device = device_of(net)
-    data = data.to(device)
-    named = dict(net.named_parameters())
-    masks = check_mask(named, mask) or {}
+    data = data.to(device_of(net))
     spe = num_batches(len(data), config.batch_size)
     total = config.total_steps(spe)
-    wanted = sorted({int(s) for s in checkpoint_steps})
-    if wanted and not 0 <= wanted[-1] <= total:
-        raise ValueError(f"checkpoint step {wanted[-1]} lies outside training (0 to {total} steps)")
+    wanted = _checkpoint_steps(checkpoint_steps, total)
+    if resume is not None and not 0 <= resume.step <= total:
+        raise ValueError(f"cannot resume at step {resume.step} of a {total}-step run")
+    masks = check_mask(dict(net.named_parameters()), mask) or {}
     optimizer = _optimizer(config, net.parameters())
-    step, history, sums = 0, [], [0.0, 0.0, 0]
-    if resume is not None:
-        if not 0 <= resume.step <= total:
-            raise ValueError(f"cannot resume at step {resume.step} of a {total}-step run")
-        load_into(net, resume.state)
-        optimizer.load_state_dict(copy.deepcopy(resume.optimizer))
-        step, history, sums = resume.step, list(resume.history), list(resume.sums)
-    _apply_mask(named, masks)
-    checkpoints: dict[int, Checkpoint] = {}
-
-    def snapshot() -> Checkpoint:
-        return Checkpoint(
-            step,
-            state_of(net),
-            copy.deepcopy(optimizer.state_dict()),
-            tuple(history),
-            (float(sums[0]), float(sums[1]), int(sums[2])),
-        )
-
-    if step in wanted:
-        checkpoints[step] = snapshot()
+    run = TrainingSession(net, optimizer, masks, loss_function(loss), data.regression, resume)
+    checkpoints = {run.step: run.checkpoint()} if run.step in wanted else {}
     start_time = time.perf_counter()
-    bar = tqdm(total=total, initial=step, desc="train", disable=not progress, leave=False)
-    check_every = 1 if device.type == "cpu" else spe
-    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-    correct = torch.zeros((), device=device, dtype=torch.float64)
-    first_bad = torch.full((), -1, device=device, dtype=torch.long)
-    loss_sum += sums[0]
-    correct += sums[1]
-    seen = int(sums[2])
-    regression = data.regression
+    bar = tqdm(total=total, initial=run.step, desc="train", disable=not progress, leave=False)
+    check_every = 1 if run.device.type == "cpu" else spe  # a GPU syncs once per epoch
     net.train()
-    while step < total:
-        epoch, offset = divmod(step, spe)
+    while run.step < total:
+        epoch, offset = divmod(run.step, spe)
+        generator = epoch_generator(data_seed, epoch)
         for x, y in data.batches(
-            config.batch_size,
-            epoch_generator(data_seed, epoch),
-            augment=config.augment,
-            start=offset,
+            config.batch_size, generator, augment=config.augment, start=offset
         ):
-            lr = config.lr_at(step, spe)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            out = net(x)
-            batch_loss = loss_fn(out, y)
-            optimizer.zero_grad(set_to_none=True)
-            batch_loss.backward()
-            for name, m in masks.items():
-                grad = named[name].grad
-                if grad is not None:
-                    grad.mul_(m)
-            optimizer.step()
-            _apply_mask(named, masks)
-            with torch.no_grad():
-                bad = ~torch.isfinite(batch_loss.detach())
-                first_bad = torch.where(
-                    (first_bad < 0) & bad, torch.full_like(first_bad, step), first_bad
-                )
-                loss_sum += batch_loss.detach().double() * len(y)
-                if not regression:
-                    correct += (out.argmax(1) == y).sum()
-            seen += len(y)
-            step += 1
+            lr = config.lr_at(run.step, spe)
+            run.sgd_step(x, y, lr)
             bar.update(1)
-            ending = offset + 1 == spe or step == total
-            if step % check_every == 0 or ending or step in wanted:
-                _raise_if_bad(first_bad)
-            if step in wanted:
-                sums = [float(loss_sum), float(correct), seen]
-                checkpoints[step] = snapshot()
+            ending = offset + 1 == spe or run.step == total
+            if run.step % check_every == 0 or ending or run.step in wanted:
+                run.watch.check()
+            if run.step in wanted:
+                checkpoints[run.step] = run.checkpoint()
             if ending:
-                history.append(
-                    _epoch_record(
-                        epoch,
-                        step,
-                        lr,
-                        loss_sum,
-                        None if regression else correct,
-                        seen,
-                        net,
-                        eval_data,
-                        loss,
-                    )
-                )
-                loss_sum.zero_()
-                correct.zero_()
-                seen = 0
-                sums = [0.0, 0.0, 0]
-                if progress:
-                    bar.set_postfix(
-                        loss=f"{history[-1].loss:.4f}", acc=f"{history[-1].accuracy:.3f}"
-                    )
+                record = run.end_epoch(epoch, lr, held_out, loss)
+                bar.set_postfix(loss=f"{record.loss:.4f}", acc=f"{record.accuracy:.3f}")
             offset += 1
-            if step >= total:
+            if run.step >= total:
                 break
     bar.close()
     seconds = time.perf_counter() - start_time
-    final = evaluate(net, eval_data, loss=loss) if eval_data is not None else None
+    final = evaluate(net, held_out, loss=loss) if held_out is not None else None
     return TrainResult(
         state=state_of(net),
         checkpoints=checkpoints,
-        history=tuple(history),
+        history=tuple(run.history),
         config=config,
         data_seed=int(data_seed),
-        steps=step,
+        steps=run.step,
         seconds=seconds,
         spec=getattr(model, "spec", None),
         final=final,
@@ -218,40 +139,29 @@ def train(
     )
 
 
-def _apply_mask(named: Mapping[str, Tensor], masks: Mapping[str, Tensor]) -> None:
-    with torch.no_grad():
-        for name, m in masks.items():
-            named[name].mul_(m)
+def _checked_data(
+    model: nn.Module, data: DataLike, eval_data: DataLike | None, loss: LossName | LossFn
+) -> tuple[Dataset, Dataset | None]:
+    """The training and held-out data as `Dataset`s, checked against the model and the loss
+    before any work."""
+    train_data = as_dataset(data, "training data", ordered=True)
+    check_loss(loss, train_data.regression, "training data", "train")
+    check_model_input(model, train_data, "training data")
+    check_classes(model, train_data)
+    if eval_data is None:
+        return train_data, None
+    held_out = as_dataset(eval_data, "eval_data")
+    check_loss(loss, held_out.regression, "eval_data", "train")
+    check_model_input(model, held_out, "eval_data")
+    return train_data, held_out
 
 
-def _raise_if_bad(first_bad: Tensor) -> None:
-    k = int(first_bad)
-    if k >= 0:
-        raise FloatingPointError(
-            f"the training loss became NaN or inf at step {k}; lower the learning rate or check "
-            "the data"
+def _checkpoint_steps(steps: Iterable[int], total: int) -> set[int]:
+    """The steps to keep checkpoints of, each within training (0 to `total`)."""
+    wanted = {int(s) for s in steps}
+    outside = sorted(s for s in wanted if not 0 <= s <= total)
+    if outside:
+        raise ValueError(
+            f"checkpoint step {outside[-1]} lies outside training (0 to {total} steps)"
         )
-
-
-def _epoch_record(
-    epoch: int,
-    step: int,
-    lr: float,
-    loss_sum: Tensor,
-    correct: Tensor | None,
-    seen: int,
-    net: nn.Module,
-    eval_data: Dataset | None,
-    loss: LossName | LossFn,
-) -> EpochRecord:
-    held = evaluate(net, eval_data, loss=loss) if eval_data is not None else None
-    net.train()
-    return EpochRecord(
-        epoch=epoch,
-        step=step,
-        lr=lr,
-        loss=float(loss_sum) / max(seen, 1),
-        accuracy=math.nan if correct is None else float(correct) / max(seen, 1),
-        eval_loss=None if held is None else held.loss,
-        eval_accuracy=None if held is None else held.accuracy,
-    )
+    return wanted

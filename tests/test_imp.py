@@ -17,8 +17,8 @@ from lmc_toolkit.store import Store
 from lmc_toolkit.training import TrainConfig, train
 from lmc_toolkit.training.params import state_of
 
-# the module (the package binds the name `imp` to the function)
-imp_module = importlib.import_module("lmc_toolkit.pruning.imp_rounds")
+# the module that trains each round (`start_point`, then `train`)
+level_module = importlib.import_module("lmc_toolkit.pruning.imp_level")
 
 INNER = TrainConfig(steps=12, batch_size=32, lr=0.05)
 
@@ -28,12 +28,12 @@ def mlp(seed: int = 0):
 
 
 class Spy:
-    """Wraps `imp.train` and records what each round starts from."""
+    """Wraps the rounds' `train` and records what each round starts from."""
 
     def __init__(self, monkeypatch, fail_on: int | None = None):
         self.calls: list[dict] = []
         self.fail_on = fail_on
-        monkeypatch.setattr(imp_module, "train", self)
+        monkeypatch.setattr(level_module, "train", self)
         # rounds trained from θ0 go through train_ticket (stored as tickets)
         monkeypatch.setattr(importlib.import_module("lmc_toolkit.pruning.tickets"), "train", self)
 

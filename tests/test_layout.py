@@ -351,7 +351,6 @@ LONG_FUNCTIONS = {
     "connectivity/interpolation.py:interpolate": TO_SPLIT,
     "connectivity/instability_analysis.py:instability": TO_SPLIT,
     "plots/connectivity.py:plot_surface": TO_SPLIT,
-    "pruning/imp_rounds.py:_rounds": TO_SPLIT,
     "plots/pruning.py:plot_mask_iou": TO_SPLIT,
     "landscape/evaluator/core.py:__init__": TO_SPLIT,
     "landscape/evaluator/core.py:__call__": TO_SPLIT,
@@ -360,7 +359,6 @@ LONG_FUNCTIONS = {
     "pruning/tickets.py:evaluate_tickets": TO_SPLIT,
     "landscape/slices.py:plane": TO_SPLIT,
     "study/analyses/hessians.py:curvature": TO_SPLIT,
-    "pruning/imp_rounds.py:_train_round": TO_SPLIT,
     "connectivity/interpolation.py:pairwise": TO_SPLIT,
     "hessian/operator.py:__init__": TO_SPLIT,
     "cli/connectivity.py:cmd_landscape": TO_SPLIT,
@@ -378,12 +376,10 @@ LONG_FUNCTIONS = {
 #: parameters that may be passed by position (keyword-only options do not tangle a call)
 POSITIONAL_HEAVY = {
     "synth/gradient_matching.py:gradient_matching": TO_SPLIT,
-    "pruning/imp_rounds.py:_rounds": TO_SPLIT,
     "hessian/trace_estimators.py:estimate_trace": TO_SPLIT,
     "study/analyses/hessians.py:curvature": TO_SPLIT,
     "pruning/imp_rounds.py:imp": TO_SPLIT,
     "pruning/imp_rounds.py:combined": TO_SPLIT,
-    "pruning/imp_rounds.py:_train_round": TO_SPLIT,
     "training/loop.py:train": TO_SPLIT,
     "synth/distribution_matching.py:distribution_matching": TO_SPLIT,
     "sweep/tiles.py:_tile_unit": TO_SPLIT,

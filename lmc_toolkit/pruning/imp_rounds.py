@@ -19,7 +19,6 @@ asking for more rounds later extends the same run.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, replace
@@ -31,7 +30,8 @@ from tqdm.auto import tqdm
 from lmc_toolkit.checks import check_int
 from lmc_toolkit.data.dataset import Dataset, num_batches
 from lmc_toolkit.data.entrance import as_dataset
-from lmc_toolkit.pruning.imp_config import ImpConfig, ImpRun, samples_seen
+from lmc_toolkit.pruning.imp_config import ImpConfig, ImpRun
+from lmc_toolkit.pruning.imp_level import ImpPlan, RewindPoint, RoundRecord, train_round
 from lmc_toolkit.pruning.imp_result import ImpResult, ImpRound
 from lmc_toolkit.pruning.mask import Mask, check_compatible
 from lmc_toolkit.pruning.prune import magnitude
@@ -39,10 +39,10 @@ from lmc_toolkit.store.runs import Store
 from lmc_toolkit.training.config import TrainConfig
 from lmc_toolkit.training.evaluation import evaluate
 from lmc_toolkit.training.identity import data_fingerprint, model_identity, with_init_seed
-from lmc_toolkit.training.loop import check_classes, train
+from lmc_toolkit.training.loop import check_classes
 from lmc_toolkit.training.params import with_state
 from lmc_toolkit.training.probe import check_model_input
-from lmc_toolkit.training.results import Checkpoint, Metrics
+from lmc_toolkit.training.results import Metrics
 
 
 def imp(
@@ -110,216 +110,107 @@ def imp(
         start_mask="" if mask is None else start.digest(),
         **model_identity(net0),
     )
-    run = store.run(key) if store is not None else None
-    eval_id = None if eval_data is None else data_fingerprint(eval_data)
-    return _rounds(
-        net0,
-        prune_data,
-        config,
-        total,
-        data_seed,
-        start,
-        run,
-        eval_data,
-        eval_id,
-        progress,
-        recompute,
-        train_size=len(train_data),
+    plan = ImpPlan(
+        net0=net0,
+        data=prune_data,
+        config=config,
+        total=total,
+        data_seed=data_seed,
+        start=start,
+        run=store.run(key) if store is not None else None,
         store=store,
+        recompute=recompute,
+        eval_data=eval_data,
+        eval_id=None if eval_data is None else data_fingerprint(eval_data),
+        progress=progress,
     )
+    return _rounds(plan, train_size=len(train_data))
 
 
-def _rounds(
-    net0: nn.Module,
-    data: Dataset,
-    config: ImpConfig,
-    total: int,
-    data_seed: int,
-    start: Mask,
-    run: Any,
-    eval_data: Dataset | None,
-    eval_id: str | None,
-    progress: bool,
-    recompute: bool,
-    train_size: int,
-    store: Store | None = None,
-) -> ImpResult:
-    k = config.rewind_step
+def _rounds(plan: ImpPlan, train_size: int) -> ImpResult:
+    """Rounds 0..R of `plan`: each loaded from the run folder when it is there, else trained
+    and saved at once (so an interrupted run resumes from its last finished round)."""
+    config, run = plan.config, plan.run
     rounds: list[ImpRound] = []
-    rewind: dict[str, Any] | None = None  # {"step", "state", "param_groups"} for rewind=k
+    rewind: RewindPoint | None = None
     mask_samples, mask_seconds = 0, 0.0
-    bar = tqdm(range(config.rounds + 1), desc="imp rounds", disable=not progress)
+    bar = tqdm(range(config.rounds + 1), desc="imp rounds", disable=not plan.progress)
     for r in bar:
-        name = f"round-{r:03d}"
-        # a corrupt round is trained again: it is determined by the rounds before it
-        stored = (
-            None
-            if run is None or recompute
-            else run.load_or(name, None, "training the round again")
-        )
-        if stored is not None:
-            if r == 0 and k is not None:
-                rewind = stored["rewind"]
-            eval_metrics = _stored_eval(stored, net0, eval_data, eval_id, run, name)
-            rec = stored
-        else:
-            rec, rewind = _train_round(
-                r,
-                net0,
-                data,
-                config,
-                total,
-                data_seed,
-                start,
-                rounds,
-                rewind,
-                progress,
-                None if recompute else store,
-            )
-            eval_metrics = None
-            if eval_data is not None:
-                eval_metrics = evaluate(with_state(net0, rec["state"]), eval_data)
-            if run is not None:
-                payload = dict(rec, eval_data=eval_id)
-                payload["eval"] = None if eval_metrics is None else asdict(eval_metrics)
-                if r == 0 and k is not None:
-                    payload["rewind"] = rewind
-                run.save(name, payload)
-        mask_seconds += rec["prune_seconds"]
+        previous = rounds[-1] if rounds else None
+        record, rewind, eval_metrics = _round(plan, r, previous, rewind)
+        mask_seconds += record.prune_seconds
         rnd = ImpRound(
             round=r,
-            mask=Mask.from_dict(rec["mask"]),
-            state=rec["state"],
-            data=data.name,
-            steps=int(rec["steps"]),
-            samples=int(rec["samples"]),
-            train_seconds=float(rec["train_seconds"]),
-            prune_seconds=float(rec["prune_seconds"]),
+            mask=record.mask,
+            state=record.state,
+            data=plan.data.name,
+            steps=record.steps,
+            samples=record.samples,
+            train_seconds=record.train_seconds,
+            prune_seconds=record.prune_seconds,
             mask_samples=mask_samples,
             mask_seconds=mask_seconds,
-            train_loss=rec["train_loss"],
-            train_accuracy=rec["train_accuracy"],
+            train_loss=record.train_loss,
+            train_accuracy=record.train_accuracy,
             eval=eval_metrics,
         )
         rounds.append(rnd)
         mask_samples += rnd.samples
         mask_seconds += rnd.train_seconds
-        if progress:
-            acc = "" if rnd.accuracy is None else f"{rnd.accuracy:.3f}"
-            bar.set_postfix(sparsity=f"{rnd.sparsity:.3f}", acc=acc)
+        acc = "" if rnd.accuracy is None else f"{rnd.accuracy:.3f}"
+        bar.set_postfix(sparsity=f"{rnd.sparsity:.3f}", acc=acc)
     bar.close()
     return ImpResult(
         config=config,
         rounds=tuple(rounds),
-        data_seed=data_seed,
-        spec=getattr(net0, "spec", None),
-        prune_size=len(data),
+        data_seed=plan.data_seed,
+        spec=getattr(plan.net0, "spec", None),
+        prune_size=len(plan.data),
         train_size=train_size,
-        rewind_state=None if rewind is None else rewind["state"],
+        rewind_state=None if rewind is None else rewind.state,
         run=None if run is None else run.path.name,
     )
 
 
-def _stored_eval(
-    stored: Mapping[str, Any],
-    net0: nn.Module,
-    eval_data: Dataset | None,
-    eval_id: str | None,
-    run: Any,
-    name: str,
-) -> Metrics | None:
-    if eval_data is None:
+def _round(
+    plan: ImpPlan, r: int, previous: ImpRound | None, rewind: RewindPoint | None
+) -> tuple[RoundRecord, RewindPoint | None, Metrics | None]:
+    """Round r from the run folder, or trained (and saved): its record, the rewind point, its
+    metrics on the evaluation data. A corrupt stored round is trained again: it is
+    determined by the rounds before it."""
+    name = f"round-{r:03d}"
+    run, k = plan.run, plan.config.rewind_step
+    stored = None
+    if run is not None and not plan.recompute:
+        stored = run.load_or(name, None, "training the round again")
+    if stored is not None:
+        if r == 0 and k is not None:
+            rewind = RewindPoint.from_dict(stored["rewind"])
+        return RoundRecord.from_dict(stored), rewind, _stored_eval(plan, stored, name)
+    record, rewind = train_round(plan, r, previous, rewind)
+    metrics = None
+    if plan.eval_data is not None:
+        metrics = evaluate(with_state(plan.net0, record.state), plan.eval_data)
+    if run is not None:
+        payload = dict(record.to_dict(), eval_data=plan.eval_id)
+        payload["eval"] = None if metrics is None else asdict(metrics)
+        if r == 0 and rewind is not None:
+            payload["rewind"] = rewind.to_dict()
+        run.save(name, payload)
+    return record, rewind, metrics
+
+
+def _stored_eval(plan: ImpPlan, stored: Mapping[str, Any], name: str) -> Metrics | None:
+    """A stored round's metrics on the evaluation data: kept when they were taken on the
+    same data, else evaluated now and saved with the round."""
+    if plan.eval_data is None:
         return None
-    if stored.get("eval") is not None and stored.get("eval_data") == eval_id:
+    if stored.get("eval") is not None and stored.get("eval_data") == plan.eval_id:
         return Metrics(**stored["eval"])
-    metrics = evaluate(with_state(net0, stored["state"]), eval_data)
-    run.save(name, dict(stored, eval=asdict(metrics), eval_data=eval_id))
+    metrics = evaluate(with_state(plan.net0, stored["state"]), plan.eval_data)
+    assert plan.run is not None  # a stored round came from the run folder
+    plan.run.save(name, dict(stored, eval=asdict(metrics), eval_data=plan.eval_id))
     return metrics
-
-
-def _train_round(
-    r: int,
-    net0: nn.Module,
-    data: Dataset,
-    config: ImpConfig,
-    total: int,
-    data_seed: int,
-    start: Mask,
-    rounds: list[ImpRound],
-    rewind: dict[str, Any] | None,
-    progress: bool,
-    store: Store | None = None,
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """Train round `r`. A round trained from θ0 (every round of rewinding to init, and round 0
-    without a rewind step) is exactly the ticket θ0 ⊙ mask, so with a store it is trained
-    through `train_ticket` and kept under the ticket's key: ticket tables, interpolation and
-    the figure notebooks reuse it instead of training it again."""
-    tc = config.train
-    k = config.rewind_step
-    t0 = time.perf_counter()
-    if r == 0:
-        mask = start
-    else:
-        prev = rounds[-1]
-        mask = magnitude(prev.state, config.rate, prev.mask, config.scope)
-    prune_seconds = time.perf_counter() - t0 if r else 0.0
-    first_step = 0
-    if k is None and (r == 0 or config.rewind == "init"):
-        from lmc_toolkit.pruning.tickets import train_ticket
-
-        result = train_ticket(net0, mask, data, tc, data_seed, store=store, progress=progress)
-    elif r == 0:
-        result = train(
-            net0,
-            data,
-            tc,
-            data_seed,
-            mask=mask,
-            checkpoint_steps=[] if k is None else [k],
-            progress=progress,
-        )
-        if k is not None:
-            ckpt = result.checkpoints[k]
-            rewind = {
-                "step": k,
-                "state": _cpu(ckpt.state),
-                "param_groups": copy.deepcopy(ckpt.optimizer["param_groups"]),
-            }
-    elif k is not None:
-        assert rewind is not None
-        first_step = k
-        resume = Checkpoint(
-            step=k,
-            state=mask.apply(rewind["state"]),
-            optimizer={"state": {}, "param_groups": copy.deepcopy(rewind["param_groups"])},
-        )
-        result = train(net0, data, tc, data_seed, mask=mask, resume=resume, progress=progress)
-    elif config.rewind == "init":
-        result = train(net0, data, tc, data_seed, mask=mask, progress=progress)
-    else:
-        weights = with_state(net0, mask.apply(rounds[-1].state))
-        if config.rewind == "finetune":
-            spe = num_batches(len(data), tc.batch_size)
-            final_lr = tc.lr_at(max(total - 1, 0), spe)
-            tc = replace(tc, lr=final_lr, milestones=(), warmup_steps=0)
-        result = train(weights, data, tc, data_seed, mask=mask, progress=progress)
-    last = result.history[-1] if result.history else None
-    rec = {
-        "round": r,
-        "mask": mask.to_dict(),
-        "state": _cpu(result.state),
-        "steps": result.steps - first_step,
-        "samples": samples_seen(len(data), tc.batch_size, first_step, result.steps),
-        "train_seconds": result.seconds,
-        "prune_seconds": prune_seconds,
-        "train_loss": None if last is None else last.loss,
-        "train_accuracy": None if last is None else last.accuracy,
-    }
-    return rec, rewind
-
-
-def _cpu(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    return {k: v.detach().cpu() for k, v in state.items()}
 
 
 def distilled_pruning(

@@ -36,6 +36,7 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,19 +58,42 @@ __all__ = [
 ]
 
 
-def _root(store: Store | str | Path | None) -> tuple[str, float]:
-    """The store as workers receive it: an absolute path (their working folder may differ)
-    and the lock timeout."""
-    s = store if isinstance(store, Store) else Store(store)
-    return os.path.abspath(s.root), s.lock_stale
+@dataclass(frozen=True)
+class UnitContext:
+    """What every unit of a sweep shares, as workers receive it: the study's config, the
+    store's absolute path (a worker's working folder may differ) and lock timeout, the device."""
+
+    config: StudyConfig
+    store_path: str
+    lock_stale: float
+    device: Any = None
+
+    @staticmethod
+    def of(config: StudyConfig, store: Store | str | Path | None, device: Any) -> UnitContext:
+        s = store if isinstance(store, Store) else Store(store)
+        return UnitContext(config, os.path.abspath(s.root), s.lock_stale, device)
+
+    def study(self) -> StudyRuns:
+        """The study of a unit, kept per process (`_study`): the units a worker runs one after
+        the other load the data and build θ0 once."""
+        return _study(self)
+
+
+@dataclass(frozen=True)
+class SpawnPoint:
+    """Where an instability unit's copies come from: the mask of `method` at `round`, spawned
+    at step `k` of the run with data seed `spawn_seed`."""
+
+    method: str
+    round: int
+    k: int
+    spawn_seed: int
 
 
 @functools.lru_cache(maxsize=4)
-def _study(config: StudyConfig, root: tuple[str, float], device: Any) -> StudyRuns:
-    """The study of a unit, kept per process so that the units a worker runs one after the
-    other load the data and build θ0 once."""
-    path, stale = root
-    return StudyRuns(config, Store(path, lock_stale=stale), device=device, progress=False)
+def _study(ctx: UnitContext) -> StudyRuns:
+    store = Store(ctx.store_path, lock_stale=ctx.lock_stale)
+    return StudyRuns(ctx.config, store, device=ctx.device, progress=False)
 
 
 def _check_config(config: Any) -> None:
@@ -105,8 +129,8 @@ def _mask(study: StudyRuns, method: str, round: int):
 # -- IMP and distilled pruning ---------------------------------------------------------------
 
 
-def _imp_unit(config: StudyConfig, root: tuple[str, float], device: Any, method: str) -> dict:
-    study = _study(config, root, device)
+def _imp_unit(ctx: UnitContext, method: str) -> dict:
+    study = ctx.study()
     result = _pruning_run(study, method)
     return {"method": method, "rounds": len(result.rounds) - 1}
 
@@ -125,14 +149,9 @@ def imp_units(
     unknown = [m for m in methods or () if m not in config.methods]
     if unknown:
         raise ValueError(f"unknown method {unknown[0]!r}; methods: {config.methods}")
-    root = _root(store)
+    ctx = UnitContext.of(config, store, device)
     return [
-        Unit(
-            f"prune-{m}",
-            _imp_unit,
-            (config, root, device, m),
-            {"method": m, "rounds": config.rounds},
-        )
+        Unit(f"prune-{m}", _imp_unit, (ctx, m), {"method": m, "rounds": config.rounds})
         for m in chosen
     ]
 
@@ -140,26 +159,23 @@ def imp_units(
 # -- tickets ----------------------------------------------------------------------------------
 
 
-def _ticket_unit(
-    config: StudyConfig,
-    root: tuple[str, float],
-    device: Any,
-    method: str,
-    round: int,
-    data_seed: int,
-) -> dict:
+def _ticket_unit(ctx: UnitContext, method: str, level: int, data_seed: int) -> dict:
     from lmc_toolkit.pruning.tickets import ticket_key, train_ticket
 
-    study = _study(config, root, device)
-    mask = _mask(study, method, round)
+    study, train = ctx.study(), ctx.config.train
+    mask = _mask(study, method, level)
     result = train_ticket(
-        study.model0, mask, study.train_data, config.train, data_seed, store=study.store,
-        progress=False,
-    )  # fmt: skip
-    key = ticket_key(study.model0, mask, study.train_data, config.train, data_seed)
+        study.model0, mask, study.train_data, train, data_seed, store=study.store, progress=False
+    )
+    key = ticket_key(study.model0, mask, study.train_data, train, data_seed)
     final = None if result.final is None else result.final.accuracy
-    return {"method": method, "round": round, "data_seed": data_seed, "run": run_name(key),
-            "train_accuracy": final}  # fmt: skip
+    return {
+        "method": method,
+        "round": level,
+        "data_seed": data_seed,
+        "run": run_name(key),
+        "train_accuracy": final,
+    }
 
 
 def ticket_units(
@@ -185,15 +201,15 @@ def ticket_units(
         raise ValueError(f"round {wrong[0]!r} lies outside the IMP run (0 to {config.rounds})")
     if any(isinstance(s, bool) or not isinstance(s, int) for s in seeds):
         raise ValueError(f"data_seeds must be ints, got {seeds!r}")
-    root = _root(store)
+    ctx = UnitContext.of(config, store, device)
     units = []
     for method in methods:
         for r in (0,) if method == "dense" else rounds:
             for s in seeds:
-                cfg = {"method": method, "round": r, "sparsity": round(config.sparsity(r), 4),
-                       "data_seed": s}  # fmt: skip
+                sparsity = round(config.sparsity(r), 4)
+                cfg = {"method": method, "round": r, "sparsity": sparsity, "data_seed": s}
                 label = f"ticket-{method}-r{r}-s{s}"
-                units.append(Unit(label, _ticket_unit, (config, root, device, method, r, s), cfg))
+                units.append(Unit(label, _ticket_unit, (ctx, method, r, s), cfg))
     return units
 
 
@@ -253,39 +269,39 @@ def study_sweep(
 # -- instability --------------------------------------------------------------------------------
 
 
-def _instability_inputs(study: StudyRuns, method: str, round: int, k: int, spawn_seed: int):
+def _instability_inputs(study: StudyRuns, point: SpawnPoint):
     from lmc_toolkit.connectivity.spawning import spawn_run
 
-    c = study.config
-    mask = _mask(study, method, round)
-    key = spawn_run(study.model0, study.train_data, c.train, k, spawn_seed, mask)
+    mask = _mask(study, point.method, point.round)
+    train = study.config.train
+    key = spawn_run(study.model0, study.train_data, train, point.k, point.spawn_seed, mask)
     return mask, key
 
 
-def _spawn_unit(config, root, device, method, round, k, spawn_seed) -> dict:
+def _spawn_unit(ctx: UnitContext, point: SpawnPoint) -> dict:
     from lmc_toolkit.connectivity.spawning import train_spawn
 
-    study = _study(config, root, device)
-    mask, key = _instability_inputs(study, method, round, k, spawn_seed)
-    train_spawn(study.model0, study.train_data, config.train, key, mask, study.store, False)
-    return {"k": k, "run": run_name(key)}
+    study = ctx.study()
+    mask, key = _instability_inputs(study, point)
+    train_spawn(study.model0, study.train_data, ctx.config.train, key, mask, study.store, False)
+    return {"k": point.k, "run": run_name(key)}
 
 
-def _child_unit(config, root, device, method, round, k, spawn_seed, seed) -> dict:
+def _child_unit(ctx: UnitContext, point: SpawnPoint, seed: int) -> dict:
     from lmc_toolkit.connectivity.spawning import ChildRun, train_child, train_spawn
     from lmc_toolkit.pruning.tickets import ticket_key, train_ticket
 
-    study = _study(config, root, device)
-    mask, key = _instability_inputs(study, method, round, k, spawn_seed)
-    data, store = study.train_data, study.store
-    if k == 0:  # copies spawned at init are the tickets (as `instability()` stores them)
-        train_ticket(study.model0, mask, data, config.train, seed, store=store, progress=False)
-        name = run_name(ticket_key(study.model0, mask, data, config.train, seed))
-        return {"k": k, "data_seed": seed, "run": name}
-    spawn = train_spawn(study.model0, data, config.train, key, mask, store, False)
+    study = ctx.study()
+    mask, key = _instability_inputs(study, point)
+    data, store, train = study.train_data, study.store, ctx.config.train
+    if point.k == 0:  # copies spawned at init are the tickets (as `instability()` stores them)
+        train_ticket(study.model0, mask, data, train, seed, store=store, progress=False)
+        name = run_name(ticket_key(study.model0, mask, data, train, seed))
+        return {"k": 0, "data_seed": seed, "run": name}
+    spawn = train_spawn(study.model0, data, train, key, mask, store, False)
     child = ChildRun(key, seed)
     train_child(study.model0, data, spawn, child, mask, store, False)
-    return {"k": k, "data_seed": seed, "run": run_name(child)}
+    return {"k": point.k, "data_seed": seed, "run": run_name(child)}
 
 
 def instability_units(
@@ -313,19 +329,29 @@ def instability_units(
         raise ValueError(f"ks must be spawn steps ≥ 0, got {ks!r}")
     seeds = tuple(config.data_seeds[:2] if data_seeds is None else data_seeds)
     children = [s for pair in child_seeds(seeds, pairs) for s in pair]
-    root, s0 = _root(store), int(seeds[0])
+    ctx, s0 = UnitContext.of(config, store, device), int(seeds[0])
     base = {"method": method, "round": round}
+    points = {k: SpawnPoint(method, round, k, s0) for k in ks}
     spawns = [
-        Unit(f"spawn-{method}-r{round}-k{k}", _spawn_unit, (config, root, device, method, round,
-             k, s0), {**base, "k": k, "spawn_seed": s0})
+        Unit(
+            f"spawn-{method}-r{round}-k{k}",
+            _spawn_unit,
+            (ctx, points[k]),
+            {**base, "k": k, "spawn_seed": s0},
+        )
         for k in ks
         if k > 0  # at k = 0 the children start from θ0 itself
-    ]  # fmt: skip
+    ]
     kids = [
-        Unit(f"child-{method}-r{round}-k{k}-s{s}", _child_unit, (config, root, device, method,
-             round, k, s0, s), {**base, "k": k, "data_seed": s})
-        for k in ks for s in children
-    ]  # fmt: skip
+        Unit(
+            f"child-{method}-r{round}-k{k}-s{s}",
+            _child_unit,
+            (ctx, points[k], s),
+            {**base, "k": k, "data_seed": s},
+        )
+        for k in ks
+        for s in children
+    ]
     return spawns, kids
 
 

@@ -368,7 +368,6 @@ LONG_FUNCTIONS = {
     "plots/study.py:plot_tradeoff": TO_SPLIT,
     "synth/gradient_matching.py:gradient_matching": TO_SPLIT,
     "study/claims.py:claim_tradeoff": TO_SPLIT,
-    "study/claims.py:claim_stable_at_init": TO_SPLIT,
     "hessian/trace_estimators.py:estimate_trace": TO_SPLIT,
     "hessian/spectrum.py:density": TO_SPLIT,
     "cli/synth.py:cmd_distill": TO_SPLIT,

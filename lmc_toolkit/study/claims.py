@@ -30,6 +30,7 @@ from lmc_toolkit.connectivity.intervals import (
 )
 from lmc_toolkit.study.claims_masks import claim_masks_compete
 from lmc_toolkit.study.evidence import (
+    Evidence,
     distilled_first,
     figure_json,
     load_evidence,
@@ -82,47 +83,56 @@ def claim_stable_at_init(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
             "C2", statement, quantity, threshold, "F2 lacks dense, IMP or synthetic evidence"
         )
     method = methods[0]
-    base = t.barrier_baseline
-
-    def barrier(m: str, s: float) -> Interval:
-        return barrier_interval(
-            ev.curves(m, s), baseline=base, level=t.level, resamples=t.resamples
+    dense = _barrier(ev, "dense", 0.0, t)
+    rows = [
+        (
+            read(dense, t.stable_barrier, "above"),
+            f"dense {show(dense, unit='%')}{ev.peaks('dense', 0.0)}",
+            f"dense: {what_would_change(dense, t.stable_barrier, 'above')}",
         )
-
-    dense = barrier("dense", 0.0)
-    outcomes = [read(dense, t.stable_barrier, "above")]
-    values = [f"dense {show(dense, unit='%')}{ev.peaks('dense', 0.0)}"]
-    changes = [f"dense: {what_would_change(dense, t.stable_barrier, 'above')}"]
-    for s in ev.sparsities(method):
-        if not ev.curves("imp", s):
-            continue
-        mine, imp = barrier(method, s), barrier("imp", s)
-        diff = barrier_difference(
-            ev.curves("imp", s),
-            ev.curves(method, s),
-            baseline=base,
-            level=t.level,
-            resamples=t.resamples,
-        )
-        here = [read(mine, t.stable_barrier, "below"), read(imp, t.stable_barrier, "above")]
-        outcomes.append(combine(here))
-        values.append(
-            f"{s:.0%}: {method} {show(mine, unit='%')}{ev.peaks(method, s)}, IMP "
-            f"{show(imp, unit='%')}{ev.peaks('imp', s)}, IMP − {method} {show(diff, unit='%')}"
-        )
-        changes.append(
-            f"{s:.0%}: {method}: {what_would_change(mine, t.stable_barrier, 'below')}; "
-            f"IMP: {what_would_change(imp, t.stable_barrier, 'above')}"
-        )
-    verdict = combine(outcomes)
+    ]
+    rows += [_stable_row(ev, method, s, t) for s in ev.sparsities(method) if ev.curves("imp", s)]
+    outcomes = [outcome for outcome, _, _ in rows]
     why = f"dense: {outcomes[0]}; {method} stable and IMP unstable per sparsity: " + ", ".join(
         outcomes[1:]
     )
     if not dense.judged:
         why = ONE_PAIR + why
-    return Verdict(
-        "C2", statement, quantity, "; ".join(values), threshold, verdict, why, "; ".join(changes)
+    values, changes = "; ".join(r[1] for r in rows), "; ".join(r[2] for r in rows)
+    return Verdict("C2", statement, quantity, values, threshold, combine(outcomes), why, changes)
+
+
+def _barrier(ev: Evidence, method: str, sparsity: float, t: Thresholds) -> Interval:
+    """The error barrier of `method`'s copies at `sparsity`, with its interval."""
+    return barrier_interval(
+        ev.curves(method, sparsity),
+        baseline=t.barrier_baseline,
+        level=t.level,
+        resamples=t.resamples,
     )
+
+
+def _stable_row(ev: Evidence, method: str, s: float, t: Thresholds) -> tuple[str, str, str]:
+    """C2 at sparsity `s`: (the outcome: `method` stable and IMP unstable, the values shown,
+    what would change the outcome)."""
+    mine, imp = _barrier(ev, method, s, t), _barrier(ev, "imp", s, t)
+    diff = barrier_difference(
+        ev.curves("imp", s),
+        ev.curves(method, s),
+        baseline=t.barrier_baseline,
+        level=t.level,
+        resamples=t.resamples,
+    )
+    outcome = combine([read(mine, t.stable_barrier, "below"), read(imp, t.stable_barrier, "above")])
+    value = (
+        f"{s:.0%}: {method} {show(mine, unit='%')}{ev.peaks(method, s)}, IMP "
+        f"{show(imp, unit='%')}{ev.peaks('imp', s)}, IMP − {method} {show(diff, unit='%')}"
+    )
+    change = (
+        f"{s:.0%}: {method}: {what_would_change(mine, t.stable_barrier, 'below')}; "
+        f"IMP: {what_would_change(imp, t.stable_barrier, 'above')}"
+    )
+    return outcome, value, change
 
 
 # ----- C3 -----

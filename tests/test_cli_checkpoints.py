@@ -74,3 +74,15 @@ def test_bad_checkpoints_are_refused_naming_what_is_wrong(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(f"train {NET} --data-root {tmp_path / 'nowhere'}".split())
     assert "must be an existing folder" in capsys.readouterr().err
+
+
+def test_data_root_lets_a_training_subcommand_read_file_datasets(tmp_path, capsys):
+    from helpers import write_cifar10
+
+    write_cifar10(tmp_path / "cifar", per_batch=20, test=30)
+    argv = f"train --data cifar10 --data-root {tmp_path / 'cifar'} --model convnet3"
+    argv += f" --option width=2 --option depth=1 --steps 2 --store {tmp_path / 's'} --no-progress"
+    assert main(argv.split()) == 0
+    assert "test accuracy" in capsys.readouterr().out
+    assert main([*argv.replace(f"--data-root {tmp_path / 'cifar'} ", "").split()]) == 2
+    assert "root" in capsys.readouterr().err  # without it the files cannot be found

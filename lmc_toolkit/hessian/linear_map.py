@@ -11,7 +11,7 @@ parameter layout (its diagonal is one vector named `"diagonal"`), no structured 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -21,8 +21,31 @@ from lmc_toolkit.hessian.options import random_vectors
 
 #: The name of a `LinearMap`'s single "parameter" (its diagonal's key).
 FLAT = "diagonal"
-#: What the estimators take: a toolkit operator or anything `as_operator` wraps.
+#: What the estimators take: a toolkit operator or anything `as_operator` wraps (a scipy
+#: `LinearOperator`, a curvlinops operator, a matrix, a function with `dim=`).
 OperatorLike = Any
+
+
+@runtime_checkable
+class CurvatureOperator(Protocol):
+    """What the estimators use of an operator (`Hessian`, `GGN`, `EmpiricalFisher` and
+    `LinearMap` have it): its dimension, dtype and device, a product count, what it multiplies
+    by (`curvature`), the product, seeded random probes and the parameter layout."""
+
+    dim: int
+    dtype: torch.dtype
+    device: torch.device
+    products: int
+    curvature: str
+
+    def hvp(self, v: Tensor) -> Tensor: ...
+    def random(
+        self, generator: torch.Generator, kind: str = "rademacher", k: int | None = None
+    ) -> Tensor: ...
+    def to_params(self, v: Tensor) -> dict[str, Tensor]: ...
+    def flatten(self, tensors: Sequence[Tensor] | Mapping[str, Tensor]) -> Tensor: ...
+    def kept(self) -> dict[str, Tensor]: ...
+    def meta(self) -> dict[str, Any]: ...
 
 
 class LinearMap:
@@ -147,7 +170,7 @@ def _scipy_apply(A: Any) -> Callable[[Tensor], Tensor]:
     return apply
 
 
-def as_operator(H: Any) -> Any:
+def as_operator(H: OperatorLike) -> CurvatureOperator:
     """`H` itself where it is a toolkit operator (`Hessian`, `GGN`, `EmpiricalFisher`,
     `LinearMap`), else `LinearMap(H)`."""
     from lmc_toolkit.hessian.operator import Hessian

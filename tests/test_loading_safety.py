@@ -1,6 +1,7 @@
 """Loading never runs code: pickles planted in a store record, a distilled-set file, a saved
 dataset, a mask and a plane's resume file are refused (or, in the store, recomputed), and the
-code they carry never runs. Every `torch.load` in the package passes `weights_only=True`."""
+code they carry never runs. Every `torch.load` in the package passes `weights_only=True`, but
+for the one place a user explicitly vouches for a whole pickled model (`--trust-checkpoint`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from lmc_toolkit.store import StoreError
 from lmc_toolkit.training.runs import TrainRun, train_run
 
 PACKAGE = Path(L.__file__).parent
+#: the files allowed a `torch.load` that may unpickle code, and the guard each must check
+CONSENTED = {"cli/inputs.py": "if not args.trust_checkpoint:"}
 
 
 class Planted:
@@ -92,4 +95,22 @@ def test_every_torch_load_is_weights_only():
                 ok = weights_only and getattr(weights_only[0].value, "value", None) is True
                 calls.append((f"{file.relative_to(PACKAGE)}:{node.lineno}", bool(ok)))
     assert calls, "no torch.load found: the scan is broken"
-    assert [where for where, ok in calls if not ok] == []
+    unsafe = [where for where, ok in calls if not ok]
+    assert [w for w in unsafe if w.split(":")[0] not in CONSENTED] == []
+    for where in unsafe:  # a consented load runs only behind its flag, which defaults to off
+        assert CONSENTED[where.split(":")[0]] in (PACKAGE / where.split(":")[0]).read_text()
+
+
+def test_a_pickled_checkpoint_loads_only_with_consent(tmp_path, capsys):
+    from torch import nn
+
+    from lmc_toolkit.cli import main
+
+    marker = tmp_path / "ran"
+    path = tmp_path / "whole.pt"
+    torch.save(Planted(marker), path)
+    argv = ["hessian", "--data", "digits", "--checkpoint", str(path), "--no-progress"]
+    assert main(argv) == 2 and not marker.exists()
+    assert "pass --trust-checkpoint" in capsys.readouterr().err
+    torch.save(nn.Linear(2, 2), path)  # a whole model, refused the same way without consent
+    assert main(argv) == 2 and "pickled objects" in capsys.readouterr().err

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent / "typecheck"
 #: notebooks whose code cells do not yet type-check (their parameter cells infer `object`,
 #: optional results are used unchecked): the code-clarity issue's remaining work
-NOT_YET_CLEAN = {"F2_interpolation", "F5_hessian", "F7_masks", "explore", "tutorial_lmc"}
+NOT_YET_CLEAN = {"F7_masks", "explore", "tutorial_lmc"}
 
 pytest.importorskip("mypy")
 

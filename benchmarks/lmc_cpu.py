@@ -33,7 +33,12 @@ def main() -> None:
     p.add_argument("--store", default="/tmp/store_lmc")
     p.add_argument("--width", type=int, default=64)
     p.add_argument("--epochs", type=float, default=6)
-    p.add_argument("--lr", type=float, default=0.3, help="0.3 is unstable at init (ENVIRONMENT.md)")
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=0.3,
+        help="0.3: the dense network is unstable at init at this scale",
+    )
     p.add_argument("--later-k", type=int, default=None, help="default: one epoch of steps")
     p.add_argument("--alphas", type=int, default=11)
     p.add_argument("--grid", type=int, default=21)

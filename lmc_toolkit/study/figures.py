@@ -1,6 +1,6 @@
 """Presets and the papermill runner that turns the figure notebooks into `reports/<preset>/`.
 
-Each figure of the study (F1-F8, see PAPER.md, and F9, permutation alignment) is one
+Each figure of the study (F1-F8, and F9, permutation alignment) is one
 parameterized notebook in `notebooks/`. `run_figures` checks every parameter before anything
 is computed, executes the notebooks with papermill (a failing notebook is recorded with its
 error and the others still run), keeps each executed notebook beside its figures, records each

@@ -138,7 +138,7 @@ STUDY_PRESETS: dict[str, StudyConfig] = {
     ),
     "cpu": CPU,
     "fashion": FASHION,
-    # the paper's settings (PAPER.md): CIFAR-10, narrow ResNet-18, IDC-style distilled data
+    # the study's settings: CIFAR-10, narrow ResNet-18, IDC-style distilled data
     "paper": StudyConfig(
         dataset="cifar10",
         model="resnet18",

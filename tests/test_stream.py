@@ -105,6 +105,8 @@ def test_a_stream_refuses_sources_that_break_its_passes(xy):
         L.stream(DataLoader(TensorDataset(x, y), batch_size=50, shuffle=True))
     with pytest.raises(TypeError, match="re-iterable source .* one-shot generator"):
         L.stream((x[i : i + 50], y[i : i + 50]) for i in range(0, 230, 50))
+    dropping = L.stream(DataLoader(TensorDataset(x, y), batch_size=50, drop_last=True))
+    assert dropping.n == 200 and L.evaluate(mlp(), dropping).n == 200  # the short batch dropped
     batches = [(x[i : i + 50], y[i : i + 50]) for i in range(0, 230, 50)]
     s = L.stream(batches)  # a list is re-iterable: its length is counted in one pass
     assert s.n == 230 and s.num_classes == 3

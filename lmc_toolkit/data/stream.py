@@ -96,7 +96,7 @@ class Stream:
         if seen != self.n:
             raise RuntimeError(
                 f"stream {self.name!r} yielded {seen} examples on this pass, not the {self.n} "
-                f"of its first: its source must give the same examples on every pass"
+                f"it holds: its source must give the same examples on every pass"
             )
 
     def head(self, k: int = 2) -> Dataset:
@@ -135,11 +135,7 @@ def stream(data: Any, *, classes: Sequence[str] | None = None, name: str | None 
         )
     label = name or type(dataset if dataset is not None else data).__name__
     x, y = _pair(next(iter(loader)), 0, label)
-    n = (
-        len(dataset)
-        if isinstance(dataset, Sized) and not isinstance(dataset, tud.IterableDataset)
-        else None
-    )
+    n = _length(loader, dataset)
     regression = y.is_floating_point()
     names = list(classes) if classes is not None else classes_of(dataset)
     if n is None or (names is None and not regression):
@@ -155,6 +151,17 @@ def stream(data: Any, *, classes: Sequence[str] | None = None, name: str | None 
         batch_size=getattr(loader, "batch_size", None) or count(x),
         fingerprint=_first_batch_hash(x, y, int(n), label),
     )
+
+
+def _length(loader: Iterable[Any], dataset: Any) -> int | None:
+    """The examples of one pass where the source says it without a pass, else None."""
+    if not isinstance(dataset, Sized) or isinstance(dataset, tud.IterableDataset):
+        return None
+    if isinstance(loader, tud.DataLoader) and loader.drop_last:
+        if loader.batch_size is None:
+            return None  # a custom batch sampler: count
+        return len(loader) * loader.batch_size  # the short last batch is dropped
+    return len(dataset)
 
 
 def _pair(batch: Any, i: int, name: str) -> tuple[Inputs, Tensor]:

@@ -31,8 +31,8 @@ from torch import Tensor
 from torch.utils import data as tud
 
 from lmc_toolkit.data.dataset import Dataset
-from lmc_toolkit.data.inputs import Inputs, cat, check_inputs, count, is_dict, move, shape_of
-from lmc_toolkit.data.loaders import as_targets, check_ordered, classes_of
+from lmc_toolkit.data.inputs import Inputs, cat, check_inputs, count, move, shape_of
+from lmc_toolkit.data.loaders import as_targets, check_ordered, classes_of, read_batch
 from lmc_toolkit.data.stream import Stream
 
 #: the functions that read a `Stream` batch by batch (the others need a `Dataset`)
@@ -96,20 +96,9 @@ def _from_batches(
 ) -> Dataset:
     xs, ys = [], []
     for i, batch in enumerate(batches):
-        if not isinstance(batch, tuple | list) or len(batch) != 2:
-            raise TypeError(
-                f"{what}: batch {i} must be an (x, y) pair, got {_kind(batch)}"
-                + (f" of length {len(batch)}" if isinstance(batch, tuple | list) else "")
-            )
-        x, y = batch
-        x = move(
-            check_inputs(x if is_dict(x) else torch.as_tensor(x), f"{what}: batch {i}'s x"), "cpu"
-        )
-        y = as_targets(y).detach().cpu()
-        if y.dim() == 0:
-            raise ValueError(f"{what}: batch {i} holds 0-d targets; batches are N×… (x) and N (y)")
-        xs.append(x)
-        ys.append(y)
+        x, y = read_batch(batch, i, what)
+        xs.append(move(x, "cpu"))
+        ys.append(y.detach().cpu())
     if not xs:
         raise ValueError(f"{what} ({name!r}) is empty: it yielded no batch")
     shapes = {repr(shape_of(x)) for x in xs}

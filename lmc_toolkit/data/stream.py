@@ -28,14 +28,13 @@ from lmc_toolkit.data.dataset import Dataset
 from lmc_toolkit.data.inputs import (
     Inputs,
     cat,
-    check_inputs,
     count,
     leaves,
     move,
     shape_of,
     take,
 )
-from lmc_toolkit.data.loaders import as_targets, check_ordered, classes_of
+from lmc_toolkit.data.loaders import check_ordered, classes_of, read_batch
 
 
 @dataclass(frozen=True, eq=False)
@@ -165,18 +164,7 @@ def _length(loader: Iterable[Any], dataset: Any) -> int | None:
 
 
 def _pair(batch: Any, i: int, name: str) -> tuple[Inputs, Tensor]:
-    if not isinstance(batch, tuple | list) or len(batch) != 2:
-        raise TypeError(
-            f"stream {name!r}: batch {i} must be an (x, y) pair, got {type(batch).__name__}"
-        )
-    x, y = batch
-    x = check_inputs(
-        x if isinstance(x, dict) else torch.as_tensor(x), f"stream {name!r} batch {i}'s x"
-    )
-    y = as_targets(y)
-    if count(x) != len(y):
-        raise ValueError(f"stream {name!r}: batch {i} has {count(x)} inputs but {len(y)} targets")
-    return x, y
+    return read_batch(batch, i, f"stream {name!r}")
 
 
 def _count(loader: Iterable[Any], name: str) -> tuple[int, int]:

@@ -59,9 +59,9 @@ def batch_scores(loss: str | LossFn, out: Tensor, y: Tensor) -> tuple[Tensor, Te
 
 
 def check_loss(loss: str | LossFn, regression: bool, what: str, who: str) -> None:
-    """Refuse a loss that cannot score `what`'s targets (cross-entropy on float targets)."""
-    if not callable(loss) and loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES} or a callable loss(out, y), got {loss!r}")
+    """Refuse a loss that names no loss, or one that cannot score `what`'s targets
+    (cross-entropy on float targets)."""
+    loss_function(loss)  # an unknown name is refused there
     if regression and loss == "cross_entropy":
         raise ValueError(
             f"{what} has float (regression) targets, which cross-entropy cannot score; pass "

@@ -38,13 +38,11 @@ def add_checkpoints(p: argparse.ArgumentParser, count: str) -> None:
     )
 
 
-def read_data(name: str, split: str, root: str | None, *, stream: bool = False) -> Any:
-    """`load(name, split, root)`; the ImageNet subsets as a `Stream` only where the caller can
-    read one batch by batch (`stream`), else in memory."""
-    from lmc_toolkit.data.sources import load
+def read_data(name: str, split: str, root: str | None) -> Any:
+    """Dataset `name`'s `split` under `root`, in memory (`data.sources.load_in_memory`)."""
+    from lmc_toolkit.data.sources import load_in_memory
 
-    options = {"in_memory": not stream} if name.startswith("imagenet") else {}
-    return load(name, split, root=root, **options)
+    return load_in_memory(name, split, root)
 
 
 def read_checkpoint(path: str, args: argparse.Namespace, data: Any, device: Any = None):

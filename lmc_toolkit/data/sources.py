@@ -370,6 +370,15 @@ def load(
     return SOURCES[name](split=split, root=root, download=download, **options)
 
 
+def load_in_memory(name: str, split: str = "train", root: str | Path | None = None) -> Dataset:
+    """`load(name, split, root)` as a `Dataset` whatever the source (the ImageNet subsets,
+    which stream by default, read into memory): what training needs."""
+    options = {"in_memory": True} if name.startswith("imagenet") else {}
+    data = load(name, split, root=root, **options)
+    assert isinstance(data, Dataset)
+    return data
+
+
 def known_datasets() -> list[str]:
     """The names `load` accepts."""
     return sorted(SOURCES)

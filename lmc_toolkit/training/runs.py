@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from lmc_toolkit.data.sources import load
+from lmc_toolkit.data.sources import load_in_memory
 from lmc_toolkit.models import build
 from lmc_toolkit.store.runs import Store
 from lmc_toolkit.training.config import TrainConfig
@@ -51,9 +51,8 @@ def train_run(
     """Load `run.data` (from `root`, for the datasets that read files), build `run.model`,
     train it and evaluate on the test split; with a store the result is computed once and
     reloaded afterwards (the data's location is not part of the run's identity)."""
-    options = {"in_memory": True} if run.data.startswith("imagenet") else {}
-    train_data = load(run.data, "train", root=root, **options)
-    test_data = load(run.data, "test", root=root, **options)
+    train_data = load_in_memory(run.data, "train", root)
+    test_data = load_in_memory(run.data, "test", root)
     model = build(
         run.model,
         train_data.num_classes,

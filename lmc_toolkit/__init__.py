@@ -110,6 +110,7 @@ _EXPORTS: dict[str, str] = {
     # the study behind the figures
     "Study": "study",
     "StudyConfig": "study",
+    "Sweeps": "study",
     "study_config": "study",
     "run_figures": "study",
     "StoredNetwork": "pruning",
@@ -219,6 +220,7 @@ if TYPE_CHECKING:  # what static tools see; at run time `__getattr__` loads each
     from lmc_toolkit.study import (
         Study,
         StudyConfig,
+        Sweeps,
         instability_sweep,
         run_figures,
         study_config,
@@ -287,6 +289,7 @@ __all__ = [
     "Surface",
     "SweepError",
     "SweepReport",
+    "Sweeps",
     "TicketTable",
     "TrainConfig",
     "TrainResult",

@@ -94,7 +94,7 @@ def test_curvature_summary_matches_its_parts(study: Study):
 def test_with_init_shares_data_and_store_but_not_the_initialization(study: Study):
     other = study.with_init(5)
     assert other.config.init_seed == 5 and study.config.init_seed == 0
-    assert other.store is study.store and other.scheduler == study.scheduler
+    assert other.store is study.store and other.sweeps is study.sweeps
     assert torch.equal(other.train_data.x, study.train_data.x)
     assert not torch.equal(
         next(iter(other.model0.parameters())), next(iter(study.model0.parameters()))

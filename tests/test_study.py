@@ -7,7 +7,7 @@ import torch
 
 from lmc_toolkit.pruning import ImpConfig, Mask, imp, train_ticket
 from lmc_toolkit.store import Store
-from lmc_toolkit.study import Study, StudyConfig, study_config
+from lmc_toolkit.study import Study, StudyConfig, Sweeps, study_config
 from lmc_toolkit.study.presets import STUDY_PRESETS
 
 
@@ -92,7 +92,9 @@ def test_a_mask_computes_only_its_own_pruning_run(tmp_path):
 
 def test_a_scheduled_prefetch_leaves_nothing_for_the_tickets_to_train(tmp_path):
     config = study_config("smoke")
-    swept = Study(config, Store(tmp_path / "a"), device="cpu", progress=False, scheduler="local")
+    swept = Study(
+        config, Store(tmp_path / "a"), device="cpu", progress=False, sweeps=Sweeps("local")
+    )
     report = swept.prefetch()
     assert report.ok and len(report.labels) >= len(config.methods)
     before = swept.store.computations()
@@ -108,7 +110,7 @@ def test_a_scheduled_prefetch_leaves_nothing_for_the_tickets_to_train(tmp_path):
 
 def test_a_bad_scheduler_is_refused_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="allowed"):
-        Study(study_config("smoke"), Store(tmp_path), scheduler="threads:2")
+        Study(study_config("smoke"), Store(tmp_path), sweeps=Sweeps("threads:2"))
     assert not any(tmp_path.iterdir())
 
 

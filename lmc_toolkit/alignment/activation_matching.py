@@ -25,6 +25,7 @@ from lmc_toolkit.alignment.result import Alignment
 from lmc_toolkit.alignment.spec import PermutationSpec, permutation_spec
 from lmc_toolkit.data.dataset import Dataset, check_batch_size
 from lmc_toolkit.data.entrance import as_dataset
+from lmc_toolkit.data.inputs import chunks, move, take
 from lmc_toolkit.training.params import check_compatible
 
 
@@ -55,10 +56,10 @@ def activation_matching(
     stats = {g.name: _Correlation(g.size) for g in spec}
     taps = {g.tap: g.name for g in spec}
     net_a, net_b = _tapped(a, taps), _tapped(b, taps)
-    x = data.x if max_images is None else data.x[:max_images]
+    x = take(data.x, slice(None, max_images))
     with torch.no_grad():
-        for chunk in x.split(batch_size):
-            out_a, out_b = net_a(chunk.to(_device(a))), net_b(chunk.to(_device(b)))
+        for chunk in chunks(x, batch_size):
+            out_a, out_b = net_a(move(chunk, _device(a))), net_b(move(chunk, _device(b)))
             for tap, group in taps.items():
                 stats[group].add(out_a[tap], out_b[tap])
     perms, scores = {}, []

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from lmc_toolkit.alignment.spec import PermutationSpec, permutation_spec
 from lmc_toolkit.data.dataset import Dataset
 from lmc_toolkit.data.entrance import as_dataset
+from lmc_toolkit.data.inputs import Inputs, chunks, move, take
 
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d, nn.LayerNorm)
 
@@ -63,7 +64,7 @@ def repair(
     if layers is None:  # the data's input shape traces a model the registry does not know
         layers = repairable_layers(model, permutation_spec(model, example=data.x))
     layers = list(layers)
-    x = data.x[:images]
+    x = take(data.x, slice(None, images))
     out = copy.deepcopy(model).eval()
     stats_a, stats_b = unit_stats(a, x, layers, batch_size), unit_stats(b, x, layers, batch_size)
     for name in layers:
@@ -82,20 +83,21 @@ def repair(
 
 
 def unit_stats(
-    model: nn.Module, x: Tensor, layers: Sequence[str], batch_size: int = 500
+    model: nn.Module, x: Inputs, layers: Sequence[str], batch_size: int = 500
 ) -> dict[str, tuple[Tensor, Tensor]]:
     """Per layer, the mean and standard deviation (float64, over images and positions) of
     each output unit of `model` (eval mode) on the images `x`."""
-    sums: dict[str, list[Tensor | int]] = {}
+    counts: dict[str, int] = {}
+    sums: dict[str, Tensor] = {}
+    squares: dict[str, Tensor] = {}
 
     def hook(name: str):
         def record(_module: nn.Module, _inputs: tuple, output: Tensor) -> None:
             y = output.detach().double()
             y = y.movedim(1, -1).reshape(-1, y.shape[1])
-            s = sums.setdefault(name, [0, 0.0, 0.0])
-            s[0] += len(y)
-            s[1] = s[1] + y.sum(0)
-            s[2] = s[2] + (y * y).sum(0)
+            counts[name] = counts.get(name, 0) + len(y)
+            sums[name] = sums[name] + y.sum(0) if name in sums else y.sum(0)
+            squares[name] = squares[name] + (y * y).sum(0) if name in squares else (y * y).sum(0)
 
         return record
 
@@ -105,15 +107,15 @@ def unit_stats(
     try:
         with torch.no_grad():
             device = next((p.device for p in model.parameters()), torch.device("cpu"))
-            for chunk in x.split(batch_size):
-                model(chunk.to(device))
+            for chunk in chunks(x, batch_size):
+                model(move(chunk, device))
     finally:
         for h in handles:
             h.remove()
         model.train(was_training)
     out = {}
     for name in layers:
-        n, s1, s2 = sums[name]
-        mean = s1 / n
-        out[name] = (mean.cpu(), (s2 / n - mean**2).clamp_min(0).sqrt().cpu())
+        n = counts[name]
+        mean = sums[name] / n
+        out[name] = (mean.cpu(), (squares[name] / n - mean**2).clamp_min(0).sqrt().cpu())
     return out

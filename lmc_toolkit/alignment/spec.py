@@ -99,14 +99,14 @@ def permutation_spec(
     if not isinstance(model, nn.Module):
         raise TypeError(f"permutation_spec needs an nn.Module, got {type(model).__name__}")
     spec = getattr(model, "spec", None)
-    if example is None and in_shape is None:
-        if not isinstance(spec, ModelSpec):
-            raise ValueError(
-                f"pass in_shape=(C, H, W) or an example batch for {type(model).__name__}: it "
-                "was not made by lmc_toolkit.build, so its input shape is unknown"
-            )
-        in_shape = spec.in_shape
     if example is None:
+        if in_shape is None:
+            if not isinstance(spec, ModelSpec):
+                raise ValueError(
+                    f"pass in_shape=(C, H, W) or an example batch for {type(model).__name__}: "
+                    "it was not made by lmc_toolkit.build, so its input shape is unknown"
+                )
+            in_shape = spec.in_shape
         dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
         example = torch.zeros(2, *in_shape, dtype=dtype or torch.get_default_dtype())
     net = copy.deepcopy(model).eval().cpu()

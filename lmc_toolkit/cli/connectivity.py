@@ -35,7 +35,7 @@ def cmd_instability(args: argparse.Namespace) -> int:
     model = build(
         run.model,
         train_data.num_classes,
-        train_data.in_shape,
+        train_data.image_shape,
         run.init_seed,
         device,
         **dict(run.model_options),

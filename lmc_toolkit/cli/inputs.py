@@ -72,7 +72,7 @@ def read_checkpoint(path: str, args: argparse.Namespace, data: Any, device: Any 
     model = build(
         args.model,
         data.num_classes,
-        data.in_shape,
+        data.image_shape,
         0,
         device or "cpu",
         **dict(args.option),

@@ -75,7 +75,7 @@ def _setup(args: argparse.Namespace):
     model = build(
         args.model,
         train_data.num_classes,
-        train_data.in_shape,
+        train_data.image_shape,
         args.init_seed,
         device,
         **dict(model_options(args.option)),

@@ -24,11 +24,13 @@ def cmd_distill(args: argparse.Namespace) -> int:
     device = torch.device(args.device) if args.device else default_device()
     data = read_data(args.data, "train", args.data_root).to(device)
     options = {"width": args.width} if args.width else {}
-    common = {"store": store, "progress": not args.no_progress}
+    progress = not args.no_progress
     if args.method == "random":
         made = synth.random_subset(data, args.ipc, args.seed, store=store)
     elif args.method == "herding":
-        made = synth.herding(data, args.ipc, seed=args.seed, model_options=options, **common)
+        made = synth.herding(
+            data, args.ipc, seed=args.seed, model_options=options, store=store, progress=progress
+        )
     elif args.method == "dm":
         made = synth.distribution_matching(
             data,
@@ -41,7 +43,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
             seed=args.seed,
             model_options=options,
             factor=args.factor,
-            **common,
+            store=store,
+            progress=progress,
         )
     else:
         made = synth.gradient_matching(
@@ -58,7 +61,8 @@ def cmd_distill(args: argparse.Namespace) -> int:
             factor=args.factor,
             seed=args.seed,
             model_options=options,
-            **common,
+            store=store,
+            progress=progress,
         )
     out = Path(args.out) if args.out else _default_path(store, made, args)
     made.save(out)

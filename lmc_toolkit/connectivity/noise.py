@@ -72,7 +72,7 @@ def barrier_estimate(
     SGD noise."""
     if metric not in ("error", "loss"):
         raise ValueError(f"metric must be 'error' or 'loss', got {metric!r}")
-    values = result.error_barriers if metric == "error" else result.loss_barriers
+    values = list(result.error_barriers if metric == "error" else result.loss_barriers)
     if floor is not None:
         failed = set(failed_pairs(result, floor))
         values = [v for p, v in zip(result.pairs, values, strict=True) if p not in failed]

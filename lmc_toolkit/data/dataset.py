@@ -21,6 +21,7 @@ from typing import Any, Literal, get_args
 import torch
 from torch import Tensor
 
+from lmc_toolkit.data import inputs
 from lmc_toolkit.data.inputs import (
     Inputs,
     check_inputs,
@@ -99,6 +100,12 @@ class Dataset:
         """The shape of one input: C×H×W for images, D for features, T for token ids (name →
         shape for dict inputs)."""
         return shape_of(self.x)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """C×H×W of one image, the shape a registry model is built for (a `ValueError` for
+        feature, token or dict inputs)."""
+        return inputs.image_shape(self.in_shape)
 
     @property
     def num_classes(self) -> int:

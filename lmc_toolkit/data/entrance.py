@@ -24,7 +24,7 @@ the functions that read batch by batch and `as_dataset` refuses by name.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import torch
 from torch import Tensor
@@ -39,7 +39,9 @@ from lmc_toolkit.data.stream import Stream
 STREAMING = "evaluate, Hessian, GGN, EmpiricalFisher, Evaluator, interpolate, line and plane"
 
 #: what `as_dataset` accepts, for type hints
-DataLike = Dataset | Stream | tuple[Inputs, Tensor] | tud.Dataset | tud.DataLoader | Iterable[Any]
+DataLike: TypeAlias = (
+    Dataset | Stream | tuple[Inputs, Tensor] | tud.Dataset | tud.DataLoader | Iterable[Any]
+)
 
 
 def as_dataset(

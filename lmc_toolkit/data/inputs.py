@@ -9,16 +9,17 @@ describe; everything that batches data goes through them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeGuard
+from typing import Any, TypeAlias
 
 import torch
 from torch import Tensor
+from typing_extensions import TypeIs
 
 #: a batch of inputs: one tensor, or name → tensor with the examples along dimension 0
-Inputs = Tensor | Mapping[str, Tensor]
+Inputs: TypeAlias = Tensor | Mapping[str, Tensor]
 
 
-def is_dict(x: Any) -> TypeGuard[Mapping[str, Tensor]]:
+def is_dict(x: Any) -> TypeIs[Mapping[str, Tensor]]:
     """Whether `x` is a dict of input tensors (rather than one tensor)."""
     return isinstance(x, Mapping)
 
@@ -72,7 +73,7 @@ def cat(parts: Sequence[Inputs]) -> Inputs:
     dicts = [p for p in parts if is_dict(p)]
     tensors = [p for p in parts if isinstance(p, Tensor)]
     if dicts:
-        keys = list(dicts[0])
+        keys: list[str] = list(dicts[0])
         if tensors or any(list(p) != keys for p in dicts):
             raise ValueError(f"the batches' input dicts differ in their keys (first: {keys})")
         return {k: torch.cat([p[k] for p in dicts]) for k in keys}
@@ -84,6 +85,21 @@ def shape_of(x: Inputs) -> tuple[int, ...] | dict[str, tuple[int, ...]]:
     if isinstance(x, Mapping):
         return {k: tuple(t.shape[1:]) for k, t in x.items()}
     return tuple(x.shape[1:])
+
+
+def image_shape(shape: tuple[int, ...] | Mapping[str, tuple[int, ...]]) -> tuple[int, int, int]:
+    """`shape` (one example's, as `shape_of` gives it) as the C×H×W a registry model is built
+    for; a `ValueError` for dict inputs and for shapes that are not three positive ints."""
+    if isinstance(shape, Mapping) or len(shape) != 3 or not all(d > 0 for d in shape):
+        raise ValueError(
+            f"in_shape must be three positive ints (C, H, W) for a registry model, got {shape!r}"
+        )
+    return (shape[0], shape[1], shape[2])
+
+
+def chunks(x: Inputs, size: int) -> list[Inputs]:
+    """`x` in consecutive pieces of `size` examples (views, the last one shorter)."""
+    return [take(x, slice(i, i + size)) for i in range(0, count(x), size)]
 
 
 def describe(x: Inputs) -> str:

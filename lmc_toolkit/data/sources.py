@@ -10,7 +10,7 @@ import gzip
 import importlib.util
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import Any, Literal, TypeAlias, overload
 
 import numpy as np
 import torch
@@ -54,7 +54,7 @@ STATS = {
 EMBEDDED_MNIST_TEST_PER_CLASS = 100
 SPLIT_SEED = 0
 
-Reader = Callable[..., Dataset | Stream]
+Reader: TypeAlias = Callable[..., Dataset | Stream]
 SOURCES: dict[str, Reader] = {}
 
 

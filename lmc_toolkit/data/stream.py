@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 from torch.utils import data as tud
 
+from lmc_toolkit.data import inputs
 from lmc_toolkit.data.dataset import Dataset
 from lmc_toolkit.data.inputs import (
     Inputs,
@@ -61,6 +62,12 @@ class Stream:
             f"Stream({self.name!r}, n={self.n}, shape={self.in_shape}, "
             f"classes={self.num_classes}, batch_size={self.batch_size})"
         )
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """C×H×W of one image, the shape a registry model is built for (a `ValueError` for
+        feature, token or dict inputs)."""
+        return inputs.image_shape(self.in_shape)
 
     @property
     def num_classes(self) -> int:

@@ -21,7 +21,7 @@ route.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 import torch
 import torch.nn.functional as F
@@ -37,7 +37,7 @@ CURVATURE_LOSSES = ("cross_entropy",)
 
 #: One chunk's kept graph: the outputs, M's input, the chunk's images and labels, and for the
 #: double-vjp route the dummy cotangent u and Jᵀu (linear in u); None for forward mode.
-Graph = tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None, tuple[Tensor, ...] | None]
+Graph: TypeAlias = tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None, tuple[Tensor, ...] | None]
 #: Layers whose forward-mode derivatives measured slow (see the module docstring).
 _SLOW_FORWARD_MODE = (nn.GroupNorm, nn.LayerNorm, nn.modules.instancenorm._InstanceNorm)
 

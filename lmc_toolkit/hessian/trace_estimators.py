@@ -228,7 +228,7 @@ def estimate_trace(
     )
     if method == "xtrace":
         mean, stderr, samples, exact, extra = _xtrace(counted, draw, probes // 2)
-    elif method == "stratified":
+    elif method == "stratified" and split is not None:  # (checked above)
         mean, stderr, samples, exact = _stratified(counted, split, strata, draw, probes)
         extra = {}
     else:

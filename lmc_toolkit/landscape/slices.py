@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import torch
@@ -34,7 +34,7 @@ from lmc_toolkit.training.identity import tensors_fingerprint
 from lmc_toolkit.training.losses import loss_name
 from lmc_toolkit.training.params import Params
 
-Grid = tuple[float, float, int] | Sequence[float] | np.ndarray
+Grid: TypeAlias = tuple[float, float, int] | Sequence[float] | np.ndarray
 
 
 def grid_axis(spec: Grid, what: str) -> np.ndarray:
@@ -48,7 +48,7 @@ def grid_axis(spec: Grid, what: str) -> np.ndarray:
         lo, hi, n = spec
         if n < 2:
             raise ValueError(f"the grid {what} needs at least 2 points, got n = {n}")
-        values = np.linspace(float(lo), float(hi), n)
+        values = np.linspace(float(lo), float(hi), int(n))
     else:
         values = np.asarray(spec, dtype=float).ravel()
         if len(values) < 2:
@@ -85,7 +85,10 @@ def line(
 ) -> Curve:
     """Loss and accuracy at center + t·direction for `n` values of t in [-span, span] (or in
     `span = (lo, hi)`); `Curve.alphas` holds t."""
-    lo, hi = (-float(span), float(span)) if np.isscalar(span) else (float(span[0]), float(span[1]))
+    if isinstance(span, Sequence):
+        lo, hi = float(span[0]), float(span[1])
+    else:
+        lo, hi = -float(span), float(span)
     ts = grid_axis((lo, hi, n), "of the line")
     policy = _plane_policy(bn)
     data = as_data(data, "evaluation data")

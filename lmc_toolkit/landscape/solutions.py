@@ -9,7 +9,7 @@ from another model, and NaN weights.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 import torch
 from torch import Tensor, nn
@@ -18,7 +18,7 @@ from lmc_toolkit.training.params import Params, check_compatible, check_mask, is
 from lmc_toolkit.training.results import TrainResult
 
 #: a point in weight space: a model, a state dict or parameter dict, or a training result
-Solution = nn.Module | Mapping[str, Tensor] | TrainResult
+Solution: TypeAlias = nn.Module | Mapping[str, Tensor] | TrainResult
 
 
 def template_of(solutions: Sequence[Any], model: nn.Module | None) -> nn.Module:

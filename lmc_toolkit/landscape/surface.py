@@ -138,7 +138,10 @@ class Surface:
 
 
 def empty_surface(
-    x: Sequence[float], y: Sequence[float], markers: Sequence[Marker], meta: Mapping[str, Any]
+    x: Sequence[float] | np.ndarray,
+    y: Sequence[float] | np.ndarray,
+    markers: Sequence[Marker],
+    meta: Mapping[str, Any],
 ) -> Surface:
     """A surface of the grid with every point still to compute (NaN)."""
     shape = (len(y), len(x))

@@ -177,6 +177,8 @@ def plot_mask_iou(
             title=head, template="plotly_white", xaxis_title="layer", yaxis_title=name
         )
         return fig
+    if isinstance(a, Mapping) or isinstance(b, Mapping):
+        raise TypeError("a and b must both be masks, or both lists of masks")
     a, b = list(a), list(b)
     if len(a) != len(b) or not a:
         raise ValueError(

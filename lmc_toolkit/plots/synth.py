@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import torch
 
 from lmc_toolkit.data import Dataset
+from lmc_toolkit.data.inputs import is_dict
 
 
 def image_grid(data: Dataset, per_class: int | None = None, gap: int = 1) -> np.ndarray:
@@ -24,7 +25,7 @@ def image_grid(data: Dataset, per_class: int | None = None, gap: int = 1) -> np.
     if not isinstance(cols, int) or cols < 1:
         raise ValueError(f"per_class must be a positive int or None, got {per_class!r}")
     x = _to_unit(data).cpu()
-    c, h, w = data.in_shape
+    c, h, w = data.image_shape
     grid = np.ones((data.num_classes * (h + gap) - gap, cols * (w + gap) - gap, 3))
     y = data.y.cpu()
     for k in range(data.num_classes):
@@ -38,6 +39,8 @@ def image_grid(data: Dataset, per_class: int | None = None, gap: int = 1) -> np.
 
 
 def _to_unit(data: Dataset) -> torch.Tensor:
+    if is_dict(data.x):
+        raise TypeError(f"{data.name!r} holds dict inputs, not images: there is nothing to draw")
     x = data.x.detach().float()
     mean, std = data.meta.get("mean"), data.meta.get("std")
     if mean is not None and std is not None and len(mean) == len(std) == x.shape[1]:
@@ -53,7 +56,7 @@ def plot_synthetic(
 ) -> go.Figure:
     """The synthetic images of each class as one picture, with the class names down the side."""
     grid = image_grid(data, per_class)
-    h = data.in_shape[1]
+    h = data.image_shape[1]
     meta = data.meta
     if title is None:
         how = meta.get("method", "images")

@@ -5,6 +5,7 @@ masks of the same densities would have (the chance level).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal, overload
 
 import torch
 from torch import Tensor
@@ -21,6 +22,18 @@ def _pairs(a: Mapping[str, Tensor], b: Mapping[str, Tensor]) -> list[tuple[str, 
     ]
 
 
+@overload
+def iou(
+    a: Mapping[str, Tensor], b: Mapping[str, Tensor], per_layer: Literal[False] = ...
+) -> float: ...
+@overload
+def iou(
+    a: Mapping[str, Tensor], b: Mapping[str, Tensor], per_layer: Literal[True]
+) -> dict[str, float]: ...
+@overload
+def iou(
+    a: Mapping[str, Tensor], b: Mapping[str, Tensor], per_layer: bool
+) -> float | dict[str, float]: ...
 def iou(
     a: Mapping[str, Tensor], b: Mapping[str, Tensor], per_layer: bool = False
 ) -> float | dict[str, float]:
@@ -34,6 +47,24 @@ def iou(
     return inter / union if union else 1.0
 
 
+@overload
+def hamming(
+    a: Mapping[str, Tensor],
+    b: Mapping[str, Tensor],
+    per_layer: Literal[False] = ...,
+    normalized: bool = ...,
+) -> float: ...
+@overload
+def hamming(
+    a: Mapping[str, Tensor],
+    b: Mapping[str, Tensor],
+    per_layer: Literal[True],
+    normalized: bool = ...,
+) -> dict[str, float]: ...
+@overload
+def hamming(
+    a: Mapping[str, Tensor], b: Mapping[str, Tensor], per_layer: bool, normalized: bool = ...
+) -> float | dict[str, float]: ...
 def hamming(
     a: Mapping[str, Tensor],
     b: Mapping[str, Tensor],

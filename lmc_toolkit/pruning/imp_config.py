@@ -10,7 +10,7 @@ rewinding); `"finetune"` from those weights at the schedule's final learning rat
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import Literal, TypeAlias, TypeGuard, get_args
 
 from lmc_toolkit.data.dataset import num_batches
 from lmc_toolkit.pruning.prune import Scope, check_fraction, check_scope
@@ -20,7 +20,12 @@ from lmc_toolkit.training.identity import NetworkKey
 RewindName = Literal["init", "lr", "finetune"]
 REWINDS: tuple[RewindName, ...] = get_args(RewindName)
 #: where each IMP round starts: a named point, or a step k of round 0's dense training
-Rewind = RewindName | int
+Rewind: TypeAlias = RewindName | int
+
+
+def is_rewind_name(text: object) -> TypeGuard[RewindName]:
+    """Whether `text` names a rewind point ("init", "lr", "finetune")."""
+    return text in REWINDS
 
 
 @dataclass(frozen=True)
@@ -100,11 +105,11 @@ def samples_seen(n: int, batch_size: int, start: int, stop: int) -> int:
     return upto(stop) - upto(start)
 
 
-def parse_rewind(text: str) -> str | int:
+def parse_rewind(text: str) -> Rewind:
     """`"init"`, `"lr"`, `"finetune"` or a step number, from the command line."""
     text = text.strip()
     if text.isdigit():
         return int(text)
-    if text in REWINDS:
+    if is_rewind_name(text):
         return text
     raise ValueError(f"rewind must be init, lr, finetune or a step number, got {text!r}")

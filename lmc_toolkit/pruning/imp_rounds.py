@@ -250,9 +250,18 @@ def combined(
     r0 = distilled_rounds
     if isinstance(r0, bool) or not isinstance(r0, int) or not 1 <= r0 <= config.rounds:
         raise ValueError(f"distilled_rounds must be an int in [1, {config.rounds}], got {r0!r}")
-    common = dict(eval_data=eval_data, init_seed=init_seed, data_seed=data_seed, store=store)
     dconfig = replace(config, rounds=r0 - 1, train=synthetic_train or config.train)
-    first = imp(model, train_data, dconfig, prune_data=synthetic, progress=progress, **common)
+    first = imp(
+        model,
+        train_data,
+        dconfig,
+        prune_data=synthetic,
+        eval_data=eval_data,
+        init_seed=init_seed,
+        data_seed=data_seed,
+        store=store,
+        progress=progress,
+    )
     last = first.rounds[-1]
     t0 = time.perf_counter()
     handoff = magnitude(last.state, config.rate, last.mask, config.scope)
@@ -262,8 +271,11 @@ def combined(
         train_data,
         replace(config, rounds=config.rounds - r0),
         mask=handoff,
+        eval_data=eval_data,
+        init_seed=init_seed,
+        data_seed=data_seed,
+        store=store,
         progress=progress,
-        **common,
     )
     base_samples = last.mask_samples + last.samples
     base_seconds = last.mask_seconds + last.train_seconds + seconds

@@ -60,6 +60,7 @@ class Mask(Mapping[str, Tensor]):
     """
 
     __slots__ = ("_masks",)
+    _masks: dict[str, Tensor]
 
     def __init__(self, masks: Mapping[str, Tensor]):
         if not isinstance(masks, Mapping):
@@ -162,7 +163,7 @@ class Mask(Mapping[str, Tensor]):
 
     @property
     def kept(self) -> int:
-        return sum(int(m.sum()) for m in self._masks.values())
+        return sum((int(m.sum()) for m in self._masks.values()), 0)
 
     @property
     def pruned(self) -> int:

@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from lmc_toolkit.store.files import (
     CHECKSUM_SUFFIX,
@@ -164,14 +164,14 @@ class Store:
         run = self.run(config)
         stored = _MISSING if recompute else run.load_or(key, _MISSING)
         if stored is not _MISSING:
-            return decode(stored) if decode else stored
+            return decode(stored) if decode else cast(T, stored)
         existed = run.path.is_dir()
         try:
             with self.lock(config, key):
                 # another process may have computed it while we waited for the lock
                 stored = _MISSING if recompute else run.load_or(key, _MISSING)
                 if stored is not _MISSING:
-                    return decode(stored) if decode else stored
+                    return decode(stored) if decode else cast(T, stored)
                 value = compute()
                 self.computed += 1
                 self.record_computation(config, key)

@@ -4,7 +4,8 @@ figure needs, the figure runner (papermill), reports and the headline table."""
 from lmc_toolkit.study.figures import FIGURES, RunReport, run_figures
 from lmc_toolkit.study.parameters import PRESETS
 from lmc_toolkit.study.presets import StudyConfig, describe, study_config
-from lmc_toolkit.study.scheduled import Study
+from lmc_toolkit.study.runs import Study
+from lmc_toolkit.study.sweeps import Sweeps
 from lmc_toolkit.study.units import (
     imp_units,
     instability_sweep,
@@ -19,6 +20,7 @@ __all__ = [
     "RunReport",
     "Study",
     "StudyConfig",
+    "Sweeps",
     "describe",
     "imp_units",
     "instability_sweep",

@@ -45,6 +45,7 @@ from lmc_toolkit.study.rules import (
     UNJUDGED,
     UNSEPARABLE,
     UNTESTED,
+    Side,
     Thresholds,
     combine,
     read,
@@ -223,7 +224,7 @@ def claim_basins(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
         segments = [("θ0", "θ1")] + ([("θ2", "θ3")] if {"θ2", "θ3"} <= labels else [])
         b = [slice_barrier(planes[k], x, y) for x, y in segments]
         iv = interval(sum(b) / len(b), [b], None, t.level)
-        side = "below" if k in synth else "above"
+        side: Side = "below" if k in synth else "above"
         outcomes.append(read(iv, t.stable_barrier, side))
         values.append(f"{k} {iv.format(100, '%', of='segments')}")
         changes.append(f"{k}: {what_would_change(iv, t.stable_barrier, side)}")
@@ -278,18 +279,23 @@ def claim_tradeoff(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
     parts, outcomes, changes = [], [], []
     for target in t.tradeoff_sparsities:
         s = min(imp_at, key=lambda x: abs(x - target))
-        if abs(s - target) > 0.08 or not ev.curves(method, s) or ev.accuracy(method, s) is None:
+        acc, imp_acc = ev.accuracy(method, s), ev.accuracy("imp", s)
+        if abs(s - target) > 0.08 or not ev.curves(method, s) or acc is None or imp_acc is None:
             continue
-        common = {"level": t.level, "resamples": t.resamples}
         bar = barrier_difference(
-            ev.curves(method, s), ev.curves("imp", s), baseline=t.barrier_baseline, **common
-        )
-        gap = accuracy_difference(
-            ev.accuracy(method, s),
-            ev.accuracy("imp", s),
             ev.curves(method, s),
             ev.curves("imp", s),
-            **common,
+            baseline=t.barrier_baseline,
+            level=t.level,
+            resamples=t.resamples,
+        )
+        gap = accuracy_difference(
+            acc,
+            imp_acc,
+            ev.curves(method, s),
+            ev.curves("imp", s),
+            level=t.level,
+            resamples=t.resamples,
         )
         ratio = gap.scaled(1 / dense_mean)
         outcomes.append(combine([read(bar, 0.0, "below"), read(ratio, -t.ratio_gap, "above")]))

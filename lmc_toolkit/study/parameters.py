@@ -75,6 +75,16 @@ def _ints_at_least(minimum: int, *, least: int = 1) -> Callable[[str, Any], None
     return check
 
 
+def _optional(check: Callable[[str, Any], None]) -> Callable[[str, Any], None]:
+    """`check`, or None."""
+
+    def optional(name: str, value: Any) -> None:
+        if value is not None:
+            check(name, value)
+
+    return optional
+
+
 def _folder(name: str, value: Any) -> None:
     """None, or a folder that exists."""
     if value is not None and not (isinstance(value, str | Path) and Path(value).is_dir()):
@@ -84,7 +94,7 @@ def _folder(name: str, value: Any) -> None:
 #: Value checks for parameters that several notebooks share (others are checked by type).
 VALIDATORS: dict[str, Callable[[str, Any], None]] = {
     "preset": _one_of(lambda: PRESETS),
-    "scale": lambda name, value: value is None or _one_of(_scales)(name, value),
+    "scale": _optional(_one_of(_scales)),
     "dataset": _one_of(_datasets),
     "model": _one_of(_models),
     "bn": _one_of(lambda: ("eval", "recalibrate", "interpolate", "batch")),

@@ -112,7 +112,7 @@ def what_would_change(iv: Interval, threshold: float, holds: Side, scale: float 
     verdict = read(iv, threshold, holds)
     if verdict == UNJUDGED:
         return "a second disjoint replicate (an SGD-noise estimate)"
-    other = "above" if holds == "below" else "below"
+    other: Side = "above" if holds == "below" else "below"
     if verdict == UNSEPARABLE:
         near, far = (iv.high, iv.low) if holds == "below" else (iv.low, iv.high)
         return (

@@ -10,8 +10,9 @@ Methods are named `"dense"`, `"imp"` (IMP on real data, rewound to init), `"rand
 pruning at IMP's sparsities) and `"distilled-<source>"` (IMP whose inner training runs on the
 synthetic set `<source>`: one of `SYNTHETIC`).
 
-`StudyRuns` here trains everything in its own process; `Study` (in `scheduled`) is the same
-with an optional scheduler that trains them as sweeps first (`lmc_toolkit.study.units`).
+Every training runs in this process unless the study has `sweeps` (`lmc_toolkit.study.sweeps`),
+which train them first as sweep units (`lmc_toolkit.study.units`) on a process pool or a
+Dask cluster.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ import copy
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
 
 from lmc_toolkit.data.dataset import Dataset
-from lmc_toolkit.data.sources import load
+from lmc_toolkit.data.sources import load_in_memory
 from lmc_toolkit.models import build
 from lmc_toolkit.pruning.imp_config import ImpConfig
 from lmc_toolkit.pruning.imp_result import ImpResult
@@ -40,9 +41,33 @@ from lmc_toolkit.training.results import TrainResult
 from lmc_toolkit.training.runs import default_device
 
 
-class StudyRuns:
-    """Lazily computed, store-cached results of one `StudyConfig` (see the module docstring),
-    every training run in this process. `Study` adds a scheduler that hands them out."""
+class Prefetcher(Protocol):
+    """What hands a study's trainings out as sweeps before they are read (`Sweeps`, in
+    `lmc_toolkit.study.sweeps`); a study without one trains each run when first asked for."""
+
+    def prefetch(
+        self,
+        study: Study,
+        methods: Sequence[str] | None,
+        rounds: Sequence[int] | None,
+        data_seeds: Sequence[int] | None,
+    ) -> Any: ...
+
+    def prefetch_instability(
+        self,
+        study: Study,
+        method: str,
+        round: int,
+        ks: Sequence[int],
+        data_seeds: Sequence[int] | None,
+    ) -> Any: ...
+
+
+class Study:
+    """Lazily computed, store-cached results of one `StudyConfig` (see the module docstring).
+    With `sweeps` (a `lmc_toolkit.study.Sweeps`: a process pool or a Dask cluster), the
+    trainings a figure needs are handed out as sweeps first, so that what follows only loads
+    them; without, every training runs in this process."""
 
     def __init__(
         self,
@@ -50,8 +75,10 @@ class StudyRuns:
         store: Store | str | None = None,
         device: Any = None,
         progress: bool = True,
+        sweeps: Prefetcher | None = None,
     ):
         self.config = config
+        self.sweeps = sweeps
         self.store = store if isinstance(store, Store) else Store(store)
         self.requested_device = device  # None: each sweep worker picks its own
         self.device = device or default_device()
@@ -67,7 +94,7 @@ class StudyRuns:
         """The split, cut to `limit` images by a fixed seed: studies that differ only in their
         initialization (F9 pairs networks from two) see the same images."""
         c = self.config
-        data = load(c.dataset, split, root=c.data_root)
+        data = load_in_memory(c.dataset, split, root=c.data_root)
         return subsample(data, limit, 0).to(self.device)
 
     @cached_property
@@ -83,7 +110,7 @@ class StudyRuns:
         """θ0: the network every method prunes, rewinds to and trains."""
         c, d = self.config, self.train_data
         return build(
-            c.model, d.num_classes, d.in_shape, c.init_seed, self.device, **dict(c.model_options)
+            c.model, d.num_classes, d.image_shape, c.init_seed, self.device, **dict(c.model_options)
         )
 
     def synthetic(self, source: str, seed: int = 0, fresh: bool = False) -> Dataset:
@@ -94,25 +121,41 @@ class StudyRuns:
 
         c, real = self.config, self.train_data
         store = None if fresh else self.store
-        common: dict[str, Any] = {"store": store, "progress": self.progress and not fresh}
-        distill = {
-            "model_options": dict(c.synth_options),
-            "real_batch": c.synth_real_batch,
-            **({"lr": c.synth_lr} if c.synth_lr is not None else {}),
-        }
+        progress = self.progress and not fresh
         if source == "random":
             data = synth.random_subset(real, c.ipc, seed=seed, store=store)
         elif source == "herding":
             data = synth.herding(
-                real, c.ipc, seed=seed, model_options=dict(c.synth_options), **common
+                real,
+                c.ipc,
+                seed=seed,
+                model_options=dict(c.synth_options),
+                store=store,
+                progress=progress,
             )
         elif source == "dm":
             data = synth.distribution_matching(
-                real, c.ipc, c.synth_iterations, seed=seed, **distill, **common
+                real,
+                c.ipc,
+                c.synth_iterations,
+                lr=1.0 if c.synth_lr is None else c.synth_lr,
+                real_batch=c.synth_real_batch,
+                seed=seed,
+                model_options=dict(c.synth_options),
+                store=store,
+                progress=progress,
             )
         elif source == "dc":
             data = synth.gradient_matching(
-                real, c.ipc, iterations=c.synth_iterations, seed=seed, **distill, **common
+                real,
+                c.ipc,
+                iterations=c.synth_iterations,
+                lr=0.1 if c.synth_lr is None else c.synth_lr,
+                real_batch=c.synth_real_batch,
+                seed=seed,
+                model_options=dict(c.synth_options),
+                store=store,
+                progress=progress,
             )
         else:
             raise ValueError(f"synthetic source {source!r} is not one of {SYNTHETIC}")
@@ -173,6 +216,20 @@ class StudyRuns:
             return random_mask(self.model0, c.sparsity(round), seed=c.init_seed + mask_seed)
         return self.run_of(method, mask_seed).rounds[round].mask
 
+    def pruned_masks(self, rounds: tuple[int, ...] | None = None) -> dict[str, list[Mask]]:
+        """Each pruned method's masks (every method but dense) at `rounds` (default
+        `ticket_rounds`; each ≥ 1, as round 0 prunes nothing)."""
+        rounds = self.config.ticket_rounds if rounds is None else rounds
+        if any(r < 1 for r in rounds):
+            raise ValueError(f"rounds must be ≥ 1 (round 0 prunes nothing), got {rounds}")
+        pruned = tuple(m for m in self.config.methods if m != "dense")
+        out: dict[str, list[Mask]] = {}
+        for method, masks in self.masks(rounds, pruned).items():
+            out[method] = [m for m in masks if m is not None]
+            if len(out[method]) != len(rounds):
+                raise RuntimeError(f"{method}'s run has no mask at some of the rounds {rounds}")
+        return out
+
     def masks(
         self, rounds: tuple[int, ...] | None = None, methods: tuple[str, ...] | None = None
     ) -> dict[str, list[Mask | None]]:
@@ -198,7 +255,7 @@ class StudyRuns:
                 out[method] = [run.rounds[r].mask for r in rounds]
         return out
 
-    # -- prefetching: a hook for `Study`, which hands the trainings out as sweeps ----------
+    # -- prefetching: the trainings handed out as sweeps, where the study has `sweeps` -------
 
     def prefetch(
         self,
@@ -206,14 +263,22 @@ class StudyRuns:
         rounds: Sequence[int] | None = None,
         data_seeds: Sequence[int] | None = None,
     ) -> Any:
-        """Nothing here: in-process, each ticket is trained (or loaded) when first asked for."""
-        return None
+        """With `sweeps`, train the pruning runs and then the tickets of `methods` × `rounds`
+        × `data_seeds` (defaults: the config's) as a sweep and return its report (a failed
+        unit raises `SweepError` naming it); without, nothing happens here: tickets are
+        trained (or loaded) when first asked for."""
+        if self.sweeps is None:
+            return None
+        return self.sweeps.prefetch(self, methods, rounds, data_seeds)
 
     def prefetch_instability(
         self, method: str, round: int, ks: Sequence[int], data_seeds: Sequence[int] | None = None
     ) -> Any:
-        """Nothing here: in-process, instability's runs are trained when first asked for."""
-        return None
+        """With `sweeps`, train the spawn points and children of F3's instability analysis of
+        `method` at `round` as a sweep; without, nothing happens here."""
+        if self.sweeps is None:
+            return None
+        return self.sweeps.prefetch_instability(self, method, round, ks, data_seeds)
 
     # -- trained tickets -------------------------------------------------------------------
 
@@ -252,9 +317,10 @@ class StudyRuns:
         """The trained ticket as a network on the study's device."""
         return self.trained(method, round, data_seed).model(self.model0)
 
-    def with_init(self, init_seed: int) -> StudyRuns:
+    def with_init(self, init_seed: int) -> Study:
         """The same study from another initialization θ0 (the same data, store and device),
-        for pairs of networks that share nothing but their recipe (figure F9)."""
+        for pairs of networks that share nothing but their recipe (figure F9), with the same
+        `sweeps`."""
         other = copy.copy(self)
         other.__dict__.pop("model0", None)  # the data (cut by a fixed seed) is shared
         other.config = replace(self.config, init_seed=init_seed)

@@ -1,20 +1,20 @@
 """The study's independent trainings as sweep units (see `lmc_toolkit.sweep`).
 
-Every unit rebuilds `StudyRuns(config, store, device)` on its worker and calls the same library
+Every unit rebuilds `Study(config, store, device)` on its worker and calls the same library
 functions as the in-process path, so its results land under the same store keys: a later
 `Study(config, store)` in a notebook loads them instead of training.
 
 - `imp_units`: IMP on real data and distilled pruning per synthetic source (one unit each;
   the synthetic set is made inside its distilled unit, through the store);
 - `ticket_units`: one unit per (method, round, data seed), the dense network once per seed
-  (= `StudyRuns.trained`); they need the masks, so `study_sweep` runs the IMP units first;
+  (= `Study.trained`); they need the masks, so `study_sweep` runs the IMP units first;
 - `instability_units` / `instability_sweep`: the spawn points (one unit per k > 0), then the
   children (one per k and child seed), under `instability()`'s keys;
 - `plane_tile_units` / `assemble_tiles` (in `lmc_toolkit.sweep.tiles`): a landscape grid split into tiles.
 
 The store must be a path every worker can reach (a shared filesystem for a cluster of several
 machines). `device=None` lets each worker choose its default (CUDA when it has a GPU, as
-`StudyRuns` does); results land under the same keys whatever the device.
+`Study` does); results land under the same keys whatever the device.
 
 Example (a local cluster of 2 worker processes; any `Client` or `"tcp://host:port"` works; in
 a script, under `if __name__ == "__main__":`)::
@@ -44,7 +44,7 @@ from lmc_toolkit.store.locks import RunLock
 from lmc_toolkit.store.naming import run_name
 from lmc_toolkit.store.runs import Store
 from lmc_toolkit.study.presets import StudyConfig
-from lmc_toolkit.study.runs import StudyRuns
+from lmc_toolkit.study.runs import Study
 from lmc_toolkit.sweep.runner import run_units
 from lmc_toolkit.sweep.schedulers import connected
 from lmc_toolkit.sweep.units import SweepReport, Unit, UnitFailure
@@ -73,7 +73,7 @@ class UnitContext:
         s = store if isinstance(store, Store) else Store(store)
         return UnitContext(config, os.path.abspath(s.root), s.lock_stale, device)
 
-    def study(self) -> StudyRuns:
+    def study(self) -> Study:
         """The study of a unit, kept per process (`_study`): the units a worker runs one after
         the other load the data and build θ0 once."""
         return _study(self)
@@ -91,9 +91,9 @@ class SpawnPoint:
 
 
 @functools.lru_cache(maxsize=4)
-def _study(ctx: UnitContext) -> StudyRuns:
+def _study(ctx: UnitContext) -> Study:
     store = Store(ctx.store_path, lock_stale=ctx.lock_stale)
-    return StudyRuns(ctx.config, store, device=ctx.device, progress=False)
+    return Study(ctx.config, store, device=ctx.device, progress=False)
 
 
 def _check_config(config: Any) -> None:
@@ -101,7 +101,7 @@ def _check_config(config: Any) -> None:
         raise TypeError(f"config must be a StudyConfig, got {type(config).__name__}")
 
 
-def _pruning_run(study: StudyRuns, method: str):
+def _pruning_run(study: Study, method: str):
     """`study.run_of(method)` under a lock, so that two units never train the same IMP run."""
     token = hashlib.sha256(
         json.dumps([run_name(study.config), method], sort_keys=True).encode()
@@ -114,8 +114,8 @@ def _pruning_run(study: StudyRuns, method: str):
         lock.release()
 
 
-def _mask(study: StudyRuns, method: str, round: int):
-    """The mask `StudyRuns.trained(method, round, ·)` trains, computing only `method`'s run."""
+def _mask(study: Study, method: str, round: int):
+    """The mask `Study.trained(method, round, ·)` trains, computing only `method`'s run."""
     from lmc_toolkit.pruning.prune import random as random_mask
 
     c = study.config
@@ -186,7 +186,7 @@ def ticket_units(
     data_seeds: Sequence[int] | None = None,
     device: Any = None,
 ) -> list[Unit]:
-    """One unit per trained ticket (`StudyRuns.trained(method, round, data_seed)`): every method
+    """One unit per trained ticket (`Study.trained(method, round, data_seed)`): every method
     (default `config.methods`) at every round (default `config.ticket_rounds`) for every data
     seed (default `config.data_seeds`); the dense network once per seed (round 0)."""
     _check_config(config)
@@ -269,7 +269,7 @@ def study_sweep(
 # -- instability --------------------------------------------------------------------------------
 
 
-def _instability_inputs(study: StudyRuns, point: SpawnPoint):
+def _instability_inputs(study: Study, point: SpawnPoint):
     from lmc_toolkit.connectivity.spawning import spawn_run
 
     mask = _mask(study, point.method, point.round)

@@ -126,7 +126,7 @@ def run_dask(
     futures = [
         client.submit(_run_on_worker, u, key=u.key, retries=retries, pure=False) for u in units
     ]
-    where = {}
+    where: dict[str, list[int]] = {}
     for i, f in enumerate(futures):
         where.setdefault(f.key, []).append(i)
     waiting = set(where)

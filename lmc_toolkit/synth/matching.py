@@ -118,7 +118,7 @@ def check_args(
     if model_options is not None and not isinstance(model_options, dict):
         raise TypeError(f"model_options must be a dict or None, got {model_options!r}")
     options = dict(model_options or {})
-    build(model, data.num_classes, data.in_shape, 0, **options)  # bad options fail here
+    build(model, data.num_classes, data.image_shape, 0, **options)  # bad options fail here
     return Setup(aug, options)
 
 
@@ -127,7 +127,7 @@ def initial_images(data: Dataset, ipc: int, init: str, factor: int, seed: int) -
     chosen as `random_subset(data, ipc·factor², seed)` chooses them, so that zero iterations
     give back exactly the random control of the same seed."""
     if init == "noise":
-        shape = (data.num_classes * ipc, *data.in_shape)
+        shape = (data.num_classes * ipc, *data.image_shape)
         return torch.randn(shape, generator=generator(seed, "init")).to(data.device)
     per_stored = factor * factor
     rows = random_rows(data, ipc * per_stored, seed).view(data.num_classes, -1)
@@ -140,7 +140,7 @@ def fresh_net(data: Dataset, config: Any, init_seed: int) -> nn.Module:
     return build(
         config.model,
         data.num_classes,
-        data.in_shape,
+        data.image_shape,
         init_seed,
         data.device,
         **dict(config.model_options),

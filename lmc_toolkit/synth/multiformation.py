@@ -11,6 +11,7 @@ f² images and tiles them into one.
 from __future__ import annotations
 
 import math
+from typing import overload
 
 import torch
 import torch.nn.functional as F
@@ -54,6 +55,10 @@ def join_tiles(tiles: Tensor, factor: int, size: tuple[int, int]) -> Tensor:
     return x[:, :, : size[0], : size[1]]
 
 
+@overload
+def decode(x: Tensor, y: Tensor, factor: int = 1) -> tuple[Tensor, Tensor]: ...
+@overload
+def decode(x: Tensor, y: None = None, factor: int = 1) -> tuple[Tensor, None]: ...
 def decode(x: Tensor, y: Tensor | None = None, factor: int = 1) -> tuple[Tensor, Tensor | None]:
     """Stored images (and labels) → training images of the same size (and repeated labels)."""
     check_factor(factor)
@@ -106,4 +111,4 @@ def decode_by_class(x: Tensor, y: Tensor, factor: int) -> tuple[Tensor, Tensor]:
         dx, dy = decode(x[rows], y[rows], factor)
         xs.append(dx)
         ys.append(dy)
-    return torch.cat(xs), torch.cat(ys)  # type: ignore[arg-type]
+    return torch.cat(xs), torch.cat(ys)

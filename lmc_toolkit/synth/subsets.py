@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from lmc_toolkit.data.dataset import Dataset
+from lmc_toolkit.data.inputs import move
 from lmc_toolkit.models import build
 from lmc_toolkit.store.runs import Store
 from lmc_toolkit.synth.common import (
@@ -122,7 +123,7 @@ def herding(
     if embed is not None and options:
         raise ValueError("model_options configure the default convnet3; omit them with embed=")
     if embed is None:
-        net = build("convnet3", data.num_classes, data.in_shape, seed, data.device, **options)
+        net = build("convnet3", data.num_classes, data.image_shape, seed, data.device, **options)
         embed = net[:-1]  # everything up to the classifier: the flattened features
         name = "convnet3"
     else:
@@ -179,5 +180,5 @@ def _features(embed: nn.Module, data: Dataset, batch_size: int) -> Tensor:
     out = []
     with torch.no_grad():
         for x, _ in data.batches(batch_size, shuffle=False):
-            out.append(net(x.to(device)).flatten(1))
+            out.append(net(move(x, device)).flatten(1))
     return torch.cat(out)

@@ -56,7 +56,7 @@ def train_run(
     model = build(
         run.model,
         train_data.num_classes,
-        train_data.in_shape,
+        train_data.image_shape,
         run.init_seed,
         device or default_device(),
         **dict(run.model_options),

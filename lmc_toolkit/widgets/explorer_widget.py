@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import ipywidgets as W
 import numpy as np
@@ -63,7 +63,7 @@ CURVE_BN = ("recalibrate", "eval", "interpolate")
 METRICS = ("loss", "error")
 
 
-Network = tuple[nn.Module, Mask | None]
+Network: TypeAlias = tuple[nn.Module, Mask | None]
 
 
 @dataclass(frozen=True)
@@ -317,7 +317,7 @@ class Explorer:
         if self.direction.value == "random":
             d1 = landscape.random_direction(params, seed, norm_kind, mask=mask)
             d2 = landscape.random_direction(params, seed + 1, norm_kind, mask=mask)
-            markers = (Marker("a", 0.0, 0.0),)
+            markers: tuple[Marker, ...] = (Marker("a", 0.0, 0.0),)
             return SlicePlane(center, d1, d2, (-s, s, n), (-s, s, n), markers, meta)
         d1 = landscape.towards(a, b)
         d2 = landscape.orthogonalize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from torch import Tensor, nn
@@ -48,7 +49,7 @@ def explorer(
     if store is not None:
         for entry in stored_networks(store):
             if entry.data == data.name:  # networks trained on other data do not fit `data`
-                networks[entry.label] = lambda entry=entry: entry.load(store)
+                networks[entry.label] = partial(entry.load, store)
     if len(networks) < 2:
         where = f"the store at {store.root}" if store is not None else "no store"
         raise ValueError(

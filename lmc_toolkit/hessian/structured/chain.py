@@ -30,6 +30,13 @@ class Block:
     kind: str  # "in" (instance norm), "bn" (eval BatchNorm), "bt" (train-mode BatchNorm), "none"
     pool: nn.Module | None
 
+    @property
+    def norm_module(self) -> nn.Module:
+        """The norm layer (only blocks of kind "in", "bn" or "bt" have one)."""
+        if self.norm_m is None:
+            raise RuntimeError(f"the block of {self.conv} has no norm layer (kind {self.kind!r})")
+        return self.norm_m
+
 
 @dataclass(frozen=True)
 class Chain:
@@ -121,6 +128,13 @@ class Level:
     ms: Tensor  # ReLU mask ⊙ scale, n × C × S
     pooled: dict[str, Tensor]  # pooled per-channel maps n × C × S' of ms, ms⊙x̂, mask, mask⊙x̂
 
+    @property
+    def norm_sigma(self) -> Tensor:
+        """`sigma`, which only the instance and train-mode batch norms have."""
+        if self.sigma is None:
+            raise RuntimeError("this level's block normalizes with no per-sample σ")
+        return self.sigma
+
     def channel(self, o: int) -> Level:
         """This level restricted to output channel `o` (kept as a dimension of size 1)."""
         sl = slice(o, o + 1)
@@ -139,6 +153,8 @@ def pool_map(b: Block, idx: Tensor | None, hw: tuple[int, ...], t: Tensor) -> Te
     """The block's pooling applied to tangents of its ReLU output: … × S → … × S' (`idx`, the
     max-pool argmax, must broadcast against t's leading dimensions)."""
     if isinstance(b.pool, nn.MaxPool2d):
+        if idx is None:
+            raise RuntimeError(f"the max-pool after {b.conv} needs its argmax indices")
         shape = torch.broadcast_shapes(t.shape[:-1], idx.shape[:-1])
         return t.expand(*shape, t.shape[-1]).gather(-1, idx.expand(*shape, idx.shape[-1]))
     if b.pool is None:
@@ -172,8 +188,9 @@ def centered_q(b: Block, ga: Tensor) -> Tensor | None:
     if b.kind not in ("in", "bt"):
         return None
     g = ga.detach().flatten(2)
-    if b.norm_m.weight is not None:
-        g = g * b.norm_m.weight.detach()[:, None]
+    weight = b.norm_module.weight
+    if weight is not None:
+        g = g * weight.detach()[:, None]
     return g - g.mean((0, 2) if b.kind == "bt" else -1, keepdim=True)
 
 
@@ -195,18 +212,19 @@ def forward(chain: Chain, x: Tensor) -> tuple[list[Level], Tensor, list[Tensor]]
         sigma = None
         if b.kind == "in":
             mu = zf.mean(-1, keepdim=True)
-            sigma = ((zf - mu) ** 2).mean(-1, keepdim=True).add(b.norm_m.eps).sqrt()
+            sigma = ((zf - mu) ** 2).mean(-1, keepdim=True).add(b.norm_module.eps).sqrt()
             xhat = (zf - mu) / sigma
             inv = 1 / sigma
         elif b.kind == "bt":  # batch statistics (biased variance), as train-mode BatchNorm
             mu = zf.mean((0, 2), keepdim=True)
-            sigma = ((zf - mu) ** 2).mean((0, 2), keepdim=True).add(b.norm_m.eps).sqrt()
+            sigma = ((zf - mu) ** 2).mean((0, 2), keepdim=True).add(b.norm_module.eps).sqrt()
             xhat = (zf - mu) / sigma
             sigma = sigma.expand(n, ch, 1)
             inv = 1 / sigma
         elif b.kind == "bn":
-            sd = (b.norm_m.running_var + b.norm_m.eps).sqrt()[:, None]
-            xhat = (zf - b.norm_m.running_mean[:, None]) / sd
+            norm = b.norm_module
+            sd = (norm.running_var + norm.eps).sqrt()[:, None]
+            xhat = (zf - norm.running_mean[:, None]) / sd
             inv = (1 / sd).expand(n, ch, 1)
         else:
             xhat, inv = zf, torch.ones(n, ch, 1, dtype=z.dtype, device=z.device)
@@ -289,7 +307,7 @@ def r_quad(lv: Level, q: Tensor, cols: Tensor) -> Tensor:
     """tᵀ R t per sample, channel and tangent row of `cols` (n × J × S), instance norm only:
     R = (1/(Sσ²)) [−q x̂ᵀ − x̂ qᵀ − s P + (3s/S) x̂ x̂ᵀ], q centered."""
     size = cols.shape[-1]
-    alpha = 1 / (size * lv.sigma**2)
+    alpha = 1 / (size * lv.norm_sigma**2)
     s = (q * lv.xhat).sum(-1)
     xt = torch.einsum("ncs,njs->ncj", lv.xhat, cols)
     qt = torch.einsum("ncs,njs->ncj", q, cols)

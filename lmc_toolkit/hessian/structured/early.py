@@ -87,8 +87,10 @@ class _Curv:
         basis = torch.stack([torch.ones_like(q), lv.xhat, q], -1)
         if b.kind == "bt":  # one norm over samples and positions: 1 × C
             size = q.shape[0] * q.shape[-1]
-            return _Curv(basis, 1 / (size * lv.sigma[:1] ** 2), (q * lv.xhat).sum((0, 2))[None])
-        return _Curv(basis, 1 / (q.shape[-1] * lv.sigma**2), (q * lv.xhat).sum(-1))
+            return _Curv(
+                basis, 1 / (size * lv.norm_sigma[:1] ** 2), (q * lv.xhat).sum((0, 2))[None]
+            )
+        return _Curv(basis, 1 / (q.shape[-1] * lv.norm_sigma**2), (q * lv.xhat).sum(-1))
 
     def channel(self, o: int) -> _Curv:
         sl = slice(o, o + 1)
@@ -103,6 +105,10 @@ def _over_samples(t: Tensor) -> Tensor:
 def _step(b: Block, lv: Level, curv: _Curv | None, u: Tensor) -> tuple[Tensor, Tensor]:
     """Tangents u of z (B × n × C × S) → (Σ_c u_cᵀ R_c u_c per tangent and sample, the tangents
     of the block's pooled output, B × n × C × S')."""
+    if b.kind not in ("in", "bt"):
+        return u.new_zeros(u.shape[:2]), push(b, lv, u, None, None)
+    if curv is None:
+        raise RuntimeError(f"the normalized block of {b.conv} needs its curvature terms")
     if b.kind == "bt":  # sums over samples too; R's share is spread evenly over the samples
         # centered first: the norm removes the mean, which can dwarf the rest (input patches)
         # sums per sample in u's precision, then over samples in float64
@@ -114,8 +120,6 @@ def _step(b: Block, lv: Level, curv: _Curv | None, u: Tensor) -> tuple[Tensor, T
         r = (a * (-2 * qt * xt - sc * pt2 + (3 / size) * sc * xt * xt)).sum(-1).to(u.dtype)
         zero = u.new_zeros(u.shape[0], 1, u.shape[2])
         return (r / n)[:, None].expand(-1, n), push(b, lv, u, zero, xt.to(u.dtype)[:, None])
-    if b.kind != "in":
-        return u.new_zeros(u.shape[:2]), push(b, lv, u, None, None)
     size = u.shape[-1]
     su, xt, qt = torch.einsum("bncs,ncsk->bnck", u, curv.basis).unbind(-1)
     pt2 = torch.linalg.vector_norm(u, dim=-1).square() - su * su / size
@@ -203,6 +207,8 @@ def _chunk(
     last = None
     if _shortcut(chain):
         c = curvs[-1]
+        if c is None:
+            raise RuntimeError("the last block's batch norm needs its curvature terms")
         u = factor(H.loss, logits)
         last = LastBatchNorm(chain.blocks[-1], levels[-1], c.basis, c.alpha, c.s, u, w_fc)
     work = []

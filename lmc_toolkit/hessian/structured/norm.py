@@ -143,7 +143,7 @@ class _Closed:
             self._taps = (e, tp)
         e, tp = self._taps
         size = lv.xhat.shape[-1]
-        alpha = 1 / (size * lv.sigma**2)
+        alpha = 1 / (size * lv.norm_sigma**2)
         s = (q * lv.xhat).sum(-1)
         w = conv.weight.detach().flatten(2)  # O × C' × k²
         xi = torch.einsum("noku,ock->nocu", torch.einsum("ksu,nos->noku", e, lv.xhat), w)

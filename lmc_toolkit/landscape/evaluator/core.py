@@ -156,12 +156,13 @@ class Evaluator:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}")
         data = as_data(data, "evaluation data")
-        streamed = isinstance(data, Stream)
         check_loss(loss, data.regression, "evaluation data", "the landscape evaluator")
         check_model_input(model, data, "evaluation data")
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-        if method == "vmap" and (streamed or loss != "cross_entropy" or is_dict(data.x)):
+        if method == "vmap" and (
+            isinstance(data, Stream) or loss != "cross_entropy" or is_dict(data.x)
+        ):
             raise ValueError(
                 f"method='vmap' scores cross-entropy on one input tensor; loss="
                 f"{loss_name(loss)!r} on inputs {_inputs(data)} takes method='loop' or 'auto'"
@@ -185,7 +186,7 @@ class Evaluator:
             p.requires_grad_(False)
         self.device = next((p.device for p in self.net.parameters()), torch.device("cpu"))
         self.precision = check_precision(precision, self.device)
-        self.data = data if streamed else data.to(self.device)
+        self.data = data if isinstance(data, Stream) else data.to(self.device)
         self.batch_size = batch_size or (100 if self.device.type == "cpu" else 1000)
         self.method = method if method != "auto" else self._auto_method()
         if self.precision != "float32":
@@ -201,23 +202,26 @@ class Evaluator:
         self.default_buffers = self.buffers.flat.clone()
         self.calibration: list[Tensor] = []
         if self.running_stats and self.policy.mode == "recalibrate":
-            if streamed and bn_data is None:
+            if isinstance(data, Stream) and bn_data is None:
                 raise ValueError(
                     "bn='recalibrate' draws its batches at random, which a Stream cannot "
                     "give: pass bn_data= (a Dataset, e.g. a few thousand training examples) "
                     "or use bn='eval'"
                 )
-            source = as_dataset(bn_data, "bn_data") if bn_data is not None else data
+            source = as_dataset(bn_data if bn_data is not None else data, "bn_data")
             check_model_input(model, source, "bn_data")
             self.calibration = [
                 move(x, self.device) for x in calibration_batches(source, self.policy)
             ]
         # the fused paths rewrite a forward over one tensor held in chunks
-        tensor_input = not streamed and not is_dict(data.x)
+        tensor_input = not isinstance(data, Stream) and not is_dict(data.x)
         self.split = first_layer_split(self.net) if reuse_first_layer and tensor_input else None
         self.fuse_stem = fuse_stem
         self.stem: Stem | None = find_stem(self.net) if fuse_stem and tensor_input else None
-        self.stem_elements = self.stem.conv_elements(data.in_shape) if self.stem else 0
+        shape = data.in_shape
+        self.stem_elements = (
+            self.stem.conv_elements(shape) if self.stem and isinstance(shape, tuple) else 0
+        )
         self.compiler = Compiler()
         self._expected = 0
 
@@ -351,6 +355,8 @@ class Evaluator:
     def _chunks(self) -> list[tuple[Any, Tensor]]:
         """The data in chunks of `batch_size` (views of the tensors held on the device)."""
         data, bs = self.data, self.batch_size
+        if isinstance(data, Stream):
+            raise RuntimeError("a Stream is read batch by batch (run_stream), never in chunks")
         return [
             (take(data.x, slice(i, i + bs)), data.y[i : i + bs]) for i in range(0, len(data), bs)
         ]
@@ -471,7 +477,9 @@ def evaluate_points(
     )
 
 
-def grid_coords(x: Sequence[float], y: Sequence[float]) -> np.ndarray:
+def grid_coords(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> np.ndarray:
     """The (len(y)·len(x), 2) coordinates of a grid, row by row (y outer, x inner)."""
-    xx, yy = np.meshgrid(np.asarray(x, float), np.asarray(y, float))
+    xx: np.ndarray
+    yy: np.ndarray
+    xx, yy = np.meshgrid(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
     return np.stack([xx.ravel(), yy.ravel()], axis=1)

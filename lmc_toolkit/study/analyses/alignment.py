@@ -18,13 +18,13 @@ from lmc_toolkit.alignment.spec import permutation_spec
 from lmc_toolkit.connectivity.aligned import ALIGN_METHODS, AlignedCurve
 from lmc_toolkit.connectivity.interpolation import interpolate
 from lmc_toolkit.study.analyses.cache import cached
-from lmc_toolkit.study.runs import StudyRuns, subsample
+from lmc_toolkit.study.runs import Study, subsample
 
 STAGES = ("before", "after", "repaired")
 
 
 def aligned_curve(
-    study: StudyRuns,
+    study: Study,
     method: str,
     round: int,
     data_seed: int,
@@ -118,7 +118,7 @@ class AlignedRow:
 
 
 def aligned_barrier_table(
-    study: StudyRuns,
+    study: Study,
     other_init: int | None = None,
     align: str = "weights",
     data_seeds: Sequence[int] | None = None,

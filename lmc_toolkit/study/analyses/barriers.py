@@ -14,11 +14,11 @@ from lmc_toolkit.connectivity.interpolation import PairwiseResult, interpolate, 
 from lmc_toolkit.connectivity.intervals import barrier_interval, disjoint_pairs
 from lmc_toolkit.landscape.curve import Curve
 from lmc_toolkit.study.analyses.cache import cached, study_data
-from lmc_toolkit.study.runs import StudyRuns
+from lmc_toolkit.study.runs import Study
 
 
 def curve(
-    study: StudyRuns,
+    study: Study,
     method: str,
     round: int,
     seeds: tuple[int, int] | None = None,
@@ -26,12 +26,12 @@ def curve(
     data: str = "test",
 ) -> Curve:
     """Interpolation between the tickets of `method` at `round` trained with two data seeds."""
-    seeds = tuple(seeds or study.config.data_seeds[:2])
-    if len(seeds) != 2:
-        raise ValueError(f"a curve joins two data seeds, got {seeds!r}")
+    pair = tuple(seeds or study.config.data_seeds[:2])
+    if len(pair) != 2:
+        raise ValueError(f"a curve joins two data seeds, got {pair!r}")
 
     def compute() -> Curve:
-        a, b = (study.network(method, round, s) for s in seeds)
+        a, b = (study.network(method, round, s) for s in pair)
         return interpolate(
             a,
             b,
@@ -43,7 +43,7 @@ def curve(
             progress=study.progress,
         )
 
-    args = {"method": method, "round": round, "seeds": seeds, "alphas": alphas, "data": data}
+    args = {"method": method, "round": round, "seeds": pair, "alphas": alphas, "data": data}
     args["evidence"] = "per-image"  # curves stored before it kept no per-image evidence
     return cached(study, "curve", args, compute, Curve.to_dict, Curve.from_dict)
 
@@ -74,7 +74,7 @@ class BarrierRow:
 
 
 def barrier_table(
-    study: StudyRuns, alphas: int = 11, data: str = "test", baseline: str = "linear"
+    study: Study, alphas: int = 11, data: str = "test", baseline: str = "linear"
 ) -> list[BarrierRow]:
     """Barrier and accuracy for every method at every ticket round (F2's right panel, F6),
     over every pair of data seeds, with the interval of the `baseline` barrier over the
@@ -121,7 +121,7 @@ def barrier_table(
     return rows
 
 
-def barrier_evidence(study: StudyRuns, alphas: int = 11, data: str = "test") -> list[dict]:
+def barrier_evidence(study: Study, alphas: int = 11, data: str = "test") -> list[dict]:
     """The per-image evidence behind every verdict on barriers: for every method and ticket
     round, the curves of the disjoint pairs of data seeds (`Curve.to_dict`, with the bit-packed
     right/wrong images of every α) that `study.claims` computes its intervals from."""
@@ -144,7 +144,7 @@ def barrier_evidence(study: StudyRuns, alphas: int = 11, data: str = "test") -> 
 
 
 def pairwise_seeds(
-    study: StudyRuns, method: str, round: int, seeds: Sequence[int], alphas: int = 11
+    study: Study, method: str, round: int, seeds: Sequence[int], alphas: int = 11
 ) -> PairwiseResult:
     """Barriers and weight distances among copies of one ticket trained with `seeds`."""
 

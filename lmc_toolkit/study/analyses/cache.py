@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from lmc_toolkit.study.presets import StudyConfig
-from lmc_toolkit.study.runs import StudyRuns
+from lmc_toolkit.study.runs import Study
 
 T = TypeVar("T")
 
@@ -28,7 +28,7 @@ class AnalysisRun:
 
 
 def cached(
-    study: StudyRuns,
+    study: Study,
     kind: str,
     args: Mapping[str, Any],
     compute: Callable[[], T],
@@ -40,7 +40,7 @@ def cached(
     return study.store.cached(key, compute, encode=encode, decode=decode)
 
 
-def study_data(study: StudyRuns, which: str):
+def study_data(study: Study, which: str):
     if which not in ("train", "test"):
         raise ValueError(f"data must be 'train' or 'test', got {which!r}")
     return study.train_data if which == "train" else study.test_data

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from lmc_toolkit.hessian.diagonal_estimators import DiagonalMethod
+    from lmc_toolkit.hessian.trace_estimators import TraceMethod
 
 import numpy as np
 import torch
 
 from lmc_toolkit.study.analyses.cache import cached
-from lmc_toolkit.study.runs import StudyRuns, subsample
+from lmc_toolkit.study.runs import Study, subsample
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,7 @@ class CurvatureSummary:
 
 
 def curvature(
-    study: StudyRuns,
+    study: Study,
     method: str,
     round: int,
     data_seed: int = 0,
@@ -46,8 +50,8 @@ def curvature(
     probes: int = 30,
     density_runs: int = 2,
     density_steps: int = 30,
-    diagonal_method: str = "auto",
-    trace_method: str = "auto",
+    diagonal_method: DiagonalMethod | Literal["auto"] = "auto",
+    trace_method: TraceMethod = "auto",
 ) -> CurvatureSummary:
     """The Hessian of one trained ticket on `images` training images (eval-mode BN; pruned
     coordinates are outside the operator's space).
@@ -118,7 +122,9 @@ def curvature(
     )
 
 
-def diagonal_route(H: Any, diagonal_method: str = "auto") -> str:
+def diagonal_route(
+    H: Any, diagonal_method: DiagonalMethod | Literal["auto"] = "auto"
+) -> DiagonalMethod:
     """`diagonal_method`, or for "auto" the exact route where a fast one exists
     (piecewise-linear and instance-norm networks) and the Gauss–Newton diagonal elsewhere."""
     from lmc_toolkit.hessian.diagonal_estimators import is_piecewise_linear
@@ -150,7 +156,7 @@ class DiagonalReplicates:
 
 
 def diagonal_replicates(
-    study: StudyRuns, method: str, round: int, images: int = 256
+    study: Study, method: str, round: int, images: int = 256
 ) -> DiagonalReplicates:
     """`DiagonalReplicates` over every data seed of the study (claim 3's evidence): the
     diagonal by `diagonal_route` (exact on piecewise-linear and instance-norm networks),

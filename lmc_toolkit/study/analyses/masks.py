@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import TypedDict
 
 from lmc_toolkit.study.analyses.cache import cached
 from lmc_toolkit.study.analyses.timing import RoundTiming
-from lmc_toolkit.study.runs import StudyRuns
+from lmc_toolkit.study.runs import Study
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class MaskConvergence:
 
 
 def mask_convergence(
-    study: StudyRuns, source: str, sparsity: float = 0.8, checkpoints: int = 8
+    study: Study, source: str, sparsity: float = 0.8, checkpoints: int = 8
 ) -> MaskConvergence:
     """Train θ0 on the synthetic set `source` (the distilled inner loop), take a global
     magnitude mask of `sparsity` at `checkpoints` evenly spaced steps, and compare each to the
@@ -84,7 +85,7 @@ class MaskCost:
     quiet_distill_seconds: float | None = None
 
 
-def mask_costs(study: StudyRuns, timings: Sequence[RoundTiming] = ()) -> list[MaskCost]:
+def mask_costs(study: Study, timings: Sequence[RoundTiming] = ()) -> list[MaskCost]:
     """`MaskCost` of every pruned method at every ticket round (random pruning costs nothing),
     with the re-timed seconds of `timings` where given."""
     timed = {t.method: t for t in timings}
@@ -111,13 +112,21 @@ def mask_costs(study: StudyRuns, timings: Sequence[RoundTiming] = ()) -> list[Ma
     return rows
 
 
-def distillation_cost(study: StudyRuns, method: str) -> dict[str, float]:
+class DistillCost(TypedDict, total=False):
+    """A synthetic set's one-off cost, as `MaskCost`'s `distill_*` fields."""
+
+    distill_images: int
+    distill_samples: int
+    distill_seconds: float
+
+
+def distillation_cost(study: Study, method: str) -> DistillCost:
     """The one-off cost of the synthetic set behind `method` (none for IMP or a random real
     subset): every real training image read, the real images its matching loss embedded
     (iterations × outer loops × real batch × classes) and its recorded seconds."""
     source = method.removeprefix("distilled-")
     if method == "imp" or source == "random":
-        return {}
+        return DistillCost()
     meta = study.synthetic(source).meta
     classes = study.train_data.num_classes
     embedded = (
@@ -126,8 +135,8 @@ def distillation_cost(study: StudyRuns, method: str) -> dict[str, float]:
         * int(meta.get("real_batch", 0))
         * classes
     )
-    return {
-        "distill_images": len(study.train_data),
-        "distill_samples": embedded,
-        "distill_seconds": float(meta.get("seconds", 0.0)),
-    }
+    return DistillCost(
+        distill_images=len(study.train_data),
+        distill_samples=embedded,
+        distill_seconds=float(meta.get("seconds", 0.0)),
+    )

@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from lmc_toolkit.pruning.mask import Mask
 from lmc_toolkit.pruning.tickets import evaluate_tickets
-from lmc_toolkit.study.runs import StudyRuns
+from lmc_toolkit.study.runs import Study
 
 
 @dataclass(frozen=True)
@@ -29,9 +30,7 @@ class MaskReplicate:
         return asdict(self)
 
 
-def mask_replicates(
-    study: StudyRuns, mask_seeds: Sequence[int] | None = None
-) -> list[MaskReplicate]:
+def mask_replicates(study: Study, mask_seeds: Sequence[int] | None = None) -> list[MaskReplicate]:
     """`MaskReplicate` of every pruned method (IMP, distilled, random) at every ticket round for
     each of `mask_seeds` (default: the study's `replicates`, one per data seed unless the preset
     says otherwise; seed 0 is the study's own run), each ticket trained with the study's first
@@ -57,6 +56,11 @@ def mask_replicates(
             )
             for r, mask, entry in zip(c.ticket_rounds, masks, table.entries, strict=True):
                 rows.append(
-                    MaskReplicate(method, r, mask.sparsity, seed, data_seed, entry.accuracy)
+                    MaskReplicate(method, r, _sparsity(mask), seed, data_seed, entry.accuracy)
                 )
     return rows
+
+
+def _sparsity(mask: Mask | None) -> float:
+    """The fraction of weights `mask` prunes (none for the dense round's None)."""
+    return 0.0 if mask is None else mask.sparsity

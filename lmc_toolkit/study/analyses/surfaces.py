@@ -8,11 +8,11 @@ from typing import Any
 from lmc_toolkit.landscape.planes import paper_plane, random_plane
 from lmc_toolkit.landscape.surface import Surface
 from lmc_toolkit.study.analyses.cache import cached, study_data
-from lmc_toolkit.study.runs import StudyRuns, subsample
+from lmc_toolkit.study.runs import Study, subsample
 
 
 def paper_surface(
-    study: StudyRuns,
+    study: Study,
     method: str,
     round: int,
     seeds: Sequence[int] = (0, 1, 2, 3),
@@ -38,7 +38,7 @@ def paper_surface(
 
 
 def random_surface(
-    study: StudyRuns,
+    study: Study,
     method: str,
     round: int,
     data_seed: int = 0,
@@ -59,7 +59,7 @@ def random_surface(
     return _cached_surface(study, "random-plane", method, round, args, compute)
 
 
-def _ticket_options(study: StudyRuns, method: str, round: int) -> dict[str, Any]:
+def _ticket_options(study: Study, method: str, round: int) -> dict[str, Any]:
     """What every plane of a ticket is computed with: its mask, BatchNorm statistics
     re-estimated on the training data, and the study's progress setting."""
     return {
@@ -70,7 +70,7 @@ def _ticket_options(study: StudyRuns, method: str, round: int) -> dict[str, Any]
 
 
 def _cached_surface(
-    study: StudyRuns,
+    study: Study,
     kind: str,
     method: str,
     round: int,

@@ -12,7 +12,7 @@ import statistics
 import time
 from dataclasses import dataclass, field
 
-from lmc_toolkit.study.runs import StudyRuns
+from lmc_toolkit.study.runs import Study
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class RoundTiming:
         return rounds * self.round_seconds
 
 
-def round_timings(study: StudyRuns, repeats: int = 3, at_round: int = 1) -> list[RoundTiming]:
+def round_timings(study: Study, repeats: int = 3, at_round: int = 1) -> list[RoundTiming]:
     """Train round `at_round` of every pruned method's run (its mask, its data, its recipe) `repeats`
     times, the methods interleaved, and make each synthetic set `repeats` times without the
     store; medians per method."""

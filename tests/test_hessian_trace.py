@@ -45,7 +45,14 @@ def over_seeds(A: torch.Tensor, probes: int, method: str, seeds: int, parts=None
     strata = 1 if parts is None else len(parts)
     ests = [
         estimate_trace(
-            lambda v: A @ v, A.shape[0], probes, method, seed, False, split=split, strata=strata
+            lambda v: A @ v,
+            A.shape[0],
+            probes,
+            method,
+            seed,
+            progress=False,
+            split=split,
+            strata=strata,
         )
         for seed in range(seeds)
     ]
@@ -144,7 +151,14 @@ def test_operator_trace_equals_the_dense_estimate_with_the_same_probes(
     est = trace(H, probes=40, method=method, seed=2, progress=False)
     expected = "stratified" if method == "auto" else method
     ref = estimate_trace(
-        lambda v: dense @ v, H.dim, 40, expected, 2, False, split=splitter(chunk_hessians), strata=4
+        lambda v: dense @ v,
+        H.dim,
+        40,
+        expected,
+        2,
+        progress=False,
+        split=splitter(chunk_hessians),
+        strata=4,
     )
     assert est.method == ref.method == expected
     assert est.products == 40 and est.meta["dim"] == H.dim

@@ -373,21 +373,7 @@ LONG_FUNCTIONS = {
     "cli/synth.py:cmd_distill": TO_SPLIT,
 }
 #: parameters that may be passed by position (keyword-only options do not tangle a call)
-POSITIONAL_HEAVY = {
-    "synth/gradient_matching.py:gradient_matching": TO_SPLIT,
-    "hessian/trace_estimators.py:estimate_trace": TO_SPLIT,
-    "study/analyses/hessians.py:curvature": TO_SPLIT,
-    "pruning/imp_rounds.py:imp": TO_SPLIT,
-    "pruning/imp_rounds.py:combined": TO_SPLIT,
-    "training/loop.py:train": TO_SPLIT,
-    "synth/distribution_matching.py:distribution_matching": TO_SPLIT,
-    "sweep/tiles.py:_tile_unit": TO_SPLIT,
-    "pruning/tickets.py:evaluate_tickets": TO_SPLIT,
-    "pruning/tickets.py:train_ticket": TO_SPLIT,
-    "hessian/operator.py:__init__": TO_SPLIT,
-    "connectivity/instability_analysis.py:instability_vs_k": TO_SPLIT,
-    "connectivity/instability_analysis.py:instability": TO_SPLIT,
-}
+POSITIONAL_HEAVY: dict[str, str] = {}
 MAX_LINES, MAX_POSITIONAL = 60, 8
 
 

@@ -111,11 +111,11 @@ def instability(
     eval_data: DataLike,
     config: TrainConfig,
     k: int = 0,
+    *,
     mask: Mapping[str, Tensor] | None = None,
     data_seeds: Sequence[int] = (0, 1),
     pairs: int = 1,
     store: Store | None = None,
-    *,
     alphas: int | Sequence[float] = 31,
     bn: str | BNPolicy = "recalibrate",
     progress: bool = True,
@@ -309,11 +309,11 @@ def instability_vs_k(
     eval_data: DataLike,
     config: TrainConfig,
     ks: Sequence[int],
+    *,
     mask: Mapping[str, Tensor] | None = None,
     data_seeds: Sequence[int] = (0, 1),
     pairs: int = 1,
     store: Store | None = None,
-    *,
     label: str = "",
     **options: Any,
 ) -> InstabilityCurve:
@@ -325,7 +325,16 @@ def instability_vs_k(
     child_seeds(data_seeds, pairs)
     results = tuple(
         instability(
-            model, train_data, eval_data, config, k, mask, data_seeds, pairs, store, **options
+            model,
+            train_data,
+            eval_data,
+            config,
+            k,
+            mask=mask,
+            data_seeds=data_seeds,
+            pairs=pairs,
+            store=store,
+            **options,
         )
         for k in ks
     )

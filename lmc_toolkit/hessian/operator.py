@@ -76,6 +76,7 @@ class Hessian:
         model: nn.Module,
         data: DataLike,
         loss: LossName | LossFn = "cross_entropy",
+        *,
         mask: Mapping[str, Tensor] | None = None,
         bn: CurvatureBN = "eval",
         select: str | Sequence[str] | None = None,

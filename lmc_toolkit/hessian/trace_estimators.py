@@ -191,6 +191,7 @@ def estimate_trace(
     probes: int = 100,
     method: TraceMethod = "auto",
     seed: int = 0,
+    *,
     progress: bool = True,
     dtype: torch.dtype = torch.float64,
     device: torch.device | str = "cpu",

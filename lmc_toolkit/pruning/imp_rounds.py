@@ -22,6 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, replace
+from functools import partial
 from typing import Any
 
 from torch import Tensor, nn
@@ -49,6 +50,7 @@ def imp(
     model: nn.Module,
     train_data: Dataset,
     config: ImpConfig | None = None,
+    *,
     prune_data: Dataset | None = None,
     eval_data: Dataset | None = None,
     init_seed: int | None = None,
@@ -233,6 +235,7 @@ def combined(
     synthetic: Dataset,
     config: ImpConfig,
     distilled_rounds: int,
+    *,
     synthetic_train: TrainConfig | None = None,
     eval_data: Dataset | None = None,
     init_seed: int | None = None,
@@ -251,32 +254,22 @@ def combined(
     if isinstance(r0, bool) or not isinstance(r0, int) or not 1 <= r0 <= config.rounds:
         raise ValueError(f"distilled_rounds must be an int in [1, {config.rounds}], got {r0!r}")
     dconfig = replace(config, rounds=r0 - 1, train=synthetic_train or config.train)
-    first = imp(
+    run = partial(
+        imp,
         model,
         train_data,
-        dconfig,
-        prune_data=synthetic,
         eval_data=eval_data,
         init_seed=init_seed,
         data_seed=data_seed,
         store=store,
         progress=progress,
     )
+    first = run(dconfig, prune_data=synthetic)
     last = first.rounds[-1]
     t0 = time.perf_counter()
     handoff = magnitude(last.state, config.rate, last.mask, config.scope)
     seconds = time.perf_counter() - t0
-    rest = imp(
-        model,
-        train_data,
-        replace(config, rounds=config.rounds - r0),
-        mask=handoff,
-        eval_data=eval_data,
-        init_seed=init_seed,
-        data_seed=data_seed,
-        store=store,
-        progress=progress,
-    )
+    rest = run(replace(config, rounds=config.rounds - r0), mask=handoff)
     base_samples = last.mask_samples + last.samples
     base_seconds = last.mask_seconds + last.train_seconds + seconds
     shifted = tuple(

@@ -64,27 +64,36 @@ def _fingerprint(center: Any, d1: Any, d2: Any, data: Any, xs, ys, options) -> s
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _tile_unit(
-    root: tuple[str, float],
-    key: PlaneTile,
-    center: Any,
-    d1: Mapping[str, Tensor],
-    d2: Mapping[str, Tensor],
-    data: Any,
-    xs: np.ndarray,
-    ys: np.ndarray,
-    options: Mapping[str, Any],
-) -> dict:
+@dataclass(frozen=True)
+class TileJob:
+    """What one tile's worker needs: where the store is (an absolute path and its lock
+    staleness), the tile's key, and `plane`'s arguments for the tile's rows `ys`."""
+
+    store_root: str
+    lock_stale: float
+    key: PlaneTile
+    center: Any
+    d1: Mapping[str, Tensor]
+    d2: Mapping[str, Tensor]
+    data: Any
+    xs: np.ndarray
+    ys: np.ndarray
+    options: Mapping[str, Any]
+
+
+def _tile_unit(job: TileJob) -> dict:
     from lmc_toolkit.landscape.slices import plane
     from lmc_toolkit.landscape.surface import Surface
 
-    store = Store(root[0], lock_stale=root[1])
+    store = Store(job.store_root, lock_stale=job.lock_stale)
 
     def compute() -> Surface:
-        return plane(center, d1, d2, data, x=xs, y=ys, progress=False, **options)
+        return plane(
+            job.center, job.d1, job.d2, job.data, x=job.xs, y=job.ys, progress=False, **job.options
+        )
 
-    store.cached(key, compute, encode=Surface.to_dict, decode=Surface.from_dict)
-    return {"plane": key.plane, "rows": [key.start, key.stop]}
+    store.cached(job.key, compute, encode=Surface.to_dict, decode=Surface.from_dict)
+    return {"plane": job.key.plane, "rows": [job.key.start, job.key.stop]}
 
 
 def plane_tile_units(
@@ -112,7 +121,6 @@ def plane_tile_units(
     xs, ys = grid_axis(x, "x"), grid_axis(y, "y")
     options.setdefault("compile", False)
     s = store if isinstance(store, Store) else Store(store)
-    root = (os.path.abspath(s.root), s.lock_stale)
     token = _fingerprint(center, d1, d2, data, xs, ys, options)
     bounds = [*range(0, len(ys), rows), len(ys)]
     if bounds[-1] - bounds[-2] < 2:  # a last tile of one row joins the one before
@@ -125,7 +133,20 @@ def plane_tile_units(
             Unit(
                 f"{label}-rows{start}-{stop}",
                 _tile_unit,
-                (root, key, center, d1, d2, data, xs, tile_ys, dict(options)),
+                (
+                    TileJob(
+                        store_root=os.path.abspath(s.root),
+                        lock_stale=s.lock_stale,
+                        key=key,
+                        center=center,
+                        d1=d1,
+                        d2=d2,
+                        data=data,
+                        xs=xs,
+                        ys=tile_ys,
+                        options=dict(options),
+                    ),
+                ),
                 {"plane": token, "rows": (start, stop), "points": len(xs) * len(tile_ys)},
             )
         )
@@ -139,7 +160,7 @@ def assemble_tiles(units: list[Unit], store: Store | str | Path | None = None) -
     s = store if isinstance(store, Store) else Store(store)
     tiles = []
     for unit in sorted(units, key=lambda u: u.config["rows"][0]):
-        key = unit.args[1]
+        key = unit.args[0].key
         run = s.run(key)
         if not run.has("result", ".pt"):
             raise FileNotFoundError(f"tile {unit.label} is not in {s.root}: run the units first")

@@ -57,6 +57,7 @@ class GradientMatchingRun(MatchingRun):
 def gradient_matching(
     data: Dataset,
     ipc: int,
+    *,
     outer_loops: int = 10,
     inner_loops: int = 50,
     iterations: int = 100,
@@ -70,7 +71,6 @@ def gradient_matching(
     distance: str = "cosine",
     factor: int = 1,
     seed: int = 0,
-    *,
     model_options: dict[str, Any] | None = None,
     momentum: float = 0.5,
     store: Store | None = None,

@@ -70,6 +70,7 @@ def train(
     data: DataLike,
     config: TrainConfig | None = None,
     data_seed: int = 0,
+    *,
     mask: Mapping[str, Tensor] | None = None,
     checkpoint_steps: Iterable[int] = (),
     eval_data: DataLike | None = None,

@@ -234,15 +234,7 @@ def forward(chain: Chain, x: Tensor) -> tuple[list[Level], Tensor, list[Tensor]]
         a = xhat * gamma[:, None] if gamma is not None else xhat
         a = (a + beta[:, None] if beta is not None else a).view_as(z)
         r = F.relu(a)
-        idx = None
-        if isinstance(b.pool, nn.MaxPool2d):
-            p = b.pool
-            out, idx = F.max_pool2d(
-                r, p.kernel_size, p.stride, p.padding, p.dilation, p.ceil_mode, return_indices=True
-            )
-            idx = idx.flatten(2)
-        else:
-            out = b.pool(r) if b.pool is not None else r
+        out, idx = _pool(b, r)
         cols = F.unfold(h.detach(), c.kernel_size, c.dilation, c.padding, c.stride)
         cols = torch.cat([cols, torch.ones_like(cols[:, :1])], 1)
         scale = (inv * (gamma[:, None] if gamma is not None else 1)).detach()
@@ -260,6 +252,18 @@ def forward(chain: Chain, x: Tensor) -> tuple[list[Level], Tensor, list[Tensor]]
         h = out
     logits = F.linear(h.flatten(1), _param(chain.fc_m, "weight"), _param(chain.fc_m, "bias"))
     return levels, logits, pooled
+
+
+def _pool(b: Block, r: Tensor) -> tuple[Tensor, Tensor | None]:
+    """The block's pooling of its ReLU output `r`, with the max-pool argmax (flattened over
+    positions) where it max-pools."""
+    if isinstance(b.pool, nn.MaxPool2d):
+        p = b.pool
+        out, idx = F.max_pool2d(
+            r, p.kernel_size, p.stride, p.padding, p.dilation, p.ceil_mode, return_indices=True
+        )
+        return out, idx.flatten(2)
+    return (b.pool(r) if b.pool is not None else r), None
 
 
 def loss_sum(loss: str, logits: Tensor, y: Tensor) -> Tensor:

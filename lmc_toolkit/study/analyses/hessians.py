@@ -45,6 +45,7 @@ def curvature(
     method: str,
     round: int,
     data_seed: int = 0,
+    *,
     images: int = 256,
     k: int = 3,
     probes: int = 30,

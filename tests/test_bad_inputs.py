@@ -18,8 +18,8 @@ import lmc_toolkit as L
 from lmc_toolkit.cli.main import main
 from lmc_toolkit.data.sources import check_root
 from lmc_toolkit.hessian import Hessian, density, top_eigenvalues, trace
-from lmc_toolkit.study.figures import NOTEBOOKS, run_figures
-from lmc_toolkit.study.parameters import check_parameters
+from lmc_toolkit.study.figures.parameters import check_parameters
+from lmc_toolkit.study.figures.pipeline import NOTEBOOKS, run_figures
 from lmc_toolkit.sweep.schedulers import scheduler_kind
 
 SECONDS = 2.0

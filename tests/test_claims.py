@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from lmc_toolkit.landscape.curve import Curve
-from lmc_toolkit.study import claims as C
-from lmc_toolkit.study import rules as R
-from lmc_toolkit.study.claims_table import markdown, write_claims
-from lmc_toolkit.study.evidence import load_evidence, slice_barrier
-from lmc_toolkit.study.reports import FigureStatus, write_index
+from lmc_toolkit.study.figures.reports import FigureStatus, write_index
+from lmc_toolkit.study.verdicts import claims as C
+from lmc_toolkit.study.verdicts import rules as R
+from lmc_toolkit.study.verdicts.evidence import load_evidence, slice_barrier
+from lmc_toolkit.study.verdicts.table import markdown, write_claims
 
 SPARSITIES = (0.59, 0.87)
 N = 1000

@@ -7,7 +7,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lmc_toolkit.study import figures, parameters
+from lmc_toolkit.study.figures import parameters
+from lmc_toolkit.study.figures import pipeline as figures
 
 GOOD = """
 import plotly.graph_objects as go
@@ -70,7 +71,7 @@ def test_runs_records_failures_and_writes_the_index(notebooks: Path, tmp_path: P
 
 
 def test_a_run_of_some_figures_keeps_the_others_in_the_index(notebooks: Path, tmp_path: Path):
-    from lmc_toolkit.study.reports import STATUS, recorded_statuses
+    from lmc_toolkit.study.figures.reports import STATUS, recorded_statuses
 
     out = tmp_path / "reports"
     run = {"out": out, "notebooks": notebooks, "progress": False}

@@ -5,7 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lmc_toolkit.study.headline import SOURCES, html_table, markdown, summary_rows, write_summary
+from lmc_toolkit.study.figures.headline import (
+    SOURCES,
+    html_table,
+    markdown,
+    summary_rows,
+    write_summary,
+)
 
 
 def _write(root: Path, figure: str, rows: list[dict]) -> None:

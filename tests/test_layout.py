@@ -32,10 +32,10 @@ DEPENDS: dict[str, set[str]] = {
     "connectivity": {"landscape", "alignment"},
     "hessian": {"pruning"},
     "sweep": {"connectivity", "hessian", "synth"},
-    "study": {"sweep"},
-    "plots": {"study"},
+    "plots": {"sweep"},
     "widgets": {"plots"},
-    "cli": {"widgets"},
+    "study": {"plots"},
+    "cli": {"widgets", "study"},
     "lazy": set(),
     "__main__": {"cli"},
     "__init__": {"cli", "lazy"},
@@ -53,7 +53,7 @@ BELOW_PLOTS = {
     "alignment",
     "landscape",
 }
-BELOW_PLOTS |= {"connectivity", "hessian", "sweep", "study", "lazy"}
+BELOW_PLOTS |= {"connectivity", "hessian", "sweep", "lazy"}
 
 
 def allowed(stage: str) -> set[str]:
@@ -253,6 +253,34 @@ def test_every_stage_is_known():
     assert stages <= set(DEPENDS), f"stages missing from DEPENDS: {stages - set(DEPENDS)}"
 
 
+#: `study`'s three concerns, and which of the others each may import: running the study never
+#: reads its figures or verdicts; the verdicts read the figures' files, not the figure code
+STUDY_PARTS: dict[str, set[str]] = {
+    "running": set(),
+    "verdicts": set(),
+    "figures": {"running", "verdicts"},
+}
+
+
+def study_part(module: str) -> str | None:
+    """The concern of a `study` module (None outside `study`, and for its `__init__`)."""
+    parts = module.split(".")
+    if parts[1:2] != ["study"] or len(parts) == 2:
+        return None
+    return parts[2] if parts[2] in ("figures", "verdicts") else "running"
+
+
+def test_the_study_keeps_its_three_concerns_apart():
+    _, imports, _ = collect(PACKAGE)
+    crossings = []
+    for imp in imports:
+        a, b = study_part(imp.source), study_part(imp.target)
+        if a and b and a != b and b not in STUDY_PARTS[a]:
+            crossings.append(f"{imp.source}:{imp.line} ({a}) imports {imp.target} ({b})")
+    assert {study_part(m) for m in collect(PACKAGE)[0]} >= set(STUDY_PARTS)
+    assert not crossings, "\n".join(crossings)
+
+
 def test_package_keeps_the_import_rules():
     found = violations(PACKAGE)
     assert not found, "\n".join(found)
@@ -367,7 +395,7 @@ LONG_FUNCTIONS = {
     "hessian/structured/early.py:_chunk": TO_SPLIT,
     "plots/study.py:plot_tradeoff": TO_SPLIT,
     "synth/gradient_matching.py:gradient_matching": TO_SPLIT,
-    "study/claims.py:claim_tradeoff": TO_SPLIT,
+    "study/verdicts/claims.py:claim_tradeoff": TO_SPLIT,
     "hessian/trace_estimators.py:estimate_trace": TO_SPLIT,
     "hessian/spectrum.py:density": TO_SPLIT,
     "cli/synth.py:cmd_distill": TO_SPLIT,

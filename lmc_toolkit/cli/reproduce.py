@@ -13,7 +13,7 @@ from lmc_toolkit.cli.common import add_common, command
 
 @command("reproduce", "the main job: run the figure notebooks into reports/<preset>/")
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from lmc_toolkit.study.figures import run_figures
+    from lmc_toolkit.study.figures.pipeline import run_figures
 
     if args.store:
         os.environ["LMC_TOOLKIT_STORE"] = str(args.store)
@@ -80,7 +80,7 @@ SCHEDULER_HELP = (
 
 
 def _configure_reproduce(p: argparse.ArgumentParser) -> None:
-    from lmc_toolkit.study.parameters import PRESETS
+    from lmc_toolkit.study.figures.parameters import PRESETS
     from lmc_toolkit.study.presets import SCALES
 
     p.add_argument(

@@ -8,7 +8,7 @@ A notebook saves each figure through `FigureOutput.save`, which writes, in the f
 - `<name>.json`, the numbers behind the figure.
 Headline numbers (accuracy and barrier per method and sparsity, top eigenvalue and trace per
 method) go to `headline.json` through `FigureOutput.headline`, which the report index
-(`lmc_toolkit.study.reports.write_index`) gathers.
+(`lmc_toolkit.study.figures.reports.write_index`) gathers.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lmc_toolkit.store.files import atomic_json_save, atomic_write
-from lmc_toolkit.study.reports import HEADLINE, read_json
+from lmc_toolkit.store.files import atomic_json_save, atomic_write, read_json
 
 PLOTLY_JS = "plotly.min.js"
+#: the file of a figure's folder its headline numbers go to (the report index gathers them)
+HEADLINE = "headline.json"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 

@@ -109,6 +109,14 @@ def verify_checksum(path: str | Path) -> bool:
     return True
 
 
+def read_json(path: Path, default: Any) -> Any:
+    """The JSON at `path`, or `default` when it is missing or not JSON (yet)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return default
+
+
 def atomic_json_save(obj: Any, path: str | Path) -> Path:
     """Write `obj` as indented JSON to `path` atomically."""
     text = json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n"

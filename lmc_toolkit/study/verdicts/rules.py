@@ -1,6 +1,6 @@
 """The claims' pre-registered thresholds and decision rules, versioned in one place.
 
-Every verdict of `lmc_toolkit.study.claims` reads a confidence interval
+Every verdict of `lmc_toolkit.study.verdicts.claims` reads a confidence interval
 (`lmc_toolkit.connectivity.intervals`) against a threshold, one rule for every claim:
 
 - **holds** when the whole interval lies on the claim's side of its threshold;

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lmc_toolkit.connectivity.intervals import Interval
-from lmc_toolkit.study.rules import UNTESTED
+from lmc_toolkit.study.verdicts.rules import UNTESTED
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ plane. Numbers missing from older reports come back as NaN."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -12,14 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lmc_toolkit.landscape.curve import Curve
-
-
-def read_json(path: Path, default: Any) -> Any:
-    """The JSON at `path`, or `default` when it is missing or not JSON (yet)."""
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return default
+from lmc_toolkit.store.files import read_json
 
 
 def figure_json(root: Path, name: str) -> Any:

@@ -3,7 +3,7 @@
 `judge(root)` reads `reports/<preset>/F*/…json` (the files the figure notebooks write) and returns
 one `Verdict` per claim: the quantity that tests it, the measured values with their confidence
 intervals, the threshold, the verdict, and what result would have changed it. The thresholds
-and the decision rules live in `lmc_toolkit.study.rules` (versioned, hashed into `claims.md`):
+and the decision rules live in `lmc_toolkit.study.verdicts.rules` (versioned, hashed into `claims.md`):
 every verdict reads an interval against a threshold, "holds" when the interval lies wholly on
 the claim's side, "does not hold" when wholly on the other, "not separable at this scale" when
 it straddles, "not judged" when it has no SGD-noise part.
@@ -13,7 +13,7 @@ replicates (t quantile on their degrees of freedom) with the test set's part, fr
 the test images of the per-image evidence every interpolation curve keeps (F2's
 `barrier_evidence.json`). Barriers are read above the straight line between the ends
 (`Thresholds.barrier_baseline`); the mean-of-ends barrier and the interior peaks are reported
-beside it. The rendering is `lmc_toolkit.study.claims_table`.
+beside it. The rendering is `lmc_toolkit.study.verdicts.table`.
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ from lmc_toolkit.connectivity.intervals import (
     barrier_interval,
     interval,
 )
-from lmc_toolkit.study.claims_masks import claim_masks_compete
-from lmc_toolkit.study.evidence import (
+from lmc_toolkit.study.verdicts.evidence import (
     Evidence,
     distilled_first,
     figure_json,
@@ -38,7 +37,8 @@ from lmc_toolkit.study.evidence import (
     percent,
     slice_barrier,
 )
-from lmc_toolkit.study.rules import (
+from lmc_toolkit.study.verdicts.masks import claim_masks_compete
+from lmc_toolkit.study.verdicts.rules import (
     FAILS,
     HOLDS,
     THRESHOLDS,
@@ -51,7 +51,7 @@ from lmc_toolkit.study.rules import (
     read,
     what_would_change,
 )
-from lmc_toolkit.study.verdicts import Verdict, show, untested
+from lmc_toolkit.study.verdicts.verdict import Verdict, show, untested
 
 #: the reason of a barrier verdict that one disjoint pair of copies cannot give
 ONE_PAIR = (

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lmc_toolkit.store.files import atomic_write
-from lmc_toolkit.study.claims import Verdict, judge
-from lmc_toolkit.study.rules import RULES, RULES_VERSION, THRESHOLDS, rules_hash
+from lmc_toolkit.study.verdicts.claims import Verdict, judge
+from lmc_toolkit.study.verdicts.rules import RULES, RULES_VERSION, THRESHOLDS, rules_hash
 
 CLAIMS_FILE = "claims.md"
 
@@ -17,8 +17,8 @@ def markdown(verdicts: Sequence[Verdict]) -> str:
     lines = [
         "# The study's claims at this preset",
         "",
-        "Generated from the figures' JSON by `lmc_toolkit.study.claims` under the "
-        f"pre-registered rules of `lmc_toolkit.study.rules`, version {RULES_VERSION}, hash "
+        "Generated from the figures' JSON by `lmc_toolkit.study.verdicts.claims` under the "
+        f"pre-registered rules of `lmc_toolkit.study.verdicts.rules`, version {RULES_VERSION}, hash "
         f"`{rules_hash()}` ({THRESHOLDS.level:.0%} intervals, barriers above the "
         f"{THRESHOLDS.barrier_baseline} baseline). Every verdict reads an interval: holds when it "
         "lies wholly on the claim's side of the threshold, does not hold when wholly on the "

@@ -5,7 +5,7 @@ parameterized notebook in `notebooks/`. `run_figures` checks every parameter bef
 is computed, executes the notebooks with papermill (a failing notebook is recorded with its
 error and the others still run), keeps each executed notebook beside its figures, records each
 figure's run in its folder and writes `index.html` over every figure recorded there (see
-`lmc_toolkit.study.reports`): a run of some figures (`only`) keeps the others in the index.
+`lmc_toolkit.study.figures.reports`): a run of some figures (`only`) keeps the others in the index.
 """
 
 from __future__ import annotations
@@ -21,8 +21,13 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from lmc_toolkit.store.files import TMP_MARK
-from lmc_toolkit.study.parameters import VALIDATORS, check_parameters
-from lmc_toolkit.study.reports import FigureStatus, record_status, recorded_statuses, write_index
+from lmc_toolkit.study.figures.parameters import VALIDATORS, check_parameters
+from lmc_toolkit.study.figures.reports import (
+    FigureStatus,
+    record_status,
+    recorded_statuses,
+    write_index,
+)
 
 #: The study's figures: id -> (notebook file in `notebooks/`, title).
 FIGURES: dict[str, tuple[str, str]] = {
@@ -40,7 +45,7 @@ FIGURES: dict[str, tuple[str, str]] = {
 #: a 3.6 MB copy of plotly.js in each, so that the executed notebooks can be committed.
 NOTEBOOK_RENDERER = "plotly_mimetype"
 #: The notebooks that ship with the source tree.
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[3] / "notebooks"
 
 
 def report_name(preset: str, scale: str | None = None) -> str:

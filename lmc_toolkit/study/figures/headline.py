@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lmc_toolkit.store.files import atomic_write as _atomic_write
-from lmc_toolkit.study.evidence import read_json
+from lmc_toolkit.store.files import read_json
 
 #: (figure, headline title, columns taken from its rows) merged into the summary.
 SOURCES: tuple[tuple[str, str, tuple[str, ...]], ...] = (

@@ -8,8 +8,8 @@ import math
 from pathlib import Path
 
 from lmc_toolkit.connectivity.intervals import accuracy_difference
-from lmc_toolkit.study.evidence import distilled_first, figure_json, load_evidence, number
-from lmc_toolkit.study.rules import (
+from lmc_toolkit.study.verdicts.evidence import distilled_first, figure_json, load_evidence, number
+from lmc_toolkit.study.verdicts.rules import (
     FAILS,
     THRESHOLDS,
     UNTESTED,
@@ -18,7 +18,7 @@ from lmc_toolkit.study.rules import (
     read,
     what_would_change,
 )
-from lmc_toolkit.study.verdicts import Verdict, show, untested
+from lmc_toolkit.study.verdicts.verdict import Verdict, show, untested
 
 
 def claim_masks_compete(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:

@@ -1,7 +1,7 @@
 """The report index: `write_index` gathers every figure folder of `reports/<preset>/` (written
 by the notebooks through `lmc_toolkit.plots.export.FigureOutput`: PNG, offline HTML and JSON per
 figure, headline tables in `headline.json`) into `reports/<preset>/index.html`, led by one merged
-table (`lmc_toolkit.study.headline`, also written as `headline.md`).
+table (`lmc_toolkit.study.figures.headline`, also written as `headline.md`).
 """
 
 from __future__ import annotations
@@ -13,10 +13,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lmc_toolkit.store.files import atomic_write
-from lmc_toolkit.study.evidence import read_json
+from lmc_toolkit.plots.export import HEADLINE
+from lmc_toolkit.store.files import atomic_write, read_json
 
-HEADLINE = "headline.json"
 #: Each figure folder's record of its last run (`FigureStatus`), so that a run of some figures
 #: (`--only`) rewrites the index with the others' entries kept.
 STATUS = "status.json"
@@ -75,7 +74,7 @@ def write_index(root: str | Path, statuses: Sequence[FigureStatus], preset: str)
         ".err{color:#b00;white-space:pre-wrap}</style></head><body>",
         f"<h1>lmc_toolkit report: preset <code>{html.escape(preset)}</code></h1>",
     ]
-    from lmc_toolkit.study.headline import html_table, summary_rows, write_summary
+    from lmc_toolkit.study.figures.headline import html_table, summary_rows, write_summary
 
     headline_parts = []
     summary = html_table(summary_rows(root))
@@ -85,8 +84,8 @@ def write_index(root: str | Path, statuses: Sequence[FigureStatus], preset: str)
             + summary
         )
         write_summary(root)
-    from lmc_toolkit.study.claims_table import html_table as claims_html
-    from lmc_toolkit.study.claims_table import write_claims
+    from lmc_toolkit.study.verdicts.table import html_table as claims_html
+    from lmc_toolkit.study.verdicts.table import write_claims
 
     claims_md, verdicts = write_claims(root)
     headline_parts.append(

@@ -388,7 +388,6 @@ LONG_FUNCTIONS = {
     "landscape/slices.py:plane": TO_SPLIT,
     "study/analyses/hessians.py:curvature": TO_SPLIT,
     "connectivity/interpolation.py:pairwise": TO_SPLIT,
-    "hessian/operator.py:__init__": TO_SPLIT,
     "cli/connectivity.py:cmd_landscape": TO_SPLIT,
     "plots/pruning.py:plot_accuracy_vs_sparsity": TO_SPLIT,
     "widgets/explorer_widget.py:__init__": TO_SPLIT,

@@ -1,5 +1,6 @@
 """The generalized Gauss-Newton and the empirical Fisher: the Hessian's two usual stand-ins,
-as operators with the Hessian's constructor (masks, selection, BatchNorm policy) and products.
+as operators with the Hessian's constructor (masks, selection, BatchNorm policy: their shared
+base `NetworkOperator`) and products.
 
 Both are J^T·M·J over the data, with J the Jacobian of some outputs w.r.t. the kept weights:
 
@@ -29,7 +30,7 @@ from torch import Tensor, nn
 from torch.func import functional_call, jvp
 
 from lmc_toolkit.data.dataset import check_batch_size
-from lmc_toolkit.hessian.operator import Hessian
+from lmc_toolkit.hessian.network_operator import NetworkOperator
 from lmc_toolkit.hessian.options import has_batch_norm
 
 #: The losses whose GGN and empirical Fisher are implemented (the study's).
@@ -51,21 +52,19 @@ def jv_route(net: nn.Module, bn: str) -> str:
     return "double-vjp" if slow else "jvp"
 
 
-class _OuterProductOperator(Hessian):
+class _OuterProductOperator(NetworkOperator):
     """J^T·M·J, summed over the data in chunks; subclasses say what J differentiates (`_outputs`)
     and what M does (`_middle`)."""
 
-    def __init__(self, model, data, *args: Any, **kwargs: Any) -> None:
-        super().__init__(model, data, *args, **kwargs)
+    curvature = "outer product"
+
+    def _setup(self) -> None:
         if self.loss not in CURVATURE_LOSSES:
             raise ValueError(
                 f"{type(self).__name__} needs loss in {CURVATURE_LOSSES}, got {self.loss!r}"
             )
         self._kept_graphs: list[tuple[Graph, float]] | None = None  # (graph, weight) per chunk
         self.jv_route = jv_route(self.network(), self.bn)
-
-    def __repr__(self) -> str:
-        return super().__repr__().replace("Hessian(", f"{type(self).__name__}(", 1)
 
     def meta(self) -> dict[str, Any]:
         return {**super().meta(), "curvature": self.curvature}
@@ -148,8 +147,6 @@ class _OuterProductOperator(Hessian):
         self.products += 1
         return self.flatten(total)
 
-    __matmul__ = hvp
-
     def hvp_many(self, V: Tensor, block: int = 16) -> Tensor:
         """Each row of V times the operator (one product per row)."""
         if V.dim() != 2 or V.shape[1] != self.dim:
@@ -174,7 +171,7 @@ class _OuterProductOperator(Hessian):
         return torch.stack(rows)
 
     def release(self) -> None:
-        super().release()
+        """Free the kept graphs (rebuilt on the next product)."""
         self._kept_graphs = None
 
 

@@ -34,14 +34,17 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from functools import singledispatch
 from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from lmc_toolkit.hessian.curvature_operators import GGN
 from lmc_toolkit.hessian.ggn_diagonal import ggn_diagonal
 from lmc_toolkit.hessian.linear_map import LinearMap, OperatorLike, as_operator
+from lmc_toolkit.hessian.network_operator import NetworkOperator
 from lmc_toolkit.hessian.operator import Hessian
 from lmc_toolkit.hessian.structured import chain
 from lmc_toolkit.hessian.structured import norm as structured
@@ -141,7 +144,45 @@ class Diagonal:
         return (plot_diagonal_hist if kind == "hist" else plot_diagonal_sorted)(self, **kw)
 
 
-def is_piecewise_linear(H: Hessian) -> bool:
+@singledispatch
+def exact_route(H: Any) -> DiagonalMethod:
+    """The fastest exact route to `H`'s diagonal: for any operator, one product per coordinate."""
+    return "onehot"
+
+
+@exact_route.register
+def _hessian_route(H: Hessian) -> DiagonalMethod:
+    """A network's Hessian: the GGN's per-class route where the two diagonals agree (piecewise
+    linear networks), the structured route where it applies, else one product per coordinate."""
+    if is_piecewise_linear(H):
+        return "ggn"
+    return "structured" if chain.applies(H) else "onehot"
+
+
+@exact_route.register
+def _ggn_route(H: GGN) -> DiagonalMethod:
+    """The GGN's own diagonal is the per-class route's."""
+    return "ggn"
+
+
+@singledispatch
+def own_routes(H: Any) -> tuple[DiagonalMethod, ...]:
+    """The network routes ("ggn", "structured") that compute a diagonal of `H`'s matrix: none
+    for a plain linear map or the empirical Fisher."""
+    return ()
+
+
+@own_routes.register
+def _hessian_routes(H: Hessian) -> tuple[DiagonalMethod, ...]:
+    return ("ggn", "structured")  # the GGN's diagonal approximates the Hessian's
+
+
+@own_routes.register
+def _ggn_routes(H: GGN) -> tuple[DiagonalMethod, ...]:
+    return ("ggn",)
+
+
+def is_piecewise_linear(H: NetworkOperator) -> bool:
     """Whether the GGN diagonal is the Hessian diagonal: built-in loss, and every leaf module
     piecewise linear in its input and parameters (BatchNorm only with bn="eval")."""
     if H.loss not in ("cross_entropy", "mse"):
@@ -187,31 +228,19 @@ def diagonal(
         raise ValueError(f"probes must be a positive int, got {probes!r}")
     if limit is not None and (not isinstance(limit, int) or limit <= 0):
         raise ValueError(f"limit must be a positive int or None, got {limit!r}")
-    plain = isinstance(H, LinearMap)
-    if plain and method in ("ggn", "structured"):
+    route = exact_route(H) if method == "exact" else method
+    if route in ("ggn", "structured") and route not in own_routes(H):
+        what = f"a {H.name} is a plain linear map" if isinstance(H, LinearMap) else "not of this"
         raise ValueError(
-            f"method {method!r} needs a network's Hessian; a {H.name} is a plain linear map: "
-            "use 'exact' (one product per coordinate), 'onehot' or 'hutchinson'"
+            f"method {method!r} computes a diagonal of a network's Hessian or GGN, {what} "
+            f"{type(H).__name__}; use 'exact' (one product per coordinate), 'onehot' or "
+            "'hutchinson'"
         )
-    pl = not plain and is_piecewise_linear(H)
-    kind = H.curvature
-    route = method
-    if method == "exact" and plain:
-        route = "onehot"
-    elif method == "exact":
-        if kind == "hessian":
-            route = "ggn" if pl else "structured" if chain.applies(H) else "onehot"
-        else:  # the GGN's own diagonal is the per-class route's; the Fisher's, one-hot
-            route = "ggn" if kind == "ggn" else "onehot"
     if route == "ggn" and H.loss not in ("cross_entropy", "mse"):
         raise ValueError(f"the GGN route needs loss 'cross_entropy' or 'mse', got {H.loss!r}")
-    if route in ("ggn", "structured") and kind not in ("hessian", route):
-        raise ValueError(
-            f"method {method!r} computes a diagonal of the Hessian or the GGN, not of this "
-            f"{type(H).__name__}; use 'exact', 'onehot' or 'hutchinson'"
-        )
     if route == "structured":
         chain.parse_chain(H)  # a clear error where the route does not apply
+    pl = isinstance(H, NetworkOperator) and is_piecewise_linear(H)
     start, before = time.perf_counter(), H.products
     stderr, extra = None, {}
     if route == "ggn":
@@ -236,7 +265,7 @@ def diagonal(
         kept={k: v.cpu() for k, v in H.kept().items()},
         method=method,
         route=route,
-        exact=route in ("onehot", "structured") or (route == "ggn" and (pl or kind == "ggn")),
+        exact=route in ("onehot", "structured") or (route == "ggn" and (pl or isinstance(H, GGN))),
         seconds=time.perf_counter() - start,
         products=H.products - before,
         stderr=stderr,
@@ -246,11 +275,11 @@ def diagonal(
     )
 
 
-def _as_params(H: Hessian, flat: Tensor) -> dict[str, Tensor]:
+def _as_params(H: NetworkOperator | LinearMap, flat: Tensor) -> dict[str, Tensor]:
     return {k: v.detach().cpu() for k, v in H.to_params(flat).items()}
 
 
-def _onehot_diagonal(H: Hessian | LinearMap, progress: bool, limit: int | None) -> Tensor:
+def _onehot_diagonal(H: NetworkOperator | LinearMap, progress: bool, limit: int | None) -> Tensor:
     n = H.dim if limit is None else min(limit, H.dim)
     out = torch.full((H.dim,), math.nan, device=H.device, dtype=H.dtype)
     if isinstance(H, LinearMap):  # a plain map multiplies blocks of 64 unit vectors at once
@@ -269,7 +298,7 @@ def _onehot_diagonal(H: Hessian | LinearMap, progress: bool, limit: int | None) 
 
 
 def _hutchinson_diagonal(
-    H: Hessian, probes: int, seed: int, progress: bool
+    H: NetworkOperator | LinearMap, probes: int, seed: int, progress: bool
 ) -> tuple[Tensor, Tensor]:
     generator = torch.Generator().manual_seed(int(seed))
     total = torch.zeros(H.dim, dtype=torch.float64, device=H.device)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from lmc_toolkit.hessian.operator import Hessian
+from lmc_toolkit.hessian.network_operator import NetworkOperator
 
 Handler = Callable[[nn.Module, Tensor, Tensor], dict[str, Tensor]]
 
@@ -80,7 +80,7 @@ _HANDLERS: dict[type, Handler] = {
 }
 
 
-def _owners(H: Hessian) -> dict[str, tuple[str, nn.Module, str]]:
+def _owners(H: NetworkOperator) -> dict[str, tuple[str, nn.Module, str]]:
     """selected parameter name → (module name, module, attribute)."""
     out = {}
     for mname, module in H.network().named_modules():
@@ -96,7 +96,7 @@ def _owners(H: Hessian) -> dict[str, tuple[str, nn.Module, str]]:
     return out
 
 
-def _output_factor(H: Hessian, out: Tensor) -> Tensor:
+def _output_factor(H: NetworkOperator, out: Tensor) -> Tensor:
     """Columns a_c (stacked: C × N × C) with Σ_c a_c a_cᵀ = the per-sample Hessian of the loss
     w.r.t. the outputs."""
     n, c = out.shape
@@ -124,7 +124,7 @@ def _output_grads(out: Tensor, outputs: list[Tensor], factors: Tensor) -> list[T
         return [torch.stack([c[i] for c in cols]).detach() for i in range(len(outputs))]
 
 
-def ggn_diagonal(H: Hessian, progress: bool, batch_size: int) -> list[Tensor]:
+def ggn_diagonal(H: NetworkOperator, progress: bool, batch_size: int) -> list[Tensor]:
     owners = _owners(H)
     modules = {mname: module for mname, module, _ in owners.values()}
     net = H.network()

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lmc_toolkit.hessian.network_operator import NetworkOperator
 from lmc_toolkit.hessian.options import random_vectors
 
 #: The name of a `LinearMap`'s single "parameter" (its diagonal's key).
@@ -170,11 +171,9 @@ def _scipy_apply(A: Any) -> Callable[[Tensor], Tensor]:
     return apply
 
 
-def as_operator(H: OperatorLike) -> CurvatureOperator:
+def as_operator(H: OperatorLike) -> NetworkOperator | LinearMap:
     """`H` itself where it is a toolkit operator (`Hessian`, `GGN`, `EmpiricalFisher`,
     `LinearMap`), else `LinearMap(H)`."""
-    from lmc_toolkit.hessian.operator import Hessian
-
-    if isinstance(H, Hessian | LinearMap):
+    if isinstance(H, NetworkOperator | LinearMap):
         return H
     return LinearMap(H)

@@ -21,8 +21,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from lmc_toolkit.checks import check_choice, check_int
-from lmc_toolkit.hessian.linear_map import OperatorLike, as_operator
-from lmc_toolkit.hessian.operator import Hessian
+from lmc_toolkit.hessian.linear_map import CurvatureOperator, OperatorLike, as_operator
 
 Which = Literal["LA", "LM", "SA"]
 WHICH: tuple[Which, ...] = get_args(Which)
@@ -132,7 +131,7 @@ class _Lanczos:
     (relative, above λ_max, which exact Ritz values cannot exceed), against 1.5e-7 in float64.
     """
 
-    def __init__(self, H: Hessian, v0: Tensor, generator: torch.Generator, restart: bool):
+    def __init__(self, H: CurvatureOperator, v0: Tensor, generator: torch.Generator, restart: bool):
         self.H, self.generator, self.restart = H, generator, restart
         first = _unit(v0.double())
         # the basis vectors as rows of one buffer that doubles when full: stacking a list of

@@ -55,6 +55,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from lmc_toolkit.hessian.linear_map import LinearMap, OperatorLike, as_operator
+from lmc_toolkit.hessian.network_operator import NetworkOperator
 from lmc_toolkit.hessian.operator import Hessian
 from lmc_toolkit.hessian.options import has_batch_norm, random_vectors
 
@@ -67,7 +68,7 @@ MatVec = Callable[[Tensor], Tensor]
 DEFAULT_STRATUM = {"cpu": 10, "cuda": 50}
 
 
-def default_stratum(H: Hessian) -> int:
+def default_stratum(H: NetworkOperator) -> int:
     """Images per stratum for the stratified estimator on H's device."""
     return min(H.n, DEFAULT_STRATUM.get(H.device.type, 10))
 
@@ -148,7 +149,7 @@ def trace(
             H.release_other_chunks()  # the strata's graphs would double the operator's memory
 
 
-def _plan_for_data(H: Hessian, method: str, stratum: int | None, batch: bool | None):
+def _plan_for_data(H: NetworkOperator, method: str, stratum: int | None, batch: bool | None):
     """(method, split, strata, many, meta) for an operator over data: strata of `stratum`
     images (the CPU default), blocks through `hvp_many` where `batch` (CUDA by default)."""
     if stratum is not None and (

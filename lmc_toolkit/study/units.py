@@ -114,16 +114,16 @@ def _pruning_run(study: Study, method: str):
         lock.release()
 
 
-def _mask(study: Study, method: str, round: int):
-    """The mask `Study.trained(method, round, ·)` trains, computing only `method`'s run."""
+def _mask(study: Study, method: str, level: int):
+    """The mask `Study.trained(method, level, ·)` trains, computing only `method`'s run."""
     from lmc_toolkit.pruning.prune import random as random_mask
 
     c = study.config
     if method == "dense":
         return None
     if method == "random":
-        return random_mask(study.model0, c.sparsity(round), seed=c.init_seed) if round else None
-    return _pruning_run(study, method).rounds[round].mask
+        return random_mask(study.model0, c.sparsity(level), seed=c.init_seed) if level else None
+    return _pruning_run(study, method).rounds[level].mask
 
 
 # -- IMP and distilled pruning ---------------------------------------------------------------
@@ -308,14 +308,14 @@ def instability_units(
     config: StudyConfig,
     store: Store | str | Path | None,
     method: str,
-    round: int,
+    level: int,
     ks: Sequence[int],
     pairs: int = 1,
     data_seeds: Sequence[int] | None = None,
     device: Any = None,
 ) -> tuple[list[Unit], list[Unit]]:
     """The trainings of `instability_vs_k(study.model0, study.train_data, ·, config.train, ks,
-    mask=study.mask(method, round), data_seeds, pairs, store)` (data seeds default to the
+    mask=study.mask(method, level), data_seeds, pairs, store)` (data seeds default to the
     first two of the config, as in figure F3): spawn units (one per k), then child units (one
     per k and child seed; at k = 0 the children are the tickets). Run the first list before
     the second (`instability_sweep`)."""
@@ -330,11 +330,11 @@ def instability_units(
     seeds = tuple(config.data_seeds[:2] if data_seeds is None else data_seeds)
     children = [s for pair in child_seeds(seeds, pairs) for s in pair]
     ctx, s0 = UnitContext.of(config, store, device), int(seeds[0])
-    base = {"method": method, "round": round}
-    points = {k: SpawnPoint(method, round, k, s0) for k in ks}
+    base = {"method": method, "round": level}
+    points = {k: SpawnPoint(method, level, k, s0) for k in ks}
     spawns = [
         Unit(
-            f"spawn-{method}-r{round}-k{k}",
+            f"spawn-{method}-r{level}-k{k}",
             _spawn_unit,
             (ctx, points[k]),
             {**base, "k": k, "spawn_seed": s0},
@@ -344,7 +344,7 @@ def instability_units(
     ]
     kids = [
         Unit(
-            f"child-{method}-r{round}-k{k}-s{s}",
+            f"child-{method}-r{level}-k{k}-s{s}",
             _child_unit,
             (ctx, points[k], s),
             {**base, "k": k, "data_seed": s},
@@ -360,7 +360,7 @@ def instability_sweep(
     store: Store | str | Path | None,
     scheduler: Any,
     method: str,
-    round: int,
+    level: int,
     ks: Sequence[int],
     pairs: int = 1,
     data_seeds: Sequence[int] | None = None,
@@ -370,7 +370,7 @@ def instability_sweep(
     retries: int = 2,
 ) -> SweepReport:
     """`instability_units` in two phases; `instability_vs_k` afterwards only interpolates."""
-    spawns, kids = instability_units(config, store, method, round, ks, pairs, data_seeds, device)
+    spawns, kids = instability_units(config, store, method, level, ks, pairs, data_seeds, device)
     with connected(scheduler) as sched:
         first = run_units(spawns, sched, progress=progress, retries=retries, desc="spawn points")
         bad = {f.config["k"] for f in first.failures}

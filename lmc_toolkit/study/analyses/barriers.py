@@ -20,30 +20,30 @@ from lmc_toolkit.study.runs import Study
 def curve(
     study: Study,
     method: str,
-    round: int,
+    level: int,
     seeds: tuple[int, int] | None = None,
     alphas: int = 11,
     data: str = "test",
 ) -> Curve:
-    """Interpolation between the tickets of `method` at `round` trained with two data seeds."""
+    """Interpolation between the tickets of `method` at round `level` trained with two data seeds."""
     pair = tuple(seeds or study.config.data_seeds[:2])
     if len(pair) != 2:
         raise ValueError(f"a curve joins two data seeds, got {pair!r}")
 
     def compute() -> Curve:
-        a, b = (study.network(method, round, s) for s in pair)
+        a, b = (study.network(method, level, s) for s in pair)
         return interpolate(
             a,
             b,
             study_data(study, data),
             alphas,
-            mask=study.mask(method, round),
+            mask=study.mask(method, level),
             bn_data=study.train_data,
-            label=f"{method} {study.config.sparsity(round) if method != 'dense' else 0:.0%}",
+            label=f"{method} {study.config.sparsity(level) if method != 'dense' else 0:.0%}",
             progress=study.progress,
         )
 
-    args = {"method": method, "round": round, "seeds": pair, "alphas": alphas, "data": data}
+    args = {"method": method, "round": level, "seeds": pair, "alphas": alphas, "data": data}
     args["evidence"] = "per-image"  # curves stored before it kept no per-image evidence
     return cached(study, "curve", args, compute, Curve.to_dict, Curve.from_dict)
 
@@ -144,23 +144,23 @@ def barrier_evidence(study: Study, alphas: int = 11, data: str = "test") -> list
 
 
 def pairwise_seeds(
-    study: Study, method: str, round: int, seeds: Sequence[int], alphas: int = 11
+    study: Study, method: str, level: int, seeds: Sequence[int], alphas: int = 11
 ) -> PairwiseResult:
     """Barriers and weight distances among copies of one ticket trained with `seeds`."""
 
     def compute() -> PairwiseResult:
-        nets = [study.network(method, round, s) for s in seeds]
+        nets = [study.network(method, level, s) for s in seeds]
         return pairwise(
             nets,
             study.test_data,
             alphas,
-            mask=study.mask(method, round),
+            mask=study.mask(method, level),
             labels=[f"seed {s}" for s in seeds],
             bn_data=study.train_data,
             progress=study.progress,
         )
 
-    args = {"method": method, "round": round, "seeds": tuple(seeds), "alphas": alphas}
+    args = {"method": method, "round": level, "seeds": tuple(seeds), "alphas": alphas}
     return cached(
         study, "pairwise", args, compute, PairwiseResult.to_dict, PairwiseResult.from_dict
     )

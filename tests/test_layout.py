@@ -375,8 +375,6 @@ def test_no_stage_depends_on_itself_through_others(stage):
 #: here).
 TO_SPLIT = "to split along its seams (code-clarity issue)"
 LONG_FUNCTIONS = {
-    "training/loop.py:train": TO_SPLIT,
-    "connectivity/interpolation.py:interpolate": TO_SPLIT,
     "connectivity/instability_analysis.py:instability": TO_SPLIT,
     "plots/connectivity.py:plot_surface": TO_SPLIT,
     "plots/pruning.py:plot_mask_iou": TO_SPLIT,

@@ -174,6 +174,25 @@ def interpolate(
             return _repaired(pair_a, pair_b, data, stats, label, path)
         return _straight(pair_a, pair_b, data, None, label, path)
     stats = _statistics_data(data, align_data, path.bn_data)
+    return _aligned(
+        a, b, data, path, align=align, ends=ends, stats=stats, label=label, repair=repair
+    )
+
+
+def _aligned(
+    a: Solution,
+    b: Solution,
+    data: Dataset | Stream,
+    path: _Path,
+    *,
+    align: AlignMethod,
+    ends: tuple[Mapping[str, Tensor] | None, Mapping[str, Tensor] | None],
+    stats: Dataset,
+    label: str,
+    repair: bool,
+) -> AlignedCurve:
+    """The curves before and after permuting b's units onto a's (measured on `stats`), and
+    with REPAIR's renormalization too where `repair`."""
     pair = align_pair(a, b, path.template, align, ends, stats)
     before = _straight(pair.a, pair.b, data, None, f"{label} before".strip(), path)
     after = _straight(pair.a, pair.b_aligned, data, None, f"{label} {align}".strip(), path)

@@ -14,6 +14,7 @@ import copy
 import hashlib
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -91,21 +92,65 @@ def train(
     net = copy.deepcopy(model)
     data = data.to(device_of(net))
     spe = num_batches(len(data), config.batch_size)
-    total = config.total_steps(spe)
-    wanted = _checkpoint_steps(checkpoint_steps, total)
-    if resume is not None and not 0 <= resume.step <= total:
-        raise ValueError(f"cannot resume at step {resume.step} of a {total}-step run")
+    plan = _Plan(
+        config, spe, data_seed, _checkpoint_steps(checkpoint_steps, config.total_steps(spe))
+    )
+    if resume is not None and not 0 <= resume.step <= plan.total:
+        raise ValueError(f"cannot resume at step {resume.step} of a {plan.total}-step run")
     masks = check_mask(dict(net.named_parameters()), mask) or {}
     optimizer = _optimizer(config, net.parameters())
     run = TrainingSession(net, optimizer, masks, loss_function(loss), data.regression, resume)
-    checkpoints = {run.step: run.checkpoint()} if run.step in wanted else {}
     start_time = time.perf_counter()
+    checkpoints = _steps(run, data, plan, held_out, loss, progress)
+    seconds = time.perf_counter() - start_time
+    final = evaluate(net, held_out, loss=loss) if held_out is not None else None
+    return TrainResult(
+        state=state_of(net),
+        checkpoints=checkpoints,
+        history=tuple(run.history),
+        config=config,
+        data_seed=int(data_seed),
+        steps=run.step,
+        seconds=seconds,
+        spec=getattr(model, "spec", None),
+        final=final,
+        template=model,
+    )
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The run's schedule: its recipe, steps per epoch, data order and the checkpoint steps."""
+
+    config: TrainConfig
+    steps_per_epoch: int
+    data_seed: int
+    wanted: frozenset[int]
+
+    @property
+    def total(self) -> int:
+        return self.config.total_steps(self.steps_per_epoch)
+
+
+def _steps(
+    run: TrainingSession,
+    data: Dataset,
+    plan: _Plan,
+    held_out: Dataset | None,
+    loss: LossName | LossFn,
+    progress: bool,
+) -> dict[int, Checkpoint]:
+    """SGD from `run`'s step to the end of `plan`, epoch by epoch in the data order of
+    (`data_seed`, epoch); the checkpoints `plan` asks for. The loss is checked for NaN/inf every
+    step on the CPU (a GPU syncs once per epoch)."""
+    config, spe, total, wanted = plan.config, plan.steps_per_epoch, plan.total, plan.wanted
+    checkpoints = {run.step: run.checkpoint()} if run.step in wanted else {}
     bar = tqdm(total=total, initial=run.step, desc="train", disable=not progress, leave=False)
-    check_every = 1 if run.device.type == "cpu" else spe  # a GPU syncs once per epoch
-    net.train()
+    check_every = 1 if run.device.type == "cpu" else spe
+    run.net.train()
     while run.step < total:
         epoch, offset = divmod(run.step, spe)
-        generator = epoch_generator(data_seed, epoch)
+        generator = epoch_generator(plan.data_seed, epoch)
         for x, y in data.batches(
             config.batch_size, generator, augment=config.augment, start=offset
         ):
@@ -124,20 +169,7 @@ def train(
             if run.step >= total:
                 break
     bar.close()
-    seconds = time.perf_counter() - start_time
-    final = evaluate(net, held_out, loss=loss) if held_out is not None else None
-    return TrainResult(
-        state=state_of(net),
-        checkpoints=checkpoints,
-        history=tuple(run.history),
-        config=config,
-        data_seed=int(data_seed),
-        steps=run.step,
-        seconds=seconds,
-        spec=getattr(model, "spec", None),
-        final=final,
-        template=model,
-    )
+    return checkpoints
 
 
 def _checked_data(
@@ -157,7 +189,7 @@ def _checked_data(
     return train_data, held_out
 
 
-def _checkpoint_steps(steps: Iterable[int], total: int) -> set[int]:
+def _checkpoint_steps(steps: Iterable[int], total: int) -> frozenset[int]:
     """The steps to keep checkpoints of, each within training (0 to `total`)."""
     wanted = {int(s) for s in steps}
     outside = sorted(s for s in wanted if not 0 <= s <= total)
@@ -165,4 +197,4 @@ def _checkpoint_steps(steps: Iterable[int], total: int) -> set[int]:
         raise ValueError(
             f"checkpoint step {outside[-1]} lies outside training (0 to {total} steps)"
         )
-    return wanted
+    return frozenset(wanted)

@@ -381,7 +381,6 @@ LONG_FUNCTIONS = {
     "landscape/evaluator/core.py:__init__": TO_SPLIT,
     "landscape/evaluator/core.py:__call__": TO_SPLIT,
     "hessian/diagonal_estimators.py:diagonal": TO_SPLIT,
-    "pruning/imp_rounds.py:imp": TO_SPLIT,
     "pruning/tickets.py:evaluate_tickets": TO_SPLIT,
     "landscape/slices.py:plane": TO_SPLIT,
     "study/analyses/hessians.py:curvature": TO_SPLIT,

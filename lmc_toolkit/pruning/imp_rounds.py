@@ -76,34 +76,10 @@ def imp(
     data_seed = check_int("data_seed", data_seed, error=TypeError)
     if init_seed is not None:
         check_int("init_seed", init_seed, error=TypeError)
-    train_data = as_dataset(train_data, "train_data", ordered=True)
-    prune_data = (
-        train_data if prune_data is None else as_dataset(prune_data, "prune_data", ordered=True)
-    )
-    eval_data = None if eval_data is None else as_dataset(eval_data, "eval_data")
     net0 = with_init_seed(model, init_seed)
-    for what, d in (
-        ("train_data", train_data),
-        ("prune_data", prune_data),
-        ("eval_data", eval_data),
-    ):
-        if d is not None:
-            check_model_input(net0, d, what)
-            check_classes(net0, d)
-    tc = config.train
-    total = tc.total_steps(num_batches(len(prune_data), tc.batch_size))
-    if total == 0:
-        raise ValueError("the inner training has 0 steps: nothing would be learned")
-    if config.rewind_step is not None and config.rewind_step >= total:
-        raise ValueError(
-            f"rewind step {config.rewind} lies beyond training: the inner training on "
-            f"prune_data ({len(prune_data)} images) is {total} steps, so k must be < {total}"
-        )
-    start = Mask.ones(net0, first=config.prune_first, last=config.prune_last)
-    if mask is not None:
-        given = mask if isinstance(mask, Mask) else Mask(mask)
-        check_compatible(given, dict(net0.named_parameters()))
-        start = given
+    train_data, prune_data, eval_data = _checked_data(net0, train_data, prune_data, eval_data)
+    total = _inner_steps(config, prune_data)
+    start = _start_mask(net0, config, mask)
     key = ImpRun(
         prune_data=prune_data.name,
         prune_data_hash=data_fingerprint(prune_data),
@@ -127,6 +103,45 @@ def imp(
         progress=progress,
     )
     return _rounds(plan, train_size=len(train_data))
+
+
+def _checked_data(
+    net0: nn.Module, train_data: Any, prune_data: Any, eval_data: Any
+) -> tuple[Dataset, Dataset, Dataset | None]:
+    """The data arguments as `Dataset`s that fit `net0` (a shuffling loader is refused where
+    the run must be reproducible); `prune_data` defaults to `train_data`."""
+    train = as_dataset(train_data, "train_data", ordered=True)
+    prune = train if prune_data is None else as_dataset(prune_data, "prune_data", ordered=True)
+    held_out = None if eval_data is None else as_dataset(eval_data, "eval_data")
+    for what, d in (("train_data", train), ("prune_data", prune), ("eval_data", held_out)):
+        if d is not None:
+            check_model_input(net0, d, what)
+            check_classes(net0, d)
+    return train, prune, held_out
+
+
+def _inner_steps(config: ImpConfig, prune_data: Dataset) -> int:
+    """The steps of one round's training on `prune_data`, checked against the rewind step."""
+    tc = config.train
+    total = tc.total_steps(num_batches(len(prune_data), tc.batch_size))
+    if total == 0:
+        raise ValueError("the inner training has 0 steps: nothing would be learned")
+    if config.rewind_step is not None and config.rewind_step >= total:
+        raise ValueError(
+            f"rewind step {config.rewind} lies beyond training: the inner training on "
+            f"prune_data ({len(prune_data)} images) is {total} steps, so k must be < {total}"
+        )
+    return total
+
+
+def _start_mask(net0: nn.Module, config: ImpConfig, mask: Mapping[str, Tensor] | None) -> Mask:
+    """Round 0's mask: `mask` where given (checked against the network), else every
+    prunable weight kept."""
+    if mask is None:
+        return Mask.ones(net0, first=config.prune_first, last=config.prune_last)
+    given = mask if isinstance(mask, Mask) else Mask(mask)
+    check_compatible(given, dict(net0.named_parameters()))
+    return given
 
 
 def _rounds(plan: ImpPlan, train_size: int) -> ImpResult:

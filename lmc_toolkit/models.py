@@ -60,8 +60,19 @@ def build(
     device: torch.device | str | None = None,
     **options: Any,
 ) -> nn.Module:
-    """Build model `name` for `num_classes` classes and C×H×W inputs, initialized from
-    `init_seed` (the global RNG is left untouched)."""
+    """Build registry model `name`, initialized from `init_seed` (the global RNG is left untouched).
+
+    Args:
+        name: One of `available()` (e.g. `"convnet3"`, `"lenet"`, `"resnet18"`).
+        num_classes: Outputs of the classifier (≥ 2).
+        in_shape: C×H×W of one input image.
+        init_seed: Seeds the initialization: the same seed gives the same θ0 on every device.
+        device: Where the model lives (default: the CPU).
+        **options: The architecture's own options (e.g. `width`, `depth`, `norm`).
+
+    Returns:
+        The model, with `model.spec` recording how to build it again.
+    """
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(available())}")
     if not isinstance(num_classes, int) or num_classes < 2:

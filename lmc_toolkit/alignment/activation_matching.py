@@ -38,9 +38,20 @@ def activation_matching(
     batch_size: int = 250,
     max_images: int | None = 1000,
 ) -> Alignment:
-    """The permutation of `b`'s hidden units whose activations on `data` (the first
-    `max_images` images; None: all) correlate best with `a`'s, group by group. Neither model
-    is changed."""
+    """The permutation of `b`'s hidden units whose activations on `data` correlate best with
+    `a`'s, group by group (a linear assignment per group). Neither model is changed.
+
+    Args:
+        a: The reference network.
+        b: The network whose units are permuted onto `a`'s (same architecture).
+        data: Images whose activations are compared (any data `as_dataset` takes).
+        spec: The permutation groups (default: traced from `a` with an example of `data`).
+        batch_size: Images per forward pass.
+        max_images: How many of the first images of `data` are used (None: all).
+
+    Returns:
+        An `Alignment`: the `Permutation` of `b` and each group's mean correlation.
+    """
     for name, m in (("a", a), ("b", b)):
         if not isinstance(m, nn.Module):
             raise TypeError(f"{name} must be an nn.Module, got {type(m).__name__}")

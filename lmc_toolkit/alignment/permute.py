@@ -91,8 +91,17 @@ def identity_permutation(spec: PermutationSpec) -> Permutation:
 def random_permutation(
     model: nn.Module | PermutationSpec, seed: int = 0, spec: PermutationSpec | None = None
 ) -> Permutation:
-    """A uniformly random permutation of every group of `model` (or of `spec`), drawn from a
-    generator seeded with `seed` (for tests, and for planting a known permutation)."""
+    """A uniformly random permutation of every group of `model` (for tests, and for planting a
+    known permutation).
+
+    Args:
+        model: A network (its groups are traced) or a `PermutationSpec`.
+        seed: Seeds the `torch.Generator` every group's permutation is drawn from.
+        spec: The groups, where `model` is a network not made by `lmc_toolkit.build`.
+
+    Returns:
+        A `Permutation` over every group.
+    """
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int, got {seed!r}")
     spec = _spec_of(model, spec)
@@ -107,9 +116,17 @@ def permute(target: Mapping[str, Tensor], perm: Permutation) -> Mapping[str, Ten
 @overload
 def permute(target: nn.Module, perm: Permutation) -> nn.Module: ...
 def permute(target: Any, perm: Permutation) -> Any:
-    """`target` with every group's units reordered by `perm`: a new model (weights, biases, norm
-    parameters and BatchNorm running statistics), a new state/parameter dict (its entries
-    outside the spec as they are), or a new `Mask`."""
+    """`target` with every group's units reordered by `perm` (nothing is changed in place).
+
+    Args:
+        target: A model (its weights, biases, norm parameters and BatchNorm running statistics
+            are permuted), a state or parameter dict (entries outside the spec kept as they
+            are), or a `Mask`.
+        perm: The permutation, e.g. `weight_matching(a, b).permutation`.
+
+    Returns:
+        A new object of `target`'s kind: a model, a dict or a `Mask`.
+    """
     if not isinstance(perm, Permutation):
         raise TypeError(f"perm must be a Permutation, got {type(perm).__name__}")
     if isinstance(target, nn.Module):

@@ -56,8 +56,22 @@ def repair(
     images: int = 1000,
     batch_size: int = 500,
 ) -> nn.Module:
-    """A copy of `model` (the network at `alpha` between `a` and `b`) whose hidden units have
-    the interpolated statistics of the ends', measured on the first `images` of `data`."""
+    """REPAIR (Jordan et al. 2023): a copy of `model`, the network at `alpha` between `a` and `b`,
+    whose hidden units get the interpolated statistics of the ends' units.
+
+    Args:
+        model: The interpolated network, (1 − alpha)·a + alpha·b (not changed).
+        a: The first end.
+        b: The second end, already aligned onto `a`.
+        alpha: Where `model` lies on the path, in [0, 1].
+        data: The examples the statistics are measured on.
+        layers: The layers renormalized (default: every repairable one, traced).
+        images: How many of the first examples of `data` are used.
+        batch_size: Examples per forward pass.
+
+    Returns:
+        The repaired copy of `model`.
+    """
     if not 0.0 <= float(alpha) <= 1.0:
         raise ValueError(f"alpha must lie in [0, 1], got {alpha!r}")
     data = as_dataset(data, "data")

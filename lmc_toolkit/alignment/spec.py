@@ -93,9 +93,15 @@ def permutation_spec(
 ) -> PermutationSpec:
     """The permutation groups of `model`, found by tracing it (see the module docstring).
 
-    The shapes are propagated with `example` (a batch of real inputs: token ids, any dtype)
-    or with zeros of shape `in_shape` in the model's dtype; models made by
-    `lmc_toolkit.build` carry `in_shape` in `model.spec`."""
+    Args:
+        model: The network (any `nn.Module` torch.fx can trace).
+        in_shape: The shape of one input, to trace with zeros in the model's dtype (models made
+            by `lmc_toolkit.build` carry it in `model.spec`).
+        example: A batch of real inputs to trace with instead (token ids: any dtype).
+
+    Returns:
+        A `PermutationSpec`: each group's units and the weight axes they permute.
+    """
     if not isinstance(model, nn.Module):
         raise TypeError(f"permutation_spec needs an nn.Module, got {type(model).__name__}")
     spec = getattr(model, "spec", None)

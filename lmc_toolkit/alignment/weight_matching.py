@@ -35,10 +35,21 @@ def weight_matching(
     max_sweeps: int = 100,
 ) -> Alignment:
     """The permutation of `b`'s hidden units that maximizes the summed inner product of its
-    weights (and biases, norm parameters) with `a`'s; see the module docstring.
+    weights (and biases, norm parameters) with `a`'s; see the module docstring. Neither is
+    changed.
 
-    `a` and `b` are models of one architecture, or state dicts with `spec` given (from
-    `permutation_spec(model)`). Neither is changed."""
+    Args:
+        a: The reference: a model, or a state dict with `spec` given.
+        b: The model (or state dict) whose units are permuted onto `a`'s.
+        spec: The permutation groups (default: traced from `a`; needed for state dicts, from
+            `permutation_spec(model)`).
+        seed: Seeds the random order the groups are visited in.
+        max_sweeps: At most this many sweeps over the groups (they stop when one changes nothing).
+
+    Returns:
+        An `Alignment`: the `Permutation`, the objective after each sweep, and whether the sweeps
+        converged.
+    """
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int, got {seed!r}")
     if isinstance(max_sweeps, bool) or not isinstance(max_sweeps, int) or max_sweeps < 1:

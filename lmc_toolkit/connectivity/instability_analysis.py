@@ -125,14 +125,36 @@ def instability(
 ) -> Instability:
     """Frankle et al.'s instability analysis of `model` (its current weights are the init).
 
-    Trains to step `k` with `data_seeds[0]`, then `pairs` disjoint pairs of children to the
-    end of `config` (seeds from `child_seeds`), and interpolates each pair on `eval_data`
-    (`bn="recalibrate"` uses fixed batches of `train_data`). With `align` ("weights" or
-    "activations"), each pair's second child is aligned onto the first before interpolating,
-    and the barriers without alignment are kept in `unaligned`. With `store`, spawn points and
-    children are computed once. With a mask, `spawn="masked"` trains the subnetwork to step k;
-    `spawn="dense"` trains the dense network to θ_k and starts the copies from θ_k ⊙ mask
-    (Frankle et al.'s IMP subnetworks rewound to iteration k; the same at k = 0).
+    Trains to step `k` with `data_seeds[0]`, then `pairs` disjoint pairs of children to the end
+    of `config` (their data seeds from `child_seeds`), and interpolates each pair on
+    `eval_data`. With a mask, `spawn="masked"` trains the subnetwork to step k; `spawn="dense"`
+    trains the dense network to θ_k and starts the copies from θ_k ⊙ mask (Frankle et al.'s IMP
+    subnetworks rewound to iteration k; the same at k = 0).
+
+    Args:
+        model: The network at initialization (not changed).
+        train_data: What every copy trains on (a loader must not shuffle: the data order comes
+            from the data seeds).
+        eval_data: What the pairs are interpolated on.
+        config: The training recipe of the spawn run and of every child.
+        k: The spawn step (0: the children start from the init).
+        mask: The subnetwork's mask (name → bool tensor, True = kept); None: dense.
+        data_seeds: The data order of the spawn run (the first) and the children's seeds.
+        pairs: How many disjoint pairs of children (two or more give a barrier its SGD noise).
+        store: A run store: spawn points and children are trained once and reloaded.
+        alphas: Interpolation points in [0, 1] (a count or the values).
+        bn: The BatchNorm policy of the interpolation; `"recalibrate"` uses fixed batches of
+            `train_data`.
+        progress: Show progress bars.
+        align: `"none"`, or `"weights"` / `"activations"`: each pair's second child is aligned
+            onto the first before interpolating (the barriers without alignment are kept in
+            `unaligned`).
+        spawn: `"masked"` or `"dense"` (see above).
+        **evaluator_options: Passed to the `Evaluator` (method, batch_size, compile, ...).
+
+    Returns:
+        An `Instability`: the spawn step, the children, each pair's curve and its error and loss
+        barriers.
     """
     if align not in ALIGN_METHODS:
         raise ValueError(f"align must be one of {ALIGN_METHODS}, got {align!r}")
@@ -317,7 +339,24 @@ def instability_vs_k(
     label: str = "",
     **options: Any,
 ) -> InstabilityCurve:
-    """`instability` at every spawn step in `ks` (figure F3); all checks run before training."""
+    """`instability` at every spawn step in `ks` (figure F3); every check runs before any training.
+
+    Args:
+        model: The network at initialization (not changed).
+        train_data: What every copy trains on.
+        eval_data: What the pairs are interpolated on.
+        config: The training recipe.
+        ks: The spawn steps.
+        mask: The subnetwork's mask (None: dense).
+        data_seeds: The spawn run's data order (the first) and the children's seeds.
+        pairs: Disjoint pairs of children per spawn step.
+        store: A run store (each spawn point and child trained once).
+        label: The curve's name in plots.
+        **options: Passed to `instability` (alphas, bn, align, spawn, evaluator options).
+
+    Returns:
+        An `InstabilityCurve`: the steps and one `Instability` per step.
+    """
     ks = [int(k) for k in ks]
     if not ks:
         raise ValueError("ks must name at least one spawn step")

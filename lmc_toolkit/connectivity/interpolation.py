@@ -140,17 +140,29 @@ def interpolate(
 ) -> Curve | AlignedCurve:
     """Loss and accuracy of (1-α)·a + α·b on `data` for every α.
 
-    `a` and `b` are models, state dicts or parameter dicts (`model=` gives the architecture
-    when neither is a model). With `mask`, pruned coordinates are zero all along the path;
-    `masks=(mask_a, mask_b)` gives each end its own. `bn` is the BatchNorm policy:
-    `"recalibrate"` re-estimates the statistics at every α on fixed batches of `bn_data`
-    (default: `data`), `"interpolate"` interpolates them, `"eval"` uses a's. With
-    `align="weights"` or `"activations"` (on `align_data`, default `bn_data` or `data`), b's
-    hidden units are first permuted onto a's and an `AlignedCurve` holds the curves before and
-    after (`lmc_toolkit.connectivity.aligned`); `repair=True` adds the aligned curve with
-    REPAIR's renormalization at every α (statistics measured on `align_data`; without `align`,
-    the plain curve is repaired). Extra keywords go to the `Evaluator` (method, batch_size,
-    compile...).
+    Args:
+        a: The first end: a model, a state dict, a parameter dict or a `TrainResult`.
+        b: The second end, of the same architecture.
+        data: What every point is scored on (a `Stream` is read batch by batch).
+        alphas: The points: a count in [0, 1] or the values.
+        bn: The BatchNorm policy: `"recalibrate"` re-estimates the statistics at every α on
+            fixed batches of `bn_data`, `"interpolate"` interpolates them, `"eval"` uses a's.
+        mask: Pruned coordinates are zero all along the path.
+        model: The architecture, where neither end is a model.
+        bn_data: The batches `"recalibrate"` uses (default: `data`).
+        label: The curve's name in plots.
+        progress: Show a progress bar.
+        align: `"weights"` or `"activations"`: b's hidden units are first permuted onto a's
+            (measured on `align_data`) and the curves before and after are returned.
+        align_data: The examples alignment and REPAIR measure (default: `bn_data`, else `data`).
+        masks: `(mask_a, mask_b)`: each end its own mask (instead of `mask`).
+        repair: Add the aligned curve with REPAIR's renormalization at every α (without
+            `align`, the plain curve is repaired).
+        **evaluator_options: Passed to the `Evaluator` (method, batch_size, compile, ...).
+
+    Returns:
+        A `Curve` (α, loss, accuracy, per-image evidence); with `align`, an `AlignedCurve`
+        holding the curves before and after (`lmc_toolkit.connectivity.aligned`).
     """
     data = as_data(data, "evaluation data")  # a loader is read once, here; a Stream per call
     path = _Path(
@@ -373,9 +385,27 @@ def pairwise(
     align_data: DataLike | None = None,
     **evaluator_options: Any,
 ) -> PairwiseResult:
-    """Interpolate every pair of `models` and measure their distances (figure F8); with
-    `align` ("weights" or "activations"), j is aligned onto i first for each pair i < j and
-    the result holds the matrices before and after (see `interpolate`)."""
+    """Interpolate every pair of `models` and measure their distances (figure F8).
+
+    Args:
+        models: Two or more solutions of one architecture (models, state or parameter dicts).
+        data: What every point is scored on.
+        alphas: Interpolation points per pair (a count or the values).
+        bn: The BatchNorm policy (as `interpolate`'s).
+        mask: Pruned coordinates are zero along every path.
+        labels: One name per model (default: "0", "1", ...).
+        model: The architecture, where no solution is a model.
+        bn_data: The batches `"recalibrate"` uses (default: `data`).
+        progress: Show progress bars.
+        align: `"weights"` or `"activations"`: j is aligned onto i for each pair i < j, and the
+            matrices before and after are both kept.
+        align_data: The examples alignment measures (default: `bn_data`, else `data`).
+        **evaluator_options: Passed to the `Evaluator`.
+
+    Returns:
+        A `PairwiseResult`: the error and loss barrier matrices, the weight distances and every
+        pair's curve.
+    """
     models = list(models)
     if len(models) < 2:
         raise ValueError(f"pairwise needs at least 2 solutions, got {len(models)}")

@@ -219,7 +219,18 @@ def barrier_interval(
     resamples: int = RESAMPLES,
     seed: int = 0,
 ) -> Interval:
-    """The mean error barrier of `curves` (one per disjoint pair of copies) with its interval."""
+    """The mean error barrier of `curves` (one per disjoint pair of copies) with its interval.
+
+    Args:
+        curves: One curve per disjoint pair, each keeping its per-image evidence.
+        baseline: `"linear"` or `"mean"` (see `barrier_difference`).
+        level: The interval's confidence level.
+        resamples: Resamples of the test images for the test set's part.
+        seed: Seeds the resampling.
+
+    Returns:
+        An `Interval`: the mean, its bounds, and the spread over pairs and the test set's part.
+    """
     curves = list(curves)
     if not curves:
         raise ValueError("barrier_interval needs at least one curve")
@@ -239,7 +250,20 @@ def barrier_difference(
     seed: int = 0,
 ) -> Interval:
     """Mean barrier of `curves_a` minus that of `curves_b` (networks scored on the same test
-    images), with its interval."""
+    images), with its interval.
+
+    Args:
+        curves_a: One curve per disjoint pair of copies of the first method.
+        curves_b: The same for the second.
+        baseline: `"linear"` (above the straight line between the ends) or `"mean"` (above the
+            mean of the ends).
+        level: The interval's confidence level.
+        resamples: Resamples of the test images for the test set's part.
+        seed: Seeds the resampling.
+
+    Returns:
+        An `Interval` of the difference.
+    """
     a = [c.barrier("error", baseline).value for c in curves_a]
     b = [c.barrier("error", baseline).value for c in curves_b]
     if not a or not b:
@@ -262,8 +286,22 @@ def accuracy_difference(
     seed: int = 0,
 ) -> Interval:
     """Mean accuracy over the replicates `accuracies_a` minus that over `accuracies_b`, with its
-    interval. The test set's part comes from the curves' end networks (the same networks,
-    scored image by image) where both sides have curves; without them it is left out."""
+    interval.
+
+    Args:
+        accuracies_a: One test accuracy per replicate of the first method.
+        accuracies_b: The same for the second.
+        curves_a: Curves whose end networks are those replicates, scored image by image: the
+            test set's part of the interval comes from them (left out without curves on both
+            sides).
+        curves_b: The same for the second method.
+        level: The interval's confidence level.
+        resamples: Resamples of the test images for the test set's part.
+        seed: Seeds the resampling.
+
+    Returns:
+        An `Interval`: the difference, its bounds and the parts they combine.
+    """
     a, b = list(accuracies_a), list(accuracies_b)
     if not a or not b:
         raise ValueError("accuracy_difference needs at least one accuracy on each side")

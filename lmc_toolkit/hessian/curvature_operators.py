@@ -12,9 +12,8 @@ Both are J^T·M·J over the data, with J the Jacobian of some outputs w.r.t. the
 
 A product reuses each chunk's forward graph for Jᵀ·(M·J·v) and takes J·v by forward mode
 (`torch.func.jvp`) or, where forward mode measured slow (networks with GroupNorm, LayerNorm or
-instance norm: convnet3's GGN product 0.64 s by the double-vjp trick against 1.14 s), by the
-double-vjp trick through a kept Jᵀu graph (the narrow ResNet-18: 2.44 s by forward mode against
-2.95 s); no per-image gradients are held. Every estimator of
+instance norm), by the double-vjp trick through a kept Jᵀu graph (the measured products are in
+`benchmarks/README.md`, "Design measurements"); no per-image gradients are held. Every estimator of
 `lmc_toolkit.hessian` takes these operators as it takes a `Hessian`. The diagonal's exact route
 for the GGN is the per-class one of `ggn_diagonal`; for the empirical Fisher it is the one-hot
 route.

@@ -213,13 +213,24 @@ def diagonal(
 ) -> Diagonal:
     """The diagonal of `H` as per-parameter tensors.
 
-    `method`: `"exact"` (the fastest exact route, see the module docstring), `"ggn"`,
-    `"structured"`, `"onehot"`, or `"hutchinson"` (mean of z⊙Hz over `probes` Rademacher
-    probes, with standard errors). `limit` computes only the first `limit` coordinates that
-    need products (one-hot route; early blocks of the structured route; the rest NaN), to
-    time a prefix. `ggn_batch` is the GGN and structured routes' chunk of images (default: up
-    to 512 for the GGN, sized to a memory budget for the structured route; both are per
-    sample, so they need not match the operator's batches).
+    Args:
+        H: A `Hessian`, `GGN`, `EmpiricalFisher` or any symmetric map `as_operator` takes.
+        method: `"exact"` (the fastest exact route for `H`'s kind, see the module docstring),
+            `"ggn"` (the GGN's diagonal: exact for piecewise-linear networks), `"structured"`,
+            `"onehot"` (one product per coordinate) or `"hutchinson"` (the mean of z⊙Hz over
+            Rademacher probes, with standard errors).
+        probes: Hutchinson's probes.
+        seed: Seeds Hutchinson's probes.
+        progress: Show a progress bar.
+        limit: Compute only the first `limit` coordinates that need products (one-hot route;
+            early blocks of the structured route; the rest NaN), to time a prefix.
+        ggn_batch: The GGN and structured routes' chunk of images (default: up to 512 for the
+            GGN, sized to a memory budget for the structured route; both are per sample, so
+            they need not match the operator's batches).
+
+    Returns:
+        A `Diagonal`: name → tensor of the diagonal (with standard errors for Hutchinson), the
+        route taken and whether it is exact.
     """
     H = as_operator(H)
     if method not in DIAG_METHODS:

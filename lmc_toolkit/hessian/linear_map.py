@@ -52,7 +52,18 @@ class CurvatureOperator(Protocol):
 class LinearMap:
     """A symmetric map v ↦ Av with the operator interface the estimators use (`hvp`, `random`,
     `dim`, `dtype`, `device`, `products`, `meta`). `A` is multiplied as it is: symmetry is the
-    caller's promise (check it on a small case with `dense()`)."""
+    caller's promise (check it on a small case with `dense()`).
+
+    Args:
+        A: A matrix (torch, numpy or scipy sparse), a scipy `LinearOperator`, a curvlinops
+            operator, an object with `matvec` or `@`, or a function v ↦ Av (with `dim`).
+        dim: The dimension, where `A` does not say it (a function).
+        dtype: The dtype vectors are made and multiplied in (default: `A`'s; float32 for a
+            function).
+        device: Where vectors are made (default: `A`'s; the CPU for a function or a scipy
+            operator).
+        name: The map's name in errors and records (default: `A`'s type).
+    """
 
     curvature = "operator"
 

@@ -50,13 +50,23 @@ class NetworkOperator(ABC):
     """The curvature matrix of the mean loss of `model` over `data` w.r.t. the selected, kept
     weights, as a linear operator (the subclasses say which matrix: `curvature`, `hvp`).
 
-    `mask` (name → bool tensor, True = kept) restricts the space to the kept coordinates, taken
-    at the masked weights θ⊙m; `select` (names or regular expressions) to the matching
-    parameters. `bn` says which function is differentiated: `"eval"` uses BatchNorm's running
-    statistics, `"batch"` the train-mode network with batch statistics (all data in one batch).
-    `hvp_method`: `"reuse"` keeps each chunk's graph for every product (fastest, memory grows
-    with the data); `"fresh"` rebuilds it per product; `"auto"` reuses while the data has at
-    most `reuse_limit` images (and is not a `Stream`).
+    Args:
+        model: The network (copied: the caller's is never changed).
+        data: The examples the mean loss is over (a `Stream` is read again for every product).
+        loss: `"cross_entropy"`, `"mse"` or a callable `loss(out, y)` giving a batch's mean
+            (`GGN` and `EmpiricalFisher` implement cross-entropy only).
+        mask: Name → bool tensor (True = kept): the space is the kept coordinates, taken at the
+            masked weights θ⊙m.
+        bn: Which function is differentiated: `"eval"` uses BatchNorm's running statistics,
+            `"batch"` the train-mode network with batch statistics (all data in one batch).
+        select: Names or regular expressions: only the matching parameters (per-layer and
+            per-block operators are diagonal blocks of the full one).
+        batch_size: Images per chunk of a product (default: cache-sized on the CPU, all on a
+            GPU).
+        hvp_method: `"reuse"` keeps each chunk's graph for every product (fastest, memory grows
+            with the data); `"fresh"` rebuilds it per product; `"auto"` reuses while the data
+            has at most `reuse_limit` images (and is not a `Stream`).
+        reuse_limit: `"auto"`'s limit (default: 1024 images on the CPU, 50,000 on a GPU).
     """
 
     #: Which curvature matrix the operator multiplies by (recorded in its `meta`).

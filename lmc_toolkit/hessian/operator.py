@@ -31,16 +31,13 @@ __all__ = ["HVP_METHODS", "Hessian", "HvpMethod"]
 
 
 class Hessian(NetworkOperator):
-    """The Hessian of the mean loss of `model` over `data` w.r.t. the selected, kept weights.
+    """The Hessian of the mean loss of `model` over `data` w.r.t. the selected, kept weights
+    (the arguments are `NetworkOperator`'s).
 
-    `hvp_method`: `"reuse"` keeps one differentiable gradient per chunk and reuses its graph for
-    every product (fastest, memory grows with the data); `"fresh"` runs a double backward per
-    chunk and product; `"auto"` reuses while the data is small enough (see `reuse_limit`).
-
-    Why chunks: on the CPU one graph over 1000 MNIST images does not fit the caches. For
-    `convnet3` (width 64) a product over one reused 1000-image graph cost 4.1× a gradient (CPU
-    time), over reused 100-image graphs 2.5× (fresh double backward per chunk: 3.7×); replacing
-    the native GroupNorm by elementwise ops made products slower, so the native op is kept.
+    Products run over cache-sized chunks on the CPU, each chunk's differentiable gradient kept
+    and its graph reused for every product while the data is small enough (`hvp_method`); the
+    chunk sizes and the native GroupNorm kept are measured choices (`benchmarks/README.md`,
+    "Design measurements").
     """
 
     curvature = "hessian"
@@ -89,10 +86,8 @@ class Hessian(NetworkOperator):
         """H·v for every row of the k × dim block V, `block` rows at a time in one batched
         forward-over-reverse pass per chunk (`torch.func.vmap` over `jvp` of `grad`).
 
-        Measured on convnet3 (250 MNIST images): on an H200, 16 rows at once cost 3.6 ms per
-        product against 6.5 ms for `hvp` (64 rows: 3.3 ms); on the CPU (one thread) batching
-        was 2.3-3.6× slower per product than `hvp`, so the estimators batch on CUDA only.
-        Results equal `hvp`'s to float precision on the CPU; on CUDA they differed by 4e-4
+        Batching measured faster than `hvp` on a GPU and slower on the CPU, so the estimators
+        batch on CUDA only (`benchmarks/README.md`, "Design measurements"). Results equal `hvp`'s to float precision on the CPU; on CUDA they differed by 4e-4
         (relative norm; cuDNN's TF32 convolutions round differently on the two paths). Under
         bn='batch' with BatchNorm (whose running statistics the functional pass would update)
         it loops over `hvp` instead."""

@@ -227,8 +227,22 @@ def top_eigenvalues(
 
     Lanczos stops when every wanted Ritz value's error bound min(r, r²/gap) is ≤ tol·|λ|, r
     being the residual norm ‖Hv − λv‖ = β·|s_last|; power iteration stops as PyHessian's does
-    (relative change of the Rayleigh quotient < tol) and only finds largest-magnitude
-    eigenvalues (`which="LM"`).
+    (relative change of the Rayleigh quotient < tol).
+
+    Args:
+        H: A curvature operator or any symmetric map `as_operator` takes.
+        k: How many eigenvalues.
+        method: `"lanczos"` or `"power"` (power iteration finds largest-magnitude eigenvalues
+            only, `which="LM"`).
+        which: `"LA"` (largest algebraic), `"LM"` (largest magnitude) or `"SA"` (smallest).
+        tol: The relative tolerance above.
+        max_iter: At most this many products (default: enough for the operator's size).
+        seed: Seeds the starting vector.
+        progress: Show a progress bar.
+
+    Returns:
+        An `Eigen`: the eigenvalues (largest first for "LA"), the eigenvectors, the products
+        used and whether every one converged.
     """
     H = as_operator(H)
     k = check_int("k", k, 1)
@@ -334,10 +348,21 @@ def density(
 ) -> Spectrum:
     """The spectral density of `H` by stochastic Lanczos quadrature.
 
-    Each of `runs` runs takes `steps` Lanczos steps from a Rademacher start; its Ritz values are
-    nodes weighted by the squared first components of T's eigenvectors. The density averages
-    Gaussians of width `sigma` (default: 1% of the nodes' range) over the nodes on a grid of
-    `points` values reaching 5σ past the extreme nodes, normalized to integrate to 1.
+    Each run takes `steps` Lanczos steps from a Rademacher start; its Ritz values are nodes
+    weighted by the squared first components of T's eigenvectors. The density averages Gaussians
+    of width `sigma` over the nodes, normalized to integrate to 1.
+
+    Args:
+        H: A curvature operator or any symmetric map `as_operator` takes.
+        runs: Independent Lanczos runs averaged.
+        steps: Lanczos steps per run.
+        sigma: The Gaussians' width (default: 1% of the nodes' range).
+        points: Grid points, reaching 5σ past the extreme nodes.
+        seed: Seeds the runs' starting vectors.
+        progress: Show a progress bar.
+
+    Returns:
+        A `Spectrum`: the grid, the density on it, and every run's nodes and weights.
     """
     H = as_operator(H)
     runs = check_int("runs", runs, 1)

@@ -21,22 +21,19 @@
   one product. Its variance is 2·Σ_c w_c²·‖H_c‖²_off instead of 2·‖H‖²_off: where chunks
   share their curvature (H_c ≈ H, as for a network's Hessian over batches of the same data)
   that is about 1/chunks of Hutchinson's. Samples are independent, so the standard error is
-  the usual one. On `convnet3` (250 MNIST images, chunks of 10, 30 products) the standard
-  error fell from 8.2 (Hutchinson) to 2.4, i.e. ~11× fewer products at equal error, while
-  deflating the top of the spectrum (Hutch++ 8.1, XTrace 8.8) gained nothing: its Frobenius
-  mass is spread over far more directions than a sketch of 10-15 holds.
+  the usual one. On `convnet3` over MNIST it cut the standard error several-fold at equal
+  products, while deflating the top of the spectrum (Hutch++, XTrace) gained nothing: the
+  Frobenius mass is spread over far more directions than a sketch of 10-15 holds (the
+  figures: `benchmarks/README.md`, "Design measurements").
 - `"auto"` (the default): on the CPU `"stratified"` where the data makes at least two strata
   (not under `bn="batch"` with BatchNorm, whose statistics need one batch); otherwise
   `"xtrace"` where probes ≥ 4, else `"hutchinson"`. On a GPU small chunks are bound by kernel
-  launches (an H200, convnet3, 250 images: 6.3 ms per product in one chunk, 30 ms in chunks of
-  50, 160 ms in chunks of 10), which eats the gain: there, at 100 products, seconds × SE²
-  (lower is better) was 5.1 for XTrace with batched products, 6.9 unbatched, 7.3 for
-  Hutchinson batched, 23.5 unbatched, and 14.0 stratified in chunks of 50 (the best size).
+  launches, which eats the gain: there batched XTrace measured best in seconds × SE².
 
 Probes are Rademacher vectors drawn on the CPU from a `torch.Generator` seeded by `seed`.
-Batched products (`Hessian.hvp_many`: `vmap` over forward-over-reverse) are used on CUDA only:
-on an H200 they cost 0.55× a reused-graph product at 16 probes a block, on the CPU 2.3-3.6×
-(and a batched double backward, `is_grads_batched`, was 1.3-1.8× on the CPU and failed on CUDA).
+Batched products (`Hessian.hvp_many`: `vmap` over forward-over-reverse) are used on CUDA only,
+where they are cheaper than a reused-graph product; on the CPU they cost more (and a batched
+double backward, `is_grads_batched`, cost more on the CPU and failed on CUDA).
 `trace` also takes any symmetric linear map (a scipy or curvlinops operator, a matrix:
 `lmc_toolkit.hessian.linear_map`), and `estimate_trace` runs the same estimators on a bare
 function v ↦ Av.
@@ -114,13 +111,22 @@ def trace(
     stratum: int | None = None,
     batch: bool | None = None,
 ) -> Estimate:
-    """tr(H) from at most `probes` Hessian-vector products, with its standard error.
+    """tr(H) from at most `probes` products, with its standard error (see the module docstring).
 
-    `method`: `"auto"` (on the CPU stratified where the data makes ≥ 2 strata; else XTrace
-    where probes ≥ 4), `"stratified"` (`stratum` images per stratum, `default_stratum(H)` if
-    None), `"xtrace"` (2·(probes // 2) products), `"hutch++"` (probes ≥ 3) or
-    `"hutchinson"`; see the module docstring. `batch`: multiply probes in blocks with
-    `H.hvp_many` (None: on CUDA only, where it measured faster; not for `"stratified"`).
+    Args:
+        H: A curvature operator or any symmetric map `as_operator` takes.
+        probes: The product budget.
+        method: `"auto"` (on the CPU stratified where the data makes ≥ 2 strata; else XTrace
+            where probes ≥ 4), `"stratified"`, `"xtrace"` (2·(probes // 2) products),
+            `"hutch++"` (probes ≥ 3) or `"hutchinson"`.
+        seed: Seeds the Rademacher probes.
+        progress: Show a progress bar.
+        stratum: Images per stratum for `"stratified"` (default: `default_stratum(H)`).
+        batch: Multiply probes in blocks with `H.hvp_many` (None: on CUDA only, where it is
+            faster; not for `"stratified"`).
+
+    Returns:
+        An `Estimate`: the trace, its standard error, the samples and the products used.
     """
     H = as_operator(H)
     if method not in TRACE_METHODS:

@@ -31,11 +31,19 @@ def random_direction(
 ) -> Params:
     """A Gaussian direction drawn from `seed` alone, normalized to the weights `params`.
 
-    `norm="filter"` rescales each filter (slice along dim 0) to the norm of the matching
-    weight filter (Li et al. 2018); `"layer"` rescales each tensor to the weight tensor's norm;
-    `"none"` keeps the raw draw. With `ignore_1d` the 1-D tensors (biases, norm parameters) get
-    zero; otherwise they are normalized as one filter. Pruned coordinates are zero, and the
-    weight filters are measured with them zeroed too.
+    Args:
+        params: The weights the direction is scaled to (a model or a name → tensor dict).
+        seed: Seeds the draw (the same seed gives the same direction on every device).
+        norm: `"filter"` rescales each filter (slice along dim 0) to the norm of the matching
+            weight filter (Li et al. 2018); `"layer"` each tensor to the weight tensor's norm;
+            `"none"` keeps the raw draw.
+        ignore_1d: Give the 1-D tensors (biases, norm parameters) zero; otherwise they are
+            normalized as one filter.
+        mask: Pruned coordinates are zero in the direction, and the weight filters are measured
+            with them zeroed too.
+
+    Returns:
+        The direction, name → tensor.
     """
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
@@ -74,7 +82,15 @@ def _ratio(num: Tensor, den: Tensor) -> Tensor:
 
 
 def orthogonalize(d1: Mapping[str, Tensor], d2: Mapping[str, Tensor]) -> Params:
-    """d2 minus its projection on d1 (Gram-Schmidt), so that ⟨d1, result⟩ = 0."""
+    """`d2` minus its projection on `d1` (Gram-Schmidt), so that ⟨d1, result⟩ = 0.
+
+    Args:
+        d1: A direction (name → tensor).
+        d2: The direction to orthogonalize, over the same names.
+
+    Returns:
+        The orthogonalized direction (name → tensor).
+    """
     denom = dot(d1, d1)
     if float(denom) == 0.0:
         raise ValueError("cannot orthogonalize against a zero direction")
@@ -83,7 +99,16 @@ def orthogonalize(d1: Mapping[str, Tensor], d2: Mapping[str, Tensor]) -> Params:
 
 
 def towards(a: Solution, b: Solution, model: nn.Module | None = None) -> Params:
-    """The direction b − a between two solutions (models, state dicts or parameter dicts)."""
+    """The direction b − a between two solutions.
+
+    Args:
+        a: A model, state dict or parameter dict.
+        b: Another solution of the same architecture.
+        model: The architecture, where neither is a model.
+
+    Returns:
+        b − a over the parameters, name → tensor.
+    """
     template = template_of([a, b], model)
     pa, _ = split_solution(a, template, "a")
     pb, _ = split_solution(b, template, "b")

@@ -36,7 +36,23 @@ def random_plane(
     model: nn.Module | None = None,
     **options: Any,
 ) -> Surface:
-    """The plane through `center` spanned by two random directions (Li et al.'s figures)."""
+    """The plane through `center` spanned by two random directions (Li et al.'s figures).
+
+    Args:
+        center: The solution at (0, 0).
+        data: What every point is scored on.
+        seeds: The two directions' seeds.
+        norm: The directions' normalization (`random_direction`'s).
+        ignore_1d: Zero the directions on 1-D tensors.
+        x: The grid along the first direction: (start, stop, n) or the values.
+        y: The grid along the second.
+        mask: Pruned coordinates are zero on the whole plane.
+        model: The architecture, where `center` is not a model.
+        **options: Passed to `plane`.
+
+    Returns:
+        A `Surface`, its direction seeds in its `meta`.
+    """
     template = template_of([center], model)
     params, _ = split_solution(center, template, "center")
     params = apply_mask(params, mask)
@@ -60,7 +76,23 @@ def plane_through(
     **options: Any,
 ) -> Surface:
     """Garipov et al.'s plane through three solutions: origin a, x along b − a (b at (1, 0)),
-    y along c − a orthogonalized against b − a (c at (⟨c−a, b−a⟩/‖b−a‖², 1))."""
+    y along c − a orthogonalized against b − a (c at (⟨c−a, b−a⟩/‖b−a‖², 1)).
+
+    Args:
+        a: The origin (a model, state dict or parameter dict).
+        b: The solution at (1, 0).
+        c: The third solution.
+        data: What every point is scored on.
+        x: The grid along b − a: (start, stop, n) or the values.
+        y: The grid along the orthogonalized c − a.
+        mask: Pruned coordinates are zero on the whole plane.
+        labels: The three markers' names.
+        model: The architecture, where no solution is a model.
+        **options: Passed to `plane`.
+
+    Returns:
+        A `Surface` with the three markers.
+    """
     template = template_of([a, b, c], model)
     pa, _ = split_solution(a, template, labels[0])
     pb, _ = split_solution(b, template, labels[1])
@@ -99,7 +131,21 @@ def paper_plane(
     """The study's plane through four solutions: centre (θ0+θ1)/2, directions (θ0−θ1)/2 and
     (θ3−θ2)/2. θ0 and θ1 sit at (±1, 0); θ2 and θ3 are marked at their projections onto the
     plane, with their distance from it in `Marker.off_plane`. The centre's running statistics
-    (for `bn="eval"`) are the mean of θ0's and θ1's."""
+    (for `bn="eval"`) are the mean of θ0's and θ1's.
+
+    Args:
+        models4: The four solutions θ0..θ3 (models, state or parameter dicts).
+        data: What every point is scored on.
+        x: The grid along the first direction: (start, stop, n) or the values.
+        y: The grid along the second.
+        mask: Pruned coordinates are zero on the whole plane.
+        labels: The four markers' names.
+        model: The architecture, where no solution is a model.
+        **options: Passed to `plane` (bn, bn_data, path, progress, evaluator options).
+
+    Returns:
+        A `Surface` with the four markers.
+    """
     models4 = list(models4)
     if len(models4) != 4:
         raise ValueError(f"paper_plane needs exactly 4 solutions, got {len(models4)}")

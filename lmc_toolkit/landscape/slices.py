@@ -83,8 +83,25 @@ def line(
     progress: bool = True,
     **evaluator_options: Any,
 ) -> Curve:
-    """Loss and accuracy at center + t·direction for `n` values of t in [-span, span] (or in
-    `span = (lo, hi)`); `Curve.alphas` holds t."""
+    """Loss and accuracy at center + t·direction for `n` values of t.
+
+    Args:
+        center: The solution at t = 0.
+        direction: Name → tensor, e.g. `random_direction` or `towards`.
+        data: What every point is scored on.
+        span: t runs over [-span, span], or over (lo, hi).
+        n: How many points.
+        bn: The BatchNorm policy.
+        mask: Pruned coordinates are zero along the line.
+        model: The architecture, where `center` is not a model.
+        bn_data: The batches `"recalibrate"` uses (default: `data`).
+        label: The curve's name in plots.
+        progress: Show a progress bar.
+        **evaluator_options: Passed to the `Evaluator`.
+
+    Returns:
+        A `Curve` whose `alphas` hold t.
+    """
     if isinstance(span, Sequence):
         lo, hi = float(span[0]), float(span[1])
     else:
@@ -145,10 +162,28 @@ def plane(
 ) -> Surface:
     """Loss and accuracy at center + x·d1 + y·d2 over the grid `x` × `y`.
 
-    Grids are (start, stop, n) or explicit values. With `path`, the surface is saved after
-    every `block` points and an existing file of the same plane is resumed; `max_points`
-    stops after that many new points (the rest stay NaN). `meta` is recorded (e.g. direction
-    seeds); the centre is marked at (0, 0) unless `markers` are given.
+    Args:
+        center: The solution at (0, 0).
+        d1: The first direction (name → tensor).
+        d2: The second direction.
+        data: What every point is scored on (a `Stream` is read batch by batch).
+        x: The grid along d1: (start, stop, n) or explicit values.
+        y: The grid along d2.
+        bn: The BatchNorm policy.
+        mask: Pruned coordinates are zero on the whole plane.
+        model: The architecture, where `center` is not a model.
+        bn_data: The batches `"recalibrate"` uses (default: `data`).
+        markers: Points to mark (default: the centre at (0, 0)).
+        meta: Recorded with the surface (e.g. the directions' seeds).
+        path: Save the surface here after every `block` points, and resume an existing file of
+            the same plane.
+        max_points: Stop after this many new points (the rest stay NaN).
+        block: Points between saves.
+        progress: Show a progress bar.
+        **evaluator_options: Passed to the `Evaluator`.
+
+    Returns:
+        A `Surface`: loss and accuracy on the grid, with its markers and record.
     """
     xs, ys = grid_axis(x, "x"), grid_axis(y, "y")
     policy = _plane_policy(bn)

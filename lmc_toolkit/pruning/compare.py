@@ -37,8 +37,16 @@ def iou(
 def iou(
     a: Mapping[str, Tensor], b: Mapping[str, Tensor], per_layer: bool = False
 ) -> float | dict[str, float]:
-    """Intersection over union of the kept weights: |a ∧ b| / |a ∨ b| (1.0 when both keep
-    nothing). Overall, or per tensor with `per_layer=True` (a dict name → IoU)."""
+    """Intersection over union of the kept weights: |a ∧ b| / |a ∨ b| (1.0 when both keep nothing).
+
+    Args:
+        a: A mask (name → bool tensor).
+        b: A mask over the same tensors.
+        per_layer: Per tensor (a dict name → IoU) instead of overall.
+
+    Returns:
+        The IoU, or name → IoU with `per_layer=True`.
+    """
     pairs = _pairs(a, b)
     counts = {n: (int((x & y).sum()), int((x | y).sum())) for n, x, y in pairs}
     if per_layer:
@@ -71,8 +79,17 @@ def hamming(
     per_layer: bool = False,
     normalized: bool = True,
 ) -> float | dict[str, float]:
-    """How many entries the masks disagree on, as a fraction of the prunable set (or a count
-    with `normalized=False`). Overall, or per tensor with `per_layer=True`."""
+    """How many entries the masks disagree on.
+
+    Args:
+        a: A mask (name → bool tensor).
+        b: A mask over the same tensors.
+        per_layer: Per tensor (a dict name → value) instead of overall.
+        normalized: As a fraction of the prunable set; False: a count.
+
+    Returns:
+        The Hamming distance, or name → distance with `per_layer=True`.
+    """
     pairs = _pairs(a, b)
     diff = {n: (int((x ^ y).sum()), x.numel()) for n, x, y in pairs}
     if per_layer:

@@ -60,15 +60,28 @@ def imp(
     mask: Mapping[str, Tensor] | None = None,
     recompute: bool = False,
 ) -> ImpResult:
-    """Iterative magnitude pruning of `model` (θ0: its weights, or with `init_seed` the same
-    architecture rebuilt from that seed).
+    """Iterative magnitude pruning of `model`: train, prune the smallest weights, rewind, repeat.
+    With `store`, finished rounds are loaded instead of trained and each new round is saved when
+    it finishes (an interrupted run resumes from its last finished round). The caller's model is
+    not changed.
 
-    The inner training runs on `prune_data` (default: `train_data`); give a small synthetic set
-    for distilled pruning. `eval_data` (optional) gives each round's accuracy. `mask` starts
-    from a mask other than "everything kept" (`combined` uses it). With `store`, finished
-    rounds are loaded instead of trained and each new round is saved when it finishes;
-    `recompute=True` retrains and overwrites. Returns `config.rounds + 1` rounds (round 0 is
-    the starting mask). The caller's model is not changed.
+    Args:
+        model: The network at θ0.
+        train_data: The real training data (the inner training's default).
+        config: Rounds, rate, scope, rewind point and the inner training (default: `ImpConfig()`).
+        prune_data: What every round trains on (default: `train_data`); a small synthetic set
+            gives distilled pruning.
+        eval_data: Gives each round's accuracy.
+        init_seed: Rebuild θ0 from this seed instead of `model`'s weights.
+        data_seed: The data order of every round's training.
+        store: A run store.
+        progress: Show progress bars.
+        mask: Start from this mask instead of "everything kept" (`combined` uses it).
+        recompute: Retrain and overwrite what the store holds.
+
+    Returns:
+        An `ImpResult` of `config.rounds + 1` rounds (round 0 is the starting mask), each with
+        its mask, trained weights, accuracy and cost.
     """
     config = config or ImpConfig()
     if not isinstance(config, ImpConfig):
@@ -238,8 +251,18 @@ def distilled_pruning(
     **kwargs: Any,
 ) -> ImpResult:
     """IMP whose inner training runs on `synthetic` (a distilled or otherwise small set), the
-    weights rewound to the original initialization by default: `imp(model, train_data, config,
-    prune_data=synthetic, ...)`."""
+    weights rewound to the original initialization by default.
+
+    Args:
+        model: The network at θ0 (not changed).
+        train_data: The real training data (its size is recorded; tickets train on it later).
+        synthetic: The set every round's inner training runs on.
+        config: Rounds, rate, scope, rewind point and the inner training (default: `ImpConfig()`).
+        **kwargs: `imp`'s other keywords (eval_data, init_seed, data_seed, store, ...).
+
+    Returns:
+        An `ImpResult`: `imp(model, train_data, config, prune_data=synthetic, ...)`.
+    """
     result = imp(model, train_data, config, prune_data=synthetic, **kwargs)
     return replace(result, method="distilled")
 
@@ -258,12 +281,26 @@ def combined(
     store: Store | None = None,
     progress: bool = True,
 ) -> ImpResult:
-    """Distilled pruning for the first `distilled_rounds` prunings, then IMP on `train_data`
-    from that mask up to `config.rounds` in all (the successor paper's method).
+    """Distilled pruning for the first `distilled_rounds` prunings, then IMP on `train_data` from
+    that mask up to `config.rounds` in all (the successor paper's method). Rounds 0 … r0−1 are
+    trained on `synthetic`, rounds r0 … R on `train_data`; each round's `mask_samples` counts
+    both phases.
 
-    `synthetic_train` is the inner training on the synthetic set (default `config.train`).
-    Rounds 0 … r0−1 are trained on `synthetic`, rounds r0 … R on `train_data`; each round's
-    `mask_samples` counts both phases.
+    Args:
+        model: The network at θ0 (not changed).
+        train_data: The real training data of the IMP phase.
+        synthetic: The distilled (or small) set of the first phase.
+        config: Rounds, rate, scope, rewind point and the IMP phase's training.
+        distilled_rounds: r0, the prunings done on `synthetic` (1 to `config.rounds`).
+        synthetic_train: The inner training on `synthetic` (default: `config.train`).
+        eval_data: Gives each round's accuracy.
+        init_seed: Rebuild θ0 from this seed instead of `model`'s weights.
+        data_seed: The data order of every round's training.
+        store: A run store: finished rounds are loaded instead of trained.
+        progress: Show progress bars.
+
+    Returns:
+        An `ImpResult` of rounds 0 … `config.rounds`.
     """
     r0 = distilled_rounds
     if isinstance(r0, bool) or not isinstance(r0, int) or not 1 <= r0 <= config.rounds:

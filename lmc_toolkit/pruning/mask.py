@@ -57,6 +57,9 @@ class Mask(Mapping[str, Tensor]):
     The tensors are copied in and handed out as they are: treat them as read-only. Masks are
     equal when they name the same tensors with the same entries; `digest()` is a content hash
     (the store uses it to name trained tickets).
+
+    Args:
+        masks: Name → bool (or 0/1 integer) tensor.
     """
 
     __slots__ = ("_masks",)

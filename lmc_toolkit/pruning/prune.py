@@ -72,8 +72,7 @@ def magnitude(
     mask: Mapping[str, Tensor] | None = None,
     scope: str = "global",
 ) -> Mask:
-    """Prune `fraction` of the weights that `mask` keeps (default: the prunable set, nothing
-    pruned yet), those of smallest absolute value.
+    """Prune `fraction` of the weights that `mask` keeps, those of smallest absolute value.
 
     `scope="global"` ranks all the mask's tensors together and prunes `round(fraction · kept)`
     weights: exactly the mask that `torch.nn.utils.prune.global_unstructured(...,
@@ -81,6 +80,15 @@ def magnitude(
     magnitude is not tied; on ties the earlier weight, in parameter order and then flat index,
     is pruned first, where torch makes no promise). `scope="layerwise"` prunes the fraction in
     each tensor separately. Pruned weights stay pruned whatever their current value.
+
+    Args:
+        model_or_params: The trained weights ranked (a model or name → tensor).
+        fraction: The fraction of the kept weights to prune, in [0, 1].
+        mask: What is kept so far (default: the prunable set, nothing pruned).
+        scope: `"global"` or `"layerwise"`.
+
+    Returns:
+        The new `Mask`.
     """
     fraction, scope = check_fraction(fraction), check_scope(scope)
     params = as_params(model_or_params)
@@ -96,10 +104,17 @@ def random(
     scope: str = "global",
 ) -> Mask:
     """The random-pruning baseline: prune `round(fraction · kept)` of the kept weights chosen
-    uniformly at random (over all tensors, or per tensor with `scope="layerwise"`).
+    uniformly at random.
 
-    The draw comes from a `torch.Generator` seeded by `seed` alone, on the CPU, so the same seed
-    gives the same mask on every device.
+    Args:
+        model: The network (or name → tensor) whose prunable tensors are masked.
+        fraction: The fraction of the kept weights to prune, in [0, 1].
+        mask: What is kept so far (default: the prunable set).
+        seed: Seeds the `torch.Generator` (on the CPU: the same mask on every device).
+        scope: Over all tensors (`"global"`) or per tensor (`"layerwise"`).
+
+    Returns:
+        The new `Mask`.
     """
     fraction, scope = check_fraction(fraction), check_scope(scope)
     mask = _start(model, mask)

@@ -80,8 +80,14 @@ def mask_methods(store: Store) -> dict[tuple[str, str], str]:
 
 
 def stored_networks(store: Store) -> list[StoredNetwork]:
-    """The trained tickets in `store` (runs with a `result.pt`), sorted by method, sparsity,
-    seed."""
+    """The trained tickets in `store` (runs with a `result.pt`).
+
+    Args:
+        store: A run store.
+
+    Returns:
+        One `StoredNetwork` per ticket, sorted by method, sparsity and seed.
+    """
     if not isinstance(store, Store):
         raise TypeError(f"store must be an lmc_toolkit Store, got {type(store).__name__}")
     methods: dict[tuple[str, str], str] | None = None

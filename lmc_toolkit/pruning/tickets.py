@@ -109,9 +109,22 @@ def train_ticket(
     progress: bool = True,
     key: TicketRun | None = None,
 ) -> TrainResult:
-    """Train θ0 ⊙ `mask` (`mask=None`: the dense network) on `train_data`; with a store, load
-    it when it was trained before. θ0 is `model`'s weights, or with `init_seed` the same
-    architecture rebuilt from that seed."""
+    """Train θ0 ⊙ `mask` on `train_data`; with a store, load it when it was trained before.
+
+    Args:
+        model: The network at θ0 (not changed).
+        mask: The ticket's mask (None: the dense network).
+        train_data: What it trains on.
+        config: The training recipe.
+        data_seed: The data order.
+        init_seed: Rebuild θ0 from this seed instead of `model`'s weights.
+        store: A run store.
+        progress: Show a progress bar.
+        key: The run's store key, where the caller has it (default: `ticket_key(...)`).
+
+    Returns:
+        The `TrainResult`.
+    """
     net0 = with_init_seed(model, init_seed)
     mask = _as_mask(mask)
 
@@ -274,10 +287,22 @@ def evaluate_tickets(
 ) -> TicketTable:
     """Train every ticket θ0 ⊙ m on `train_data` for each data seed; test on `test_data`.
 
-    `masks` maps a method name to a `Mask`, `None` (the dense network), a list of them, or an
-    `ImpResult` (all its rounds). θ0 is `model`'s weights, or with `init_seed` the same
-    architecture rebuilt from that seed. With `store`, trained tickets are loaded when present
-    and saved when trained (keys: `ticket_key`); test metrics are stored per test set.
+    Args:
+        model: The network at θ0 (not changed).
+        masks: Method name → a `Mask`, `None` (the dense network), a list of them, or an
+            `ImpResult` (all its rounds).
+        train_data: What every ticket trains on.
+        test_data: What every trained ticket is tested on.
+        config: The training recipe.
+        init_seed: Rebuild θ0 from this seed instead of `model`'s weights.
+        data_seeds: The data orders each ticket is trained with.
+        store: A run store: trained tickets are loaded when present, saved when trained (keys:
+            `ticket_key`); test metrics are stored per test set.
+        progress: Show progress bars.
+
+    Returns:
+        A `TicketTable`: one entry (method, sparsity, data seed, accuracy, loss) per trained
+        ticket.
     """
     if not isinstance(masks, Mapping) or not masks:
         raise ValueError("masks must map at least one method name to its masks")

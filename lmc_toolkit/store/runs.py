@@ -114,7 +114,13 @@ _MISSING = object()
 
 
 class Store:
-    """Runs on disk under `root` (default: $LMC_TOOLKIT_STORE or ~/.cache/lmc_toolkit/store)."""
+    """Runs on disk: one folder per configuration, its results saved atomically with checksums.
+
+    Args:
+        root: The folder (default: $LMC_TOOLKIT_STORE or ~/.cache/lmc_toolkit/store).
+        lock_stale: Seconds after which a run lock whose holder stopped refreshing it is taken
+            over (a crashed process never blocks the others).
+    """
 
     def __init__(self, root: str | Path | None = None, *, lock_stale: float = LOCK_STALE_SECONDS):
         root = root or os.environ.get("LMC_TOOLKIT_STORE") or DEFAULT_ROOT

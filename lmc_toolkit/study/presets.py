@@ -193,8 +193,17 @@ def at_scale(config: StudyConfig, scale: str | None) -> StudyConfig:
 
 
 def study_config(preset: str, scale: str | None = None, **overrides: Any) -> StudyConfig:
-    """The preset's `StudyConfig` at `scale` (None: its own schedule; "smoke": see `SCALES`)
-    with `overrides` (None values are ignored) applied."""
+    """The preset's `StudyConfig`, at another scale and with overrides where asked.
+
+    Args:
+        preset: One of the study presets ("smoke", "cpu", "fashion", "paper").
+        scale: None (the preset's own schedule) or one of `SCALES` (e.g. "smoke": the preset's
+            data and model on a schedule of seconds).
+        **overrides: `StudyConfig` fields to replace (None values are ignored).
+
+    Returns:
+        The `StudyConfig`.
+    """
     if preset not in STUDY_PRESETS:
         raise ValueError(f"unknown preset {preset!r}; presets: {list(STUDY_PRESETS)}")
     names = {f.name for f in fields(StudyConfig)}

@@ -65,9 +65,16 @@ class Prefetcher(Protocol):
 
 class Study:
     """Lazily computed, store-cached results of one `StudyConfig` (see the module docstring).
-    With `sweeps` (a `lmc_toolkit.study.Sweeps`: a process pool or a Dask cluster), the
-    trainings a figure needs are handed out as sweeps first, so that what follows only loads
-    them; without, every training runs in this process."""
+
+    Args:
+        config: The study's data, model, recipes and methods.
+        store: The run store (a `Store` or its folder; default: the user's store).
+        device: Where everything trains (default: CUDA when there is a GPU, else the CPU).
+        progress: Show progress bars.
+        sweeps: A `Sweeps` (a process pool or a Dask cluster) that trains what a figure needs as
+            sweeps first, so that what follows only loads it; None: every training runs in this
+            process when first asked for.
+    """
 
     def __init__(
         self,

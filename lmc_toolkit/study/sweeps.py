@@ -12,9 +12,13 @@ from lmc_toolkit.sweep.schedulers import scheduler_kind
 
 
 class Sweeps:
-    """Hands a study's trainings out on `scheduler` (`"local"`, `"processes:N"`, a Dask client
-    or address): pass it as `Study(..., sweeps=Sweeps(scheduler))`. The same units are swept
-    once per study configuration."""
+    """Hands a study's trainings out as sweeps: pass it as `Study(..., sweeps=Sweeps(scheduler))`.
+    The same units are swept once per study configuration.
+
+    Args:
+        scheduler: `"local"`, `"processes:N"`, `"cluster:N"`, a Dask `Client` or a scheduler's
+            address (checked at once).
+    """
 
     def __init__(self, scheduler: Any):
         scheduler_kind(scheduler)  # refuse a bad value before any work

@@ -254,9 +254,24 @@ def study_sweep(
     progress: bool = True,
     retries: int = 2,
 ) -> SweepReport:
-    """The study's trainings as a sweep: the pruning runs first, then every ticket (figure
-    F1's table and what the other figures analyse). Tickets of a method whose pruning run
-    failed are reported as failed without running."""
+    """The study's trainings as a sweep: the pruning runs first, then every ticket (figure F1's
+    table and what the other figures analyse). Tickets of a method whose pruning run failed
+    are reported as failed without running.
+
+    Args:
+        config: The study's configuration.
+        store: The run store every worker reaches (its path).
+        scheduler: Where the units run (`run_units`' values; None: this process).
+        methods: The methods whose runs and tickets are trained (default: the config's).
+        rounds: The ticket rounds (default: `config.ticket_rounds`).
+        data_seeds: The tickets' data seeds (default: the config's).
+        device: Where each worker trains (None: its own default).
+        progress: Show the sweep's progress.
+        retries: Re-runs of a failed unit on a pool or cluster.
+
+    Returns:
+        The `SweepReport`: each unit's result or failure.
+    """
     pruning = imp_units(config, store, methods, device)
     tickets = ticket_units(config, store, methods, rounds, data_seeds, device)
     with connected(scheduler) as sched:
@@ -369,7 +384,26 @@ def instability_sweep(
     progress: bool = True,
     retries: int = 2,
 ) -> SweepReport:
-    """`instability_units` in two phases; `instability_vs_k` afterwards only interpolates."""
+    """`instability_units` in two phases (spawn points, then children); `instability_vs_k`
+    afterwards only interpolates.
+
+    Args:
+        config: The study's configuration.
+        store: The run store every worker reaches (its path).
+        scheduler: Where the units run (`run_units`' values).
+        method: The pruning method whose mask is analysed (or "dense").
+        level: The IMP round whose mask is used.
+        ks: The spawn steps.
+        pairs: Disjoint pairs of children per spawn step.
+        data_seeds: The spawn run's and the children's data seeds (default: the config's first
+            two).
+        device: Where each worker trains (None: its own default).
+        progress: Show the sweep's progress.
+        retries: Re-runs of a failed unit on a pool or cluster.
+
+    Returns:
+        The `SweepReport` of both phases.
+    """
     spawns, kids = instability_units(config, store, method, level, ks, pairs, data_seeds, device)
     with connected(scheduler) as sched:
         first = run_units(spawns, sched, progress=progress, retries=retries, desc="spawn points")

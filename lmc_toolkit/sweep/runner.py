@@ -46,6 +46,18 @@ def run_units(
     A unit that raises is reported (label, config, traceback) while the others go on; with a
     process pool or Dask it is first re-run up to `retries` times (a lost worker's units are
     re-run the same way). In this process a unit runs once: there is no worker to lose.
+
+    Args:
+        units: The units (independent: no unit waits for another).
+        scheduler: None or "local" (this process), "processes:N", "cluster:N", a Dask `Client`
+            or a scheduler's address.
+        progress: Show a progress bar over the units.
+        retries: Re-runs of a failed unit on a pool or cluster.
+        desc: The progress bar's label.
+
+    Returns:
+        A `SweepReport`: per unit its result or its failure; `raise_for_failures()` raises a
+        `SweepError` naming the failed ones.
     """
     kind, value = scheduler_kind(scheduler)
     units = list(units)

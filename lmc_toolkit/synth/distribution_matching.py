@@ -57,15 +57,33 @@ def distribution_matching(
     recompute: bool = False,
     progress: bool = True,
 ) -> Dataset:
-    """Distill `ipc` images per class by matching mean embeddings of random networks.
+    """Distill `ipc` images per class by matching mean embeddings of random networks (DM).
 
-    Each of `iterations` steps builds a freshly initialized `model` (with `model_options`,
-    e.g. `{"width": 64}`), embeds (penultimate layer) an augmented batch of `real_batch` real
-    images of each class and that class's augmented synthetic images, under the same
-    augmentation draw, and takes one SGD step (learning rate `lr`, momentum 0.5) on the
-    synthetic pixels against the sum over classes of the squared distance between the two mean
-    embeddings. `init="real"` starts from random real images, `"noise"` from N(0, 1) pixels
-    (in the normalized space). `augment=True` uses DSA's default policy for the dataset.
+    Each of `iterations` steps builds a freshly initialized `model`, embeds (penultimate layer)
+    an augmented batch of `real_batch` real images of each class and that class's augmented
+    synthetic images, under the same augmentation draw, and takes one SGD step on the synthetic
+    pixels against the sum over classes of the squared distance between the two mean embeddings.
+
+    Args:
+        data: The real training set.
+        ipc: Synthetic images per class.
+        iterations: Matching steps.
+        model: The registry network that embeds (a fresh initialization every step).
+        lr: The pixels' learning rate.
+        real_batch: Real images per class per step.
+        init: `"real"` starts from random real images, `"noise"` from N(0, 1) pixels (in the
+            normalized space).
+        augment: True: DSA's default policy for the dataset; False: none; or a `SiameseAugment`.
+        seed: Seeds the initial images, the networks, the batches and the augmentations.
+        model_options: The embedding network's options (e.g. `{"width": 64}`).
+        momentum: The pixels' SGD momentum.
+        factor: Store f×f downscaled images in each image (multi-formation).
+        store: A run store: the set is made once and reloaded.
+        recompute: Make it again and overwrite the stored one.
+        progress: Show a progress bar.
+
+    Returns:
+        The synthetic `Dataset`, its recipe and cost in `meta`.
     """
     data = as_dataset(data, "the source data")
     setup = check_args(

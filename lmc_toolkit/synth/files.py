@@ -41,13 +41,20 @@ def load_distilled(
 ) -> Dataset:
     """A distilled set from `path` as a `Dataset` (decoded when `factor` > 1).
 
-    `target` is the real dataset the set distills: the images must have its shape, the labels
-    must cover exactly its classes, and the set inherits its class names and normalization.
-    Without it, `classes` names the classes (default: "0" ... "k-1" for labels up to k-1).
-    `labels` is the label file when `path` holds only images (MTT); `experiment` picks one of
-    the sets in a DC/DSA/DM file. `file_stats` converts the pixels into the target's
-    normalization: `(mean, std)` the file was normalized with, or "raw" for pixels in [0, 1];
-    by default they are taken to be in the target's normalized space already.
+    Args:
+        path: A file of DC/DSA/DM, MTT, IDC or this toolkit's own format.
+        factor: The multi-formation factor the images were stored with (IDC).
+        target: The real dataset the set distills: the images must have its shape, the labels
+            must cover exactly its classes, and the set inherits its class names and
+            normalization.
+        classes: The class names without `target` (default: "0" ... "k-1").
+        labels: The label file, when `path` holds only images (MTT).
+        experiment: Which of the sets in a DC/DSA/DM file.
+        file_stats: The pixels' normalization in the file: `(mean, std)`, or "raw" for pixels in
+            [0, 1] (default: already in the target's normalized space).
+
+    Returns:
+        The synthetic `Dataset`.
     """
     multiformation.check_factor(factor)
     if target is not None and not isinstance(target, Dataset):

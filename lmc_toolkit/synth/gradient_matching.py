@@ -81,12 +81,36 @@ def gradient_matching(
 
     `iterations` freshly initialized networks are used in turn. With each, `outer_loops` times:
     the gradient of the loss on an augmented real batch of each class is compared with the
-    gradient on that class's synthetic images (same augmentation draw), by `distance`
-    ("cosine": DC's sum over output units of 1 − cos; "mse": IDC's squared error), over the
-    weights of every conv and linear layer; one SGD step (`lr`, momentum 0.5) on the pixels
-    follows; then, except after the last, the network trains `inner_loops` SGD steps (`lr_net`)
-    on augmented batches of up to `syn_batch` synthetic images. `factor=f` stores f×f
-    downscaled images in each image (IDC's multi-formation).
+    gradient on that class's synthetic images (same augmentation draw) over the weights of every
+    conv and linear layer; one SGD step on the pixels follows; then, except after the last, the
+    network trains `inner_loops` SGD steps on augmented batches of the synthetic images.
+
+    Args:
+        data: The real training set.
+        ipc: Stored images per class.
+        outer_loops: Pixel steps per network.
+        inner_loops: Network steps between pixel steps.
+        iterations: Freshly initialized networks.
+        model: The registry network.
+        lr: The pixels' learning rate.
+        lr_net: The network's learning rate.
+        real_batch: Real images per class per pixel step.
+        syn_batch: At most this many synthetic images per network step.
+        init: `"real"` (random real images) or `"noise"` (N(0, 1) pixels).
+        augment: True: DSA's default policy for the dataset; False: none; or a `SiameseAugment`.
+        distance: `"cosine"` (DC's sum over output units of 1 − cos) or `"mse"` (IDC's squared
+            error).
+        factor: Store f×f downscaled images in each image (IDC's multi-formation).
+        seed: Seeds the initial images, the networks, the batches and the augmentations.
+        model_options: The network's options (e.g. `{"width": 64}`).
+        momentum: The pixels' SGD momentum.
+        store: A run store: the set is made once and reloaded.
+        recompute: Make it again and overwrite the stored one.
+        progress: Show a progress bar.
+
+    Returns:
+        The synthetic `Dataset` (decoded to `ipc · factor²` images per class), its recipe and
+        cost in `meta`.
     """
     data = as_dataset(data, "the source data")
     setup = check_args(

@@ -54,8 +54,16 @@ def random_subset(
 ) -> Dataset:
     """`ipc` real images per class, drawn without replacement by a generator seeded by `seed`.
 
-    The images keep their class order (class 0's images first); `meta["indices"]` lists the
-    chosen rows of `data`.
+    Args:
+        data: The real training set.
+        ipc: Images per class.
+        seed: Seeds the draw.
+        store: A run store: the subset is drawn once and reloaded.
+        recompute: Draw it again and overwrite the stored one.
+
+    Returns:
+        The subset as a `Dataset` in class order (class 0's images first); `meta["indices"]`
+        lists the chosen rows of `data`.
     """
     data = check_ipc(data, ipc)
     check_seed(seed)
@@ -108,12 +116,24 @@ def herding(
     recompute: bool = False,
     progress: bool = True,
 ) -> Dataset:
-    """Per class, greedily pick the `ipc` real images whose running feature mean stays closest
-    to the class's feature mean (Welling 2009, as used by Chen et al. and DC's coreset baseline).
+    """Per class, greedily pick the `ipc` real images whose running feature mean stays closest to
+    the class's feature mean (Welling 2009, as used by Chen et al. and DC's coreset baseline).
+    Ties go to the lower row.
 
-    Features come from `embed` (any network mapping images to vectors, used in eval mode on a
-    copy) or, by default, from the penultimate layer of a `convnet3` initialized from `seed`
-    (`model_options`, e.g. `{"width": 64}`, are passed to it). Ties go to the lower row.
+    Args:
+        data: The real training set.
+        ipc: Images per class.
+        embed: Any network mapping images to vectors (used in eval mode on a copy); default: the
+            penultimate layer of a `convnet3` initialized from `seed`.
+        seed: Seeds the default embedding network.
+        model_options: The default network's options (e.g. `{"width": 64}`).
+        batch_size: Images per forward pass.
+        store: A run store: the subset is picked once and reloaded.
+        recompute: Pick it again and overwrite the stored one.
+        progress: Show a progress bar.
+
+    Returns:
+        The subset as a `Dataset`; `meta["indices"]` lists the chosen rows of `data`.
     """
     data = check_ipc(data, ipc)
     check_seed(seed)

@@ -81,11 +81,27 @@ def train(
 ) -> TrainResult:
     """Train a copy of `model` on `data` and return its weights, checkpoints and history.
 
-    `mask` (name → bool tensor, True = kept) keeps the masked weights at exactly zero.
-    `checkpoint_steps` (0 = the start) are saved for resuming and rewinding; `resume` continues
-    from such a checkpoint. A NaN or inf loss stops with an error naming the step. `loss` is
-    one of `training.losses.LOSSES` or a callable `loss(out, y)` giving a batch's mean (float
-    targets need one other than cross-entropy; their accuracy is NaN).
+    A NaN or inf loss stops with an error naming the step; the same `model`, `data` and
+    `data_seed` give the same weights (on the CPU at a given thread count).
+
+    Args:
+        model: The network at its initialization (not changed).
+        data: Any data `as_dataset` takes (a loader must not shuffle: the order comes from
+            `data_seed`).
+        config: The recipe: epochs, learning rate and schedule, batch size, optimizer, augmentation
+            (default: `TrainConfig()`).
+        data_seed: The data order (and augmentation draws) of every epoch.
+        mask: Name → bool tensor (True = kept): the masked weights stay exactly zero.
+        checkpoint_steps: Steps (0 = the start) whose state is kept, for resuming and rewinding.
+        eval_data: Gives each epoch's test loss and accuracy.
+        progress: Show a progress bar.
+        resume: Continue from such a checkpoint.
+        loss: `"cross_entropy"`, `"mse"` or a callable `loss(out, y)` giving a batch's mean (float
+            targets need one other than cross-entropy; their accuracy is NaN).
+
+    Returns:
+        A `TrainResult`: the final weights, the checkpoints, the per-epoch history and the final
+        metrics on `eval_data`.
     """
     config = config or TrainConfig()
     data, held_out = _checked_data(model, data, eval_data, loss)

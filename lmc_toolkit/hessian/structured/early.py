@@ -164,7 +164,7 @@ def early_diagonal(
 
 def _conv(b: Block, lv: Level, t: Tensor, w_in: slice) -> Tensor:
     """The block's conv (no bias) of tangents t from input channels `w_in`; from one channel as
-    taps × weights, measured 2× faster than a one-channel convolution on the CPU."""
+    taps × weights, which measured faster than a one-channel convolution on the CPU."""
     c = b.conv_m
     w = c.weight.detach()[:, w_in]
     if w.shape[1] != 1:

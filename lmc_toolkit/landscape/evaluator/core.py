@@ -119,21 +119,27 @@ class PointMetrics:
 class Evaluator:
     """Loss and accuracy of many parameter points of one architecture on one dataset.
 
-    `model` fixes the architecture, the device and the default buffers (it is copied once and
-    never changed); `data` is scored in chunks of `batch_size` images (default: 100 on the
-    CPU, 1000 on a GPU). `bn` is the BatchNorm policy (a name or a `BNPolicy`); for
-    `"recalibrate"` the fixed batches come from `bn_data` (default: `data`). `method` is
-    `"loop"` (one point at a time), `"vmap"` (blocks of points at once, block size from
-    `memory_budget` bytes) or `"auto"` (vmap on a GPU for networks without convolutions, else
-    the loop). `compile` is True, False or `"auto"` (compile the loop path when the work is
-    large enough to pay for compiling).
-    `fuse_stem` runs a convnet's first block as one fused kernel where the architecture allows
-    (`landscape.evaluator.stem`): True, False, or `"auto"` (only when compiling: eagerly the fused block
-    measured no faster than the plain loop); `reuse_first_layer` shares the first layer's
-    output between points otherwise: True, False or `"auto"` (only when compiling: eagerly,
-    mixing the stacked outputs measured 1.1-3x slower than recomputing the first layer, for
-    convnets, LeNet and MLPs on 2 CPU threads; `benchmarks/README.md`). `precision` is `"float32"` (default) or `"bfloat16"`
-    (`landscape.evaluator.precision`: refused where the device has no native bfloat16).
+    Args:
+        model: Fixes the architecture, the device and the default buffers (copied once, never
+            changed).
+        data: What every point is scored on, in chunks of `batch_size`.
+        bn: The BatchNorm policy (a name or a `BNPolicy`).
+        bn_data: The fixed batches of `"recalibrate"` (default: `data`).
+        batch_size: Images per chunk (default: 100 on the CPU, 1000 on a GPU).
+        method: `"loop"` (one point at a time), `"vmap"` (blocks of points at once, the block
+            size from `memory_budget`) or `"auto"` (vmap on a GPU for networks without
+            convolutions, else the loop).
+        compile: True, False or `"auto"` (compile the loop path when the work is large enough to
+            pay for compiling).
+        reuse_first_layer: Share the first layer's output between points: True, False or
+            `"auto"` (only when compiling, where it measured faster; `benchmarks/README.md`).
+        fuse_stem: Run a convnet's first block as one fused kernel where the architecture allows
+            (`landscape.evaluator.stem`): True, False or `"auto"` (only when compiling).
+        memory_budget: Bytes a vmapped block of points may take.
+        precision: `"float32"` or `"bfloat16"` (`landscape.evaluator.precision`: refused where
+            the device has no native bfloat16).
+        progress: Show a progress bar.
+        loss: `"cross_entropy"`, `"mse"` or a callable `loss(out, y)`.
     """
 
     def __init__(

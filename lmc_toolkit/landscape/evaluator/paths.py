@@ -233,7 +233,7 @@ def run_stem_cpu(job: Job, stem: Stem, compiler: Compiler) -> None:
     """The compiled fused block on the CPU, point by point over groups of chunks whose
     windows are computed once: per point one parameter write and one computation of the
     block's coefficients for the whole group (eagerly: fused into the block's kernel they
-    were recomputed for every vector of pixels, measured 25% slower)."""
+    were recomputed for every vector of pixels, which measured slower)."""
     score = job.score
 
     def eager(phases: Tensor, weights: Tensor, offsets: Tensor, y: Tensor):

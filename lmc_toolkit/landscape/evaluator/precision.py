@@ -6,8 +6,8 @@ still accumulated from float32 logits, normalization statistics and the fused fi
 coefficients stay in float32/float64, and the weights of every point are written in float32.
 bfloat16 keeps 8 bits of mantissa (a relative rounding of 2^-9 ≈ 0.2% per operation): on planes
 of a trained ConvNet-3 the loss of a point differed from float32 by at most 1.7e-3 of itself
-(median 1e-4 to 2e-4), and a point's accuracy by at most 3 images of 1000, at 3.4× the speed of
-the best float32 loop (`benchmarks/README.md`); predictions near a decision boundary can flip.
+(median 1e-4 to 2e-4), and a point's accuracy by at most 3 images of 1000, several times
+faster than the best float32 loop (the speeds are in `benchmarks/README.md`); predictions near a decision boundary can flip.
 
 It is used only where the hardware computes bfloat16 natively: elsewhere asking for it is an
 error, never a silent fall back to float32 (emulated bfloat16 is slower than float32).

@@ -90,11 +90,21 @@ def run_figures(
 ) -> RunReport:
     """Execute the figure notebooks for `preset` into `out/<preset>/` and write its index.
 
-    `parameters` maps a figure id to overrides of its notebook's parameters, `common` holds
-    overrides for every notebook (`common["scale"] = "smoke"` runs the preset on the smoke
-    schedule into `out/<preset>-smoke/`); each notebook also receives `preset` and `out` (its
-    report folder). Everything is checked first; a notebook
-    that raises is recorded with its error while the others still run.
+    Everything is checked first; a notebook that raises is recorded with its error while the
+    others still run. Each notebook also receives `preset` and `out` (its report folder).
+
+    Args:
+        preset: One of `PRESETS` ("smoke", "cpu", "fashion", "paper").
+        only: Figure ids to run (a list or "F1,F3"; default: all of `FIGURES`).
+        out: The reports folder; the figures go to `out/<preset>/`.
+        parameters: Figure id → overrides of that notebook's parameters.
+        notebooks: The folder of the figure notebooks (default: the repository's `notebooks/`).
+        progress: Show which figure runs and the notebooks' own progress bars.
+        common: Overrides for every notebook (`common["scale"] = "smoke"` runs the preset on the
+            smoke schedule into `out/<preset>-smoke/`).
+
+    Returns:
+        A `RunReport`: the report folder and each figure's status (ok or its error, seconds).
     """
     from lmc_toolkit.data.sources import check_root
     from lmc_toolkit.study.presets import study_config

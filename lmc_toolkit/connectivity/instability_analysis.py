@@ -19,12 +19,14 @@ from typing import Any
 import numpy as np
 from torch import Tensor, nn
 
+from lmc_toolkit.checks import check_choice
 from lmc_toolkit.connectivity.aligned import ALIGN_METHODS, AlignedCurve
 from lmc_toolkit.connectivity.interpolation import alpha_grid, interpolate
 from lmc_toolkit.connectivity.spawning import (
     SPAWNS,
     ChildRun,
     RewoundChildRun,
+    SpawnRun,
     child_seeds,
     rewound,
     spawn_run,
@@ -156,68 +158,27 @@ def instability(
         An `Instability`: the spawn step, the children, each pair's curve and its error and loss
         barriers.
     """
-    if align not in ALIGN_METHODS:
-        raise ValueError(f"align must be one of {ALIGN_METHODS}, got {align!r}")
-    if spawn not in SPAWNS:
-        raise ValueError(f"spawn must be one of {SPAWNS}, got {spawn!r}")
+    check_choice("align", align, ALIGN_METHODS)
+    check_choice("spawn", spawn, SPAWNS)
     train_data, eval_data = _check(model, train_data, eval_data, config, [k], mask)
     seed_pairs = child_seeds(data_seeds, pairs)
     alpha_grid(alphas)
     policy = as_policy(bn)
     start = time.perf_counter()
     spawn_key = spawn_run(model, train_data, config, k, int(data_seeds[0]), mask)
-    children: dict[int, TrainResult] = {}
-    if k == 0 and store is not None:
-        # copies spawned at init are the tickets θ0 ⊙ mask trained with each seed (bit for bit),
-        # so they share the tickets' store entries with the ticket tables and F1/F2
-        from lmc_toolkit.pruning.tickets import train_ticket
-
-        for seed in (s for pair in seed_pairs for s in pair):
-            children[seed] = train_ticket(
-                model, mask, train_data, config, seed, store=store, progress=progress
-            )
-    elif spawn == "dense" and mask is not None:
-        dense_key = spawn_run(model, train_data, config, k, int(data_seeds[0]), None)
-        first = rewound(
-            train_spawn(model, train_data, config, dense_key, None, store, progress), mask
-        )
-        for seed in (s for pair in seed_pairs for s in pair):
-            key = RewoundChildRun(dense_key, spawn_key.mask, seed)
-            children[seed] = train_child(model, train_data, first, key, mask, store, progress)
-    else:
-        point = train_spawn(model, train_data, config, spawn_key, mask, store, progress)
-        for seed in (s for pair in seed_pairs for s in pair):
-            children[seed] = train_child(
-                model, train_data, point, ChildRun(spawn_key, seed), mask, store, progress
-            )
+    seeds = [s for pair in seed_pairs for s in pair]
+    children = _children(
+        model, train_data, config, spawn_key, seeds, mask, spawn, store=store, progress=progress
+    )
     trained = time.perf_counter() - start
-    curves, unaligned = [], []
-    for s1, s2 in seed_pairs:
-        result = interpolate(
-            children[s1].model(model),
-            children[s2].model(model),
-            eval_data,
-            alphas,
-            policy,
-            mask,
-            bn_data=train_data,
-            label=f"k={k}: seeds {s1}–{s2}",
-            progress=progress,
-            align=align,
-            align_data=train_data,
-            **evaluator_options,
-        )
-        if isinstance(result, AlignedCurve):
-            unaligned.append(result.before)
-            result = result.after
-        curves.append(result)
+    along: dict[str, Any] = {"alphas": alphas, "bn": policy, "mask": mask, "bn_data": train_data}
+    along |= {"progress": progress, "align": align, "align_data": train_data}
+    curves, unaligned = _pair_curves(
+        model, children, eval_data, seed_pairs, k, along | evaluator_options
+    )
+    spawned = spawn if mask is not None and k > 0 else "masked"
     meta = {
-        "train_data": train_data.name,
-        "eval_data": eval_data.name,
-        "spawn_seed": int(data_seeds[0]),
-        "model_fingerprint": spawn_key.model,
-        "mask_fingerprint": spawn_key.mask,
-        "spawn": spawn if mask is not None and k > 0 else "masked",
+        **_identity(train_data, eval_data, spawn_key, spawned),
         "train_seconds": trained,
         "seconds": time.perf_counter() - start,
         "child_accuracy": _child_accuracy(seed_pairs, curves),
@@ -234,6 +195,79 @@ def instability(
         align=align,
         unaligned=_barriers(unaligned) if unaligned else None,
     )
+
+
+def _identity(train_data: Dataset, eval_data: Dataset, key: SpawnRun, spawn: str) -> dict[str, Any]:
+    """What an analysis records of its data, weights, mask and spawning."""
+    return {
+        "train_data": train_data.name,
+        "eval_data": eval_data.name,
+        "spawn_seed": key.data_seed,
+        "model_fingerprint": key.model,
+        "mask_fingerprint": key.mask,
+        "spawn": spawn,
+    }
+
+
+def _pair_curves(
+    model: nn.Module,
+    children: Mapping[int, TrainResult],
+    eval_data: Dataset,
+    seed_pairs: Sequence[tuple[int, int]],
+    k: int,
+    options: Mapping[str, Any],
+) -> tuple[list[Curve], list[Curve]]:
+    """Each pair's interpolation curve (`interpolate(..., **options)`), after alignment where
+    `options` ask for it, and the curves before alignment (empty without it)."""
+    curves, unaligned = [], []
+    for s1, s2 in seed_pairs:
+        a, b = children[s1].model(model), children[s2].model(model)
+        result = interpolate(a, b, eval_data, label=f"k={k}: seeds {s1}–{s2}", **options)
+        if isinstance(result, AlignedCurve):
+            unaligned.append(result.before)
+            result = result.after
+        curves.append(result)
+    return curves, unaligned
+
+
+def _children(
+    model: nn.Module,
+    train_data: Dataset,
+    config: TrainConfig,
+    spawn_key: SpawnRun,
+    seeds: Sequence[int],
+    mask: Mapping[str, Tensor] | None,
+    spawn: str,
+    *,
+    store: Store | None,
+    progress: bool,
+) -> dict[int, TrainResult]:
+    """The children trained from `spawn_key`'s spawn point, one per data seed in `seeds`."""
+    children: dict[int, TrainResult] = {}
+    if spawn_key.step == 0 and store is not None:
+        # copies spawned at init are the tickets θ0 ⊙ mask trained with each seed (bit for bit),
+        # so they share the tickets' store entries with the ticket tables and F1/F2
+        from lmc_toolkit.pruning.tickets import train_ticket
+
+        for seed in seeds:
+            children[seed] = train_ticket(
+                model, mask, train_data, config, seed, store=store, progress=progress
+            )
+    elif spawn == "dense" and mask is not None:
+        dense_key = spawn_run(model, train_data, config, spawn_key.step, spawn_key.data_seed, None)
+        first = rewound(
+            train_spawn(model, train_data, config, dense_key, None, store, progress), mask
+        )
+        for seed in seeds:
+            key = RewoundChildRun(dense_key, spawn_key.mask, seed)
+            children[seed] = train_child(model, train_data, first, key, mask, store, progress)
+    else:
+        point = train_spawn(model, train_data, config, spawn_key, mask, store, progress)
+        for seed in seeds:
+            children[seed] = train_child(
+                model, train_data, point, ChildRun(spawn_key, seed), mask, store, progress
+            )
+    return children
 
 
 def _barriers(curves: Sequence[Curve]) -> dict[str, np.ndarray]:

@@ -375,8 +375,6 @@ def test_no_stage_depends_on_itself_through_others(stage):
 #: here).
 TO_SPLIT = "to split along its seams (code-clarity issue)"
 LONG_FUNCTIONS = {
-    "plots/connectivity.py:plot_surface": TO_SPLIT,
-    "plots/pruning.py:plot_mask_iou": TO_SPLIT,
     "landscape/evaluator/core.py:__init__": TO_SPLIT,
     "landscape/evaluator/core.py:__call__": TO_SPLIT,
     "hessian/diagonal_estimators.py:diagonal": TO_SPLIT,

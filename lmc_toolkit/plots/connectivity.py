@@ -187,42 +187,13 @@ def plot_surface(
         col=2,
     )
     if surface.markers:
-        mx = [m.x for m in surface.markers]
-        my = [m.y for m in surface.markers]
-        names = [m.label for m in surface.markers]
-        fig.add_trace(
-            go.Scatter(
-                x=mx,
-                y=my,
-                mode="markers",
-                text=names,
-                marker={"color": "white", "size": 10, "line": {"color": "black", "width": 2}},
-                name="models",
-            ),
-            row=1,
-            col=1,
-        )
-        for m in surface.markers:  # dark text on a light box: readable on every colour
-            fig.add_annotation(
-                x=m.x, y=m.y, text=m.label, yshift=14, showarrow=False,
-                bgcolor="rgba(255,255,255,0.8)", font={"color": "black"}, row=1, col=1,
-            )  # fmt: skip
-        mz = [_nearest(surface, shown, m.x, m.y) for m in surface.markers]
-        fig.add_trace(
-            go.Scatter3d(
-                x=mx,
-                y=my,
-                z=mz,
-                mode="markers+text",
-                text=names,
-                marker={"color": "red", "size": 5},
-                name="models",
-                showlegend=False,
-            ),
-            row=1,
-            col=2,
-        )
-    meta = surface.meta
+        _mark_models(fig, surface, shown)
+    _title_plane(fig, surface.meta, label, title)
+    return fig
+
+
+def _title_plane(fig: go.Figure, meta: Mapping[str, Any], label: str, title: str) -> None:
+    """Axis titles from the plane's record (its directions), and the figure's title."""
     x_title, y_title = plane_axis_titles(meta)
     fig.update_xaxes(title_text=x_title, row=1, col=1)
     fig.update_yaxes(title_text=y_title, row=1, col=1)
@@ -233,7 +204,46 @@ def plot_surface(
         f"(BN: {meta.get('bn', '?')})",
         template="plotly_white",
     )
-    return fig
+
+
+def _mark_models(fig: go.Figure, surface: Any, shown: np.ndarray) -> None:
+    """The surface's markers on both panels: labelled points on the contour map and on the
+    3-D surface at their grid value."""
+    mx = [m.x for m in surface.markers]
+    my = [m.y for m in surface.markers]
+    names = [m.label for m in surface.markers]
+    fig.add_trace(
+        go.Scatter(
+            x=mx,
+            y=my,
+            mode="markers",
+            text=names,
+            marker={"color": "white", "size": 10, "line": {"color": "black", "width": 2}},
+            name="models",
+        ),
+        row=1,
+        col=1,
+    )
+    for m in surface.markers:  # dark text on a light box: readable on every colour
+        fig.add_annotation(
+            x=m.x, y=m.y, text=m.label, yshift=14, showarrow=False,
+            bgcolor="rgba(255,255,255,0.8)", font={"color": "black"}, row=1, col=1,
+        )  # fmt: skip
+    mz = [_nearest(surface, shown, m.x, m.y) for m in surface.markers]
+    fig.add_trace(
+        go.Scatter3d(
+            x=mx,
+            y=my,
+            z=mz,
+            mode="markers+text",
+            text=names,
+            marker={"color": "red", "size": 5},
+            name="models",
+            showlegend=False,
+        ),
+        row=1,
+        col=2,
+    )
 
 
 def _color_limits(

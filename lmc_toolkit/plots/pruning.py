@@ -150,29 +150,11 @@ def plot_mask_iou(
     if metric not in ("iou", "hamming"):
         raise ValueError(f"metric must be 'iou' or 'hamming', got {metric!r}")
 
-    def score(x: Mask, y: Mask, per_layer: bool):
-        if metric == "iou":
-            return iou(x, y, per_layer=per_layer)
-        return hamming(x, y, per_layer=per_layer)
-
     name = "IoU" if metric == "iou" else "Hamming distance (fraction)"
     head = title or f"{name} of the masks: {labels[0]} vs {labels[1]}"
+    chance = chance and metric == "iou"
     if isinstance(a, Mapping) and isinstance(b, Mapping):
-        per = score(a, b, True)
-        x = [_short(n) for n in per] + ["all"]
-        y = [*per.values(), score(a, b, False)]
-        fig = go.Figure(go.Bar(x=x, y=y, name=name, marker_color=nth_color(0)))
-        if chance and metric == "iou":
-            base = random_iou(a, b, per_layer=True)
-            fig.add_trace(
-                go.Scatter(
-                    x=x,
-                    y=[*base.values(), random_iou(a, b)],
-                    mode="markers",
-                    marker={"symbol": "line-ew-open", "size": 28, "color": "black"},
-                    name="chance (random masks, same densities)",
-                )
-            )
+        fig = _overlap_bars(a, b, metric, chance)
         fig.update_layout(
             title=head, template="plotly_white", xaxis_title="layer", yaxis_title=name
         )
@@ -184,8 +166,50 @@ def plot_mask_iou(
         raise ValueError(
             f"need two equally long, non-empty lists of masks, got {len(a)} and {len(b)}"
         )
-    per = [score(x, y, True) for x, y in zip(a, b, strict=True)]
-    overall = [score(x, y, False) for x, y in zip(a, b, strict=True)]
+    fig = _overlap_lines(a, b, metric, chance)
+    fig.update_layout(
+        title=head,
+        template="plotly_white",
+        xaxis_title=f"sparsity of {labels[0]} (%)",
+        yaxis_title=name,
+    )
+    return fig
+
+
+def _overlap(metric: str, x: Mapping[str, Any], y: Mapping[str, Any], per_layer: bool) -> Any:
+    """IoU or Hamming distance of two masks, overall or per layer."""
+    if metric == "iou":
+        return iou(x, y, per_layer=per_layer)
+    return hamming(x, y, per_layer=per_layer)
+
+
+def _overlap_bars(
+    a: Mapping[str, Any], b: Mapping[str, Any], metric: str, chance: bool
+) -> go.Figure:
+    """One bar per layer (and "all"), with the chance level as markers."""
+    per = _overlap(metric, a, b, True)
+    x = [_short(n) for n in per] + ["all"]
+    y = [*per.values(), _overlap(metric, a, b, False)]
+    name = "IoU" if metric == "iou" else "Hamming distance (fraction)"
+    fig = go.Figure(go.Bar(x=x, y=y, name=name, marker_color=nth_color(0)))
+    if chance:
+        base = random_iou(a, b, per_layer=True)
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=[*base.values(), random_iou(a, b)],
+                mode="markers",
+                marker={"symbol": "line-ew-open", "size": 28, "color": "black"},
+                name="chance (random masks, same densities)",
+            )
+        )
+    return fig
+
+
+def _overlap_lines(a: list[Mask], b: list[Mask], metric: str, chance: bool) -> go.Figure:
+    """One line per layer (and "all") over the sparsities of `a`, with the chance level."""
+    per = [_overlap(metric, x, y, True) for x, y in zip(a, b, strict=True)]
+    overall = [_overlap(metric, x, y, False) for x, y in zip(a, b, strict=True)]
     xs = [100 * m.sparsity for m in a]
     fig = go.Figure()
     for i, layer in enumerate(per[0]):
@@ -203,7 +227,7 @@ def plot_mask_iou(
             x=xs, y=overall, mode="lines+markers", name="all", line={"color": "black", "width": 3}
         )
     )
-    if chance and metric == "iou":
+    if chance:
         fig.add_trace(
             go.Scatter(
                 x=xs,
@@ -213,12 +237,6 @@ def plot_mask_iou(
                 line={"color": "black", "dash": "dot"},
             )
         )
-    fig.update_layout(
-        title=head,
-        template="plotly_white",
-        xaxis_title=f"sparsity of {labels[0]} (%)",
-        yaxis_title=name,
-    )
     return fig
 
 

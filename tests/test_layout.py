@@ -378,7 +378,6 @@ LONG_FUNCTIONS = {
     "landscape/evaluator/core.py:__init__": TO_SPLIT,
     "landscape/evaluator/core.py:__call__": TO_SPLIT,
     "hessian/diagonal_estimators.py:diagonal": TO_SPLIT,
-    "pruning/tickets.py:evaluate_tickets": TO_SPLIT,
     "landscape/slices.py:plane": TO_SPLIT,
     "study/analyses/hessians.py:curvature": TO_SPLIT,
     "connectivity/interpolation.py:pairwise": TO_SPLIT,

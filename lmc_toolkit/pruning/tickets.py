@@ -26,6 +26,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 from torch import Tensor, nn
@@ -317,56 +318,95 @@ def evaluate_tickets(
     for what, d in (("train_data", train_data), ("test_data", test_data)):
         check_model_input(net0, d, what)
         check_classes(net0, d)
+    lists = _mask_lists(masks, net0)
+    tickets = _Tickets(net0, train_data, test_data, config, store, progress)
+    jobs = [(method, m, s) for method, ms in lists.items() for m in ms for s in seeds]
+    entries = []
+    start = time.perf_counter()
+    bar = tqdm(jobs, desc="tickets", disable=not progress)
+    for method, m, seed in bar:
+        entries.append(tickets.entry(method, m, seed))
+        if progress:
+            bar.set_postfix(method=method, acc=f"{entries[-1].accuracy:.3f}")
+    bar.close()
+    return TicketTable(
+        entries=tuple(entries),
+        masks=lists,
+        test_data=f"{test_data.name}-{tickets.test_id}",
+        data_seeds=seeds,
+        seconds=time.perf_counter() - start,
+    )
+
+
+@dataclass(frozen=True)
+class _Tickets:
+    """What every ticket of one `evaluate_tickets` call shares: θ0, the data, the recipe and
+    the store."""
+
+    net0: nn.Module
+    train_data: Dataset
+    test_data: Dataset
+    config: TrainConfig
+    store: Store | None
+    progress: bool
+
+    @cached_property
+    def identity(self) -> dict[str, Any]:
+        return model_identity(self.net0)
+
+    @cached_property
+    def data_hash(self) -> str:
+        return data_fingerprint(self.train_data)
+
+    @cached_property
+    def test_id(self) -> str:
+        return data_fingerprint(self.test_data)
+
+    def entry(self, method: str, mask: Mask | None, seed: int) -> TicketEntry:
+        """The ticket θ0 ⊙ `mask` trained with `seed` (or loaded) and tested."""
+        key = TicketRun(
+            data=self.train_data.name,
+            data_hash=self.data_hash,
+            train=self.config,
+            data_seed=seed,
+            mask=_digest(mask),
+            **self.identity,
+        )
+        run = None if self.store is None else self.store.run(key)
+        cached = run is not None and run.has("result", ".pt")
+        result = train_ticket(
+            self.net0,
+            mask,
+            self.train_data,
+            self.config,
+            seed,
+            store=self.store,
+            progress=self.progress,
+            key=key,
+        )
+        metrics = _test_metrics(result, self.net0, self.test_data, self.test_id, run)
+        return TicketEntry(
+            method=method,
+            sparsity=0.0 if mask is None else mask.sparsity,
+            data_seed=seed,
+            accuracy=metrics.accuracy,
+            loss=metrics.loss,
+            seconds=result.seconds,
+            cached=cached,
+            key=key,
+            run=None if run is None else run.path.name,
+        )
+
+
+def _mask_lists(masks: Mapping[str, Any], net0: nn.Module) -> dict[str, tuple[Mask | None, ...]]:
+    """Each method's masks as a tuple (None: dense), each checked against the network."""
     lists = {method: _mask_list(method, value) for method, value in masks.items()}
     params = dict(net0.named_parameters())
     for ms in lists.values():
         for m in ms:
             if m is not None:
                 check_compatible(m, params)
-    identity = model_identity(net0)
-    data_hash, test_id = data_fingerprint(train_data), data_fingerprint(test_data)
-    jobs = [(method, m, s) for method, ms in lists.items() for m in ms for s in seeds]
-    entries = []
-    start = time.perf_counter()
-    bar = tqdm(jobs, desc="tickets", disable=not progress)
-    for method, m, seed in bar:
-        key = TicketRun(
-            data=train_data.name,
-            data_hash=data_hash,
-            train=config,
-            data_seed=seed,
-            mask=_digest(m),
-            **identity,
-        )
-        run = None if store is None else store.run(key)
-        cached = run is not None and run.has("result", ".pt")
-        result = train_ticket(
-            net0, m, train_data, config, seed, store=store, progress=progress, key=key
-        )
-        metrics = _test_metrics(result, net0, test_data, test_id, run)
-        entries.append(
-            TicketEntry(
-                method=method,
-                sparsity=0.0 if m is None else m.sparsity,
-                data_seed=seed,
-                accuracy=metrics.accuracy,
-                loss=metrics.loss,
-                seconds=result.seconds,
-                cached=cached,
-                key=key,
-                run=None if run is None else run.path.name,
-            )
-        )
-        if progress:
-            bar.set_postfix(method=method, acc=f"{metrics.accuracy:.3f}")
-    bar.close()
-    return TicketTable(
-        entries=tuple(entries),
-        masks=lists,
-        test_data=f"{test_data.name}-{test_id}",
-        data_seeds=seeds,
-        seconds=time.perf_counter() - start,
-    )
+    return lists
 
 
 def _test_metrics(

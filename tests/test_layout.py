@@ -375,8 +375,6 @@ def test_no_stage_depends_on_itself_through_others(stage):
 #: here).
 TO_SPLIT = "to split along its seams (code-clarity issue)"
 LONG_FUNCTIONS = {
-    "landscape/evaluator/core.py:__init__": TO_SPLIT,
-    "landscape/evaluator/core.py:__call__": TO_SPLIT,
     "hessian/diagonal_estimators.py:diagonal": TO_SPLIT,
     "landscape/slices.py:plane": TO_SPLIT,
     "study/analyses/hessians.py:curvature": TO_SPLIT,

@@ -116,6 +116,27 @@ class PointMetrics:
         return len(self.loss)
 
 
+def _checked_input(
+    model: nn.Module, data: DataLike, method: str, loss: LossName | LossFn
+) -> Dataset | Stream:
+    """The evaluation data (a loader read once), checked against the model, loss and method."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}")
+    data = as_data(data, "evaluation data")
+    check_loss(loss, data.regression, "evaluation data", "the landscape evaluator")
+    check_model_input(model, data, "evaluation data")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method == "vmap" and (
+        isinstance(data, Stream) or loss != "cross_entropy" or is_dict(data.x)
+    ):
+        raise ValueError(
+            f"method='vmap' scores cross-entropy on one input tensor; loss="
+            f"{loss_name(loss)!r} on inputs {_inputs(data)} takes method='loop' or 'auto'"
+        )
+    return data
+
+
 class Evaluator:
     """Loss and accuracy of many parameter points of one architecture on one dataset.
 
@@ -159,31 +180,17 @@ class Evaluator:
         progress: bool = True,
         loss: LossName | LossFn = "cross_entropy",
     ):
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be a torch nn.Module, got {type(model).__name__}")
-        data = as_data(data, "evaluation data")
-        check_loss(loss, data.regression, "evaluation data", "the landscape evaluator")
-        check_model_input(model, data, "evaluation data")
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-        if method == "vmap" and (
-            isinstance(data, Stream) or loss != "cross_entropy" or is_dict(data.x)
-        ):
-            raise ValueError(
-                f"method='vmap' scores cross-entropy on one input tensor; loss="
-                f"{loss_name(loss)!r} on inputs {_inputs(data)} takes method='loop' or 'auto'"
-            )
+        data = _checked_input(model, data, method, loss)
         self.loss = loss
         # built once, so compiled steps see the same function on every call
         self.score = scores if loss == "cross_entropy" else partial(loss_scores, loss)
-        if compile not in (True, False, "auto"):
-            raise ValueError(f"compile must be True, False or 'auto', got {compile!r}")
-        if fuse_stem not in (True, False, "auto"):
-            raise ValueError(f"fuse_stem must be True, False or 'auto', got {fuse_stem!r}")
-        if reuse_first_layer not in (True, False, "auto"):
-            raise ValueError(
-                f"reuse_first_layer must be True, False or 'auto', got {reuse_first_layer!r}"
-            )
+        for name, switch in (
+            ("compile", compile),
+            ("fuse_stem", fuse_stem),
+            ("reuse_first_layer", reuse_first_layer),
+        ):
+            if switch not in (True, False, "auto"):
+                raise ValueError(f"{name} must be True, False or 'auto', got {switch!r}")
         if batch_size is not None:
             check_batch_size(batch_size)
         self.policy = as_policy(bn)
@@ -208,28 +215,38 @@ class Evaluator:
         self.default_buffers = self.buffers.flat.clone()
         self.calibration: list[Tensor] = []
         if self.running_stats and self.policy.mode == "recalibrate":
-            if isinstance(data, Stream) and bn_data is None:
-                raise ValueError(
-                    "bn='recalibrate' draws its batches at random, which a Stream cannot "
-                    "give: pass bn_data= (a Dataset, e.g. a few thousand training examples) "
-                    "or use bn='eval'"
-                )
-            source = as_dataset(bn_data if bn_data is not None else data, "bn_data")
-            check_model_input(model, source, "bn_data")
-            self.calibration = [
-                move(x, self.device) for x in calibration_batches(source, self.policy)
-            ]
-        # the fused paths rewrite a forward over one tensor held in chunks
-        tensor_input = not isinstance(data, Stream) and not is_dict(data.x)
-        self.split = first_layer_split(self.net) if reuse_first_layer and tensor_input else None
+            self.calibration = self._calibration(model, data, bn_data)
         self.fuse_stem = fuse_stem
-        self.stem: Stem | None = find_stem(self.net) if fuse_stem and tensor_input else None
+        self._fused_paths(data)
+        self.compiler = Compiler()
+        self._expected = 0
+
+    def _fused_paths(self, data: Dataset | Stream) -> None:
+        """The first-layer split and the fused stem where they apply: they rewrite a forward
+        over one input tensor held in chunks."""
+        tensor_input = not isinstance(data, Stream) and not is_dict(data.x)
+        reuse, fuse = self.reuse_first_layer, self.fuse_stem
+        self.split = first_layer_split(self.net) if reuse and tensor_input else None
+        self.stem: Stem | None = find_stem(self.net) if fuse and tensor_input else None
         shape = data.in_shape
         self.stem_elements = (
             self.stem.conv_elements(shape) if self.stem and isinstance(shape, tuple) else 0
         )
-        self.compiler = Compiler()
-        self._expected = 0
+
+    def _calibration(
+        self, model: nn.Module, data: Dataset | Stream, bn_data: DataLike | None
+    ) -> list[Tensor]:
+        """The fixed batches "recalibrate" re-estimates BatchNorm's statistics on, on the
+        device: from `bn_data`, else from `data` (which must then be held, not streamed)."""
+        if isinstance(data, Stream) and bn_data is None:
+            raise ValueError(
+                "bn='recalibrate' draws its batches at random, which a Stream cannot "
+                "give: pass bn_data= (a Dataset, e.g. a few thousand training examples) "
+                "or use bn='eval'"
+            )
+        source = as_dataset(bn_data if bn_data is not None else data, "bn_data")
+        check_model_input(model, source, "bn_data")
+        return [move(x, self.device) for x in calibration_batches(source, self.policy)]
 
     def _auto_method(self) -> str:
         """vmap on a GPU for networks without convolutions, else the loop. Measured on an H200
@@ -278,42 +295,16 @@ class Evaluator:
         )
         coords = coords.to(device=self.device, dtype=base_vec.dtype)
         buffer_rows = self._buffer_rows(base_vec, dirs, coords, buffers, buffer_directions)
-        streamed = isinstance(self.data, Stream)
-        chunks = [] if streamed else self._chunks()
         n_points = coords.shape[0]
         compiled = self._want_compile(n_points)
-        job = Job(
-            self.params,
-            self.buffers,
-            base_vec,
-            dirs,
-            coords,
-            buffer_rows,
-            chunks,
-            loss=torch.zeros(n_points, dtype=torch.float64, device=self.device),
-            correct=torch.zeros(n_points, dtype=torch.long, device=self.device),
-            bar=tqdm(
-                total=n_points
-                * (math.ceil(len(self.data) / self.batch_size) if streamed else len(chunks)),
-                desc="evaluate",
-                unit="eval",
-                disable=not self.progress,
-                leave=False,
-            ),
-            images=(
-                torch.zeros(n_points, len(self.data), dtype=torch.bool, device=self.device)
-                if per_image
-                else None
-            ),
-            score=self.score,
-        )
+        job = self._job(base_vec, dirs, coords, buffer_rows, per_image)
         try:
             with forward_precision(self.precision, self.device):
                 path = self._run(job, base, directions, compiled)
         finally:
             job.bar.close()
         n = len(self.data)
-        details = {
+        details: dict[str, Any] = {
             "method": path,
             "compiled": bool(compiled and not self.compiler.failed and path != "vmap"),
             "batch_size": self.batch_size,
@@ -332,6 +323,39 @@ class Evaluator:
             n=n,
             details=details,
             correct=None if job.images is None else job.images.cpu().numpy(),
+        )
+
+    def _job(
+        self, base: Tensor, dirs: Tensor, coords: Tensor, buffer_rows: Any, per_image: bool
+    ) -> Job:
+        """One evaluation's work and its running totals (per point; per image where asked)."""
+        streamed = isinstance(self.data, Stream)
+        chunks = [] if streamed else self._chunks()
+        n_points, n = coords.shape[0], len(self.data)
+        per_point = math.ceil(n / self.batch_size) if streamed else len(chunks)
+        return Job(
+            self.params,
+            self.buffers,
+            base,
+            dirs,
+            coords,
+            buffer_rows,
+            chunks,
+            loss=torch.zeros(n_points, dtype=torch.float64, device=self.device),
+            correct=torch.zeros(n_points, dtype=torch.long, device=self.device),
+            bar=tqdm(
+                total=n_points * per_point,
+                desc="evaluate",
+                unit="eval",
+                disable=not self.progress,
+                leave=False,
+            ),
+            images=(
+                torch.zeros(n_points, n, dtype=torch.bool, device=self.device)
+                if per_image
+                else None
+            ),
+            score=self.score,
         )
 
     def _run(

@@ -376,7 +376,6 @@ def test_no_stage_depends_on_itself_through_others(stage):
 TO_SPLIT = "to split along its seams (code-clarity issue)"
 LONG_FUNCTIONS = {
     "hessian/diagonal_estimators.py:diagonal": TO_SPLIT,
-    "landscape/slices.py:plane": TO_SPLIT,
     "study/analyses/hessians.py:curvature": TO_SPLIT,
     "connectivity/interpolation.py:pairwise": TO_SPLIT,
     "cli/connectivity.py:cmd_landscape": TO_SPLIT,

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from lmc_toolkit.data.dataset import Dataset
 from lmc_toolkit.data.entrance import DataLike, as_data
 from lmc_toolkit.data.stream import Stream
 from lmc_toolkit.landscape.curve import Curve
@@ -196,23 +197,9 @@ def plane(
         raise ValueError(f"max_points must be an int ≥ 0 or None, got {max_points!r}")
     if not isinstance(block, int) or block < 1:
         raise ValueError(f"block must be a positive int, got {block!r}")
-    record = {
-        "kind": "plane",
-        "dataset": data.name,
-        "n": len(data),
-        "bn": policy.mode,
-        "bn_policy": policy.to_dict(),
-        "precision": _precision(template, evaluator_options),
-        "loss": loss_name(evaluator_options.get("loss", "cross_entropy")),
-        "sparsity": sparsity(base, mask),
-        "fingerprint": tensors_fingerprint(
-            {"base": _flatten(base), "d1": _flatten(dirs[0]), "d2": _flatten(dirs[1])}
-        ),
-        "data_fingerprint": data.fingerprint
-        if isinstance(data, Stream)
-        else tensors_fingerprint({"x": data.x, "y": data.y}),
-        **dict(meta or {}),
-    }
+    record = _record(
+        data, template, base, dirs, mask=mask, policy=policy, meta=meta, options=evaluator_options
+    )
     markers = tuple(markers) or (Marker("center", 0.0, 0.0),)
     surface = _resume(path, xs, ys, markers, record)
     todo = np.flatnonzero(np.isnan(surface.loss.ravel()))
@@ -239,6 +226,38 @@ def plane(
     if path is not None:
         out.save(path)
     return out
+
+
+def _record(
+    data: Dataset | Stream,
+    template: nn.Module,
+    base: Params,
+    dirs: Sequence[Params],
+    *,
+    mask: Mapping[str, Tensor] | None,
+    policy: BNPolicy,
+    meta: Mapping[str, Any] | None,
+    options: Mapping[str, Any],
+) -> dict[str, Any]:
+    """What a plane's surface records: the data, policy, precision and loss, and fingerprints
+    of its centre, directions and data (a resumed file must match them), then `meta`."""
+    return {
+        "kind": "plane",
+        "dataset": data.name,
+        "n": len(data),
+        "bn": policy.mode,
+        "bn_policy": policy.to_dict(),
+        "precision": _precision(template, options),
+        "loss": loss_name(options.get("loss", "cross_entropy")),
+        "sparsity": sparsity(base, mask),
+        "fingerprint": tensors_fingerprint(
+            {"base": _flatten(base), "d1": _flatten(dirs[0]), "d2": _flatten(dirs[1])}
+        ),
+        "data_fingerprint": data.fingerprint
+        if isinstance(data, Stream)
+        else tensors_fingerprint({"x": data.x, "y": data.y}),
+        **dict(meta or {}),
+    }
 
 
 def _precision(template: nn.Module, options: Mapping[str, Any]) -> str:

@@ -377,7 +377,6 @@ TO_SPLIT = "to split along its seams (code-clarity issue)"
 LONG_FUNCTIONS = {
     "hessian/diagonal_estimators.py:diagonal": TO_SPLIT,
     "study/analyses/hessians.py:curvature": TO_SPLIT,
-    "connectivity/interpolation.py:pairwise": TO_SPLIT,
     "cli/connectivity.py:cmd_landscape": TO_SPLIT,
     "plots/pruning.py:plot_accuracy_vs_sparsity": TO_SPLIT,
     "widgets/explorer_widget.py:__init__": TO_SPLIT,

@@ -18,6 +18,7 @@ import numpy as np
 from torch import Tensor, nn
 
 from lmc_toolkit.alignment.permute import permute
+from lmc_toolkit.checks import check_choice
 from lmc_toolkit.connectivity.aligned import (
     ALIGN_METHODS,
     AlignedCurve,
@@ -40,7 +41,7 @@ from lmc_toolkit.landscape.solutions import (
 )
 from lmc_toolkit.pruning.mask import Mask
 from lmc_toolkit.training.batchnorm import BNMode, BNPolicy, as_policy
-from lmc_toolkit.training.params import norm, sub
+from lmc_toolkit.training.params import Params, norm, sub
 
 
 def alpha_grid(alphas: int | Sequence[float] | np.ndarray) -> np.ndarray:
@@ -417,51 +418,50 @@ def pairwise(
         apply_mask(split_solution(m, template, f"solution {labels[i]}")[0], mask)
         for i, m in enumerate(models)
     ]
-    as_policy(bn)
-    alpha_grid(alphas)
+    as_policy(bn), alpha_grid(alphas)  # checked before any work
     data = as_dataset(data, "evaluation data")  # a loader is read once, not once per pair
     bn_data = None if bn_data is None else as_dataset(bn_data, "bn_data")
     align_data = None if align_data is None else as_dataset(align_data, "align_data")
-    if align not in ALIGN_METHODS:
-        raise ValueError(f"align must be one of {ALIGN_METHODS}, got {align!r}")
+    check_choice("align", align, ALIGN_METHODS)
     n = len(models)
-    errors, losses, distances = np.zeros((n, n)), np.zeros((n, n)), np.zeros((n, n))
-    before = {k: np.zeros((n, n)) for k in ("error_barriers", "loss_barriers", "distances")}
+    after, before = ({k: np.zeros((n, n)) for k in _PAIR_MEASURES} for _ in "ab")
     curves = {}
+    along: dict[str, Any] = {"model": template, "bn_data": bn_data, "progress": progress}
+    along |= {"align": align, "align_data": align_data, **evaluator_options}
     for i, j in itertools.combinations(range(n), 2):
-        result = interpolate(
-            models[i],
-            models[j],
-            data,
-            alphas,
-            bn,
-            mask,
-            model=template,
-            bn_data=bn_data,
-            label=f"{labels[i]}–{labels[j]}",
-            progress=progress,
-            align=align,
-            align_data=align_data,
-            **evaluator_options,
-        )
+        label = f"{labels[i]}–{labels[j]}"
+        result = interpolate(models[i], models[j], data, alphas, bn, mask, label=label, **along)
         pj = params[j]
         if isinstance(result, AlignedCurve):
-            unaligned, curve = result.before, result.after
-            for key, value in (
-                ("error_barriers", unaligned.barrier("error").value),
-                ("loss_barriers", unaligned.barrier("loss").value),
-                ("distances", float(norm(sub(params[i], params[j])))),
-            ):
+            for key, value in _pair_measures(result.before, params[i], params[j]).items():
                 before[key][i, j] = before[key][j, i] = value
             pj = permute(params[j], result.alignment.permutation)
-        else:
-            curve = result
-        curves[(i, j)] = curve
-        errors[i, j] = errors[j, i] = curve.barrier("error").value
-        losses[i, j] = losses[j, i] = curve.barrier("loss").value
-        distances[i, j] = distances[j, i] = float(norm(sub(params[i], pj)))
+            result = result.after
+        curves[(i, j)] = result
+        for key, value in _pair_measures(result, params[i], pj).items():
+            after[key][i, j] = after[key][j, i] = value
     meta = {"dataset": data.name, "n": len(data), "sparsity": sparsity(params[0], mask)}
     return PairwiseResult(
-        labels, errors, losses, distances, curves, as_policy(bn).mode, meta, align,
+        labels,
+        after["error_barriers"],
+        after["loss_barriers"],
+        after["distances"],
+        curves,
+        as_policy(bn).mode,
+        meta,
+        align,
         before if align != "none" else None,
-    )  # fmt: skip
+    )
+
+
+#: what `pairwise` measures of each pair
+_PAIR_MEASURES = ("error_barriers", "loss_barriers", "distances")
+
+
+def _pair_measures(curve: Curve, pi: Params, pj: Params) -> dict[str, float]:
+    """A pair's error and loss barriers on its curve, and the distance ‖θ_i − θ_j‖₂."""
+    return {
+        "error_barriers": curve.barrier("error").value,
+        "loss_barriers": curve.barrier("loss").value,
+        "distances": float(norm(sub(pi, pj))),
+    }

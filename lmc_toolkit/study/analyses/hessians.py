@@ -101,26 +101,16 @@ def curvature(
             images=len(data),
         )
 
-    args = {
-        "method": method,
-        "round": round,
-        "data_seed": data_seed,
-        "images": images,
-        "k": k,
-        "probes": probes,
-        "density": (density_runs, density_steps),
-        # "auto" took the Gauss–Newton diagonal on instance-norm nets before the structured route
-        "diagonal": "auto: exact where fast" if diagonal_method == "auto" else diagonal_method,
-        "trace": trace_method,
-    }
-    return cached(
-        study,
-        "curvature",
-        args,
-        compute,
-        CurvatureSummary.to_dict,
-        lambda d: CurvatureSummary(**d),
-    )
+    args = {"method": method, "round": round, "data_seed": data_seed, "images": images, "k": k}
+    args |= {"probes": probes, "density": (density_runs, density_steps)}
+    # "auto" took the Gauss–Newton diagonal on instance-norm nets before the structured route
+    diagonal_key = "auto: exact where fast" if diagonal_method == "auto" else diagonal_method
+    args |= {"diagonal": diagonal_key, "trace": trace_method}
+    return cached(study, "curvature", args, compute, CurvatureSummary.to_dict, _summary)
+
+
+def _summary(d: dict[str, Any]) -> CurvatureSummary:
+    return CurvatureSummary(**d)
 
 
 def diagonal_route(

@@ -108,45 +108,21 @@ def cmd_landscape(args: argparse.Namespace) -> int:
     if args.images:
         data = data[: args.images]
     grid = (-args.span, args.span, args.grid)
+    options = {"x": grid, "y": grid, "bn": args.bn, "path": args.out, "progress": progress}
+    options["precision"] = args.precision
     loaded = [read_checkpoint(f, args, data, args.device) for f in args.checkpoint]
+    seeds = [run.data_seed + i for i in range(wanted)]
+    models = loaded or [
+        train_run(replace(run, data_seed=s), store, args.device, progress, args.data_root).model(
+            device=args.device
+        )
+        for s in seeds
+    ]
     if args.kind == "random":
-        model = (
-            loaded[0]
-            if loaded
-            else train_run(run, store, args.device, progress, args.data_root).model(
-                device=args.device
-            )
-        )
-        surface = random_plane(
-            model,
-            data,
-            seeds=(args.seed, args.seed + 1),
-            x=grid,
-            y=grid,
-            bn=args.bn,
-            path=args.out,
-            progress=progress,
-            precision=args.precision,
-        )
+        surface = random_plane(models[0], data, seeds=(args.seed, args.seed + 1), **options)
     else:
-        seeds = [run.data_seed + i for i in range(4)]
-        models = loaded or [
-            train_run(
-                replace(run, data_seed=s), store, args.device, progress, args.data_root
-            ).model(device=args.device)
-            for s in seeds
-        ]
-        surface = paper_plane(
-            models,
-            data,
-            x=grid,
-            y=grid,
-            bn=args.bn,
-            labels=[f"seed {s}" for s in seeds] if not loaded else [f"θ{i}" for i in range(4)],
-            path=args.out,
-            progress=progress,
-            precision=args.precision,
-        )
+        labels = [f"seed {s}" for s in seeds] if not loaded else [f"θ{i}" for i in range(4)]
+        surface = paper_plane(models, data, labels=labels, **options)
     i, j = divmod(int(surface.loss.argmin()), len(surface.x))
     print(
         f"{args.kind} plane on {data.name} ({len(data)} images, {surface.loss.size} points): "

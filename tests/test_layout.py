@@ -381,7 +381,6 @@ LONG_FUNCTIONS = {
     "hessian/structured/early.py:_chunk": TO_SPLIT,
     "plots/study.py:plot_tradeoff": TO_SPLIT,
     "study/verdicts/claims.py:claim_tradeoff": TO_SPLIT,
-    "cli/synth.py:cmd_distill": TO_SPLIT,
 }
 #: parameters that may be passed by position (keyword-only options do not tangle a call)
 POSITIONAL_HEAVY: dict[str, str] = {}

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lmc_toolkit.cli.arguments import nonnegative_int, output_file, positive_float, positive_int
 from lmc_toolkit.cli.common import add_common, command
 from lmc_toolkit.cli.inputs import add_data_root, read_data
+
+if TYPE_CHECKING:
+    from lmc_toolkit.data.dataset import Dataset
+    from lmc_toolkit.store.runs import Store
 
 METHODS = ("random", "herding", "dm", "gm")
 
@@ -16,13 +21,33 @@ METHODS = ("random", "herding", "dm", "gm")
 def cmd_distill(args: argparse.Namespace) -> int:
     import torch
 
-    from lmc_toolkit import synth
     from lmc_toolkit.store.runs import Store
     from lmc_toolkit.training.runs import default_device
 
     store = Store(args.store)
     device = torch.device(args.device) if args.device else default_device()
     data = read_data(args.data, "train", args.data_root).to(device)
+    made = _make(args, data, store)
+    out = Path(args.out) if args.out else _default_path(store, made, args)
+    made.save(out)
+    how = "loaded from the store" if store.computed == 0 else "made"
+    print(f"{made.name}: {len(made)} images ({made.class_counts().tolist()} per class), {how}")
+    if "seconds" in made.meta:
+        print(f"distillation took {made.meta['seconds']:.1f} s")
+    print(f"saved to {out}")
+    if not args.no_figure:
+        from lmc_toolkit.plots.synth import plot_synthetic
+
+        figure = Path(args.figure) if args.figure else out.with_suffix(".html")
+        plot_synthetic(made).write_html(figure, include_plotlyjs="directory")
+        print(f"figure: {figure}")
+    return 0
+
+
+def _make(args: argparse.Namespace, data: Dataset, store: Store) -> Dataset:
+    """The synthetic set `args.method` makes (or loads from `store`) from the real `data`."""
+    from lmc_toolkit import synth
+
     options = {"width": args.width} if args.width else {}
     progress = not args.no_progress
     if args.method == "random":
@@ -64,20 +89,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
             store=store,
             progress=progress,
         )
-    out = Path(args.out) if args.out else _default_path(store, made, args)
-    made.save(out)
-    how = "loaded from the store" if store.computed == 0 else "made"
-    print(f"{made.name}: {len(made)} images ({made.class_counts().tolist()} per class), {how}")
-    if "seconds" in made.meta:
-        print(f"distillation took {made.meta['seconds']:.1f} s")
-    print(f"saved to {out}")
-    if not args.no_figure:
-        from lmc_toolkit.plots.synth import plot_synthetic
-
-        figure = Path(args.figure) if args.figure else out.with_suffix(".html")
-        plot_synthetic(made).write_html(figure, include_plotlyjs="directory")
-        print(f"figure: {figure}")
-    return 0
+    return made
 
 
 def _default_path(store, made, args: argparse.Namespace) -> Path:

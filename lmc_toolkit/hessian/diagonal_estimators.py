@@ -239,18 +239,7 @@ def diagonal(
         raise ValueError(f"probes must be a positive int, got {probes!r}")
     if limit is not None and (not isinstance(limit, int) or limit <= 0):
         raise ValueError(f"limit must be a positive int or None, got {limit!r}")
-    route = exact_route(H) if method == "exact" else method
-    if route in ("ggn", "structured") and route not in own_routes(H):
-        what = f"a {H.name} is a plain linear map" if isinstance(H, LinearMap) else "not of this"
-        raise ValueError(
-            f"method {method!r} computes a diagonal of a network's Hessian or GGN, {what} "
-            f"{type(H).__name__}; use 'exact' (one product per coordinate), 'onehot' or "
-            "'hutchinson'"
-        )
-    if route == "ggn" and H.loss not in ("cross_entropy", "mse"):
-        raise ValueError(f"the GGN route needs loss 'cross_entropy' or 'mse', got {H.loss!r}")
-    if route == "structured":
-        chain.parse_chain(H)  # a clear error where the route does not apply
+    route = _route(H, method)
     pl = isinstance(H, NetworkOperator) and is_piecewise_linear(H)
     start, before = time.perf_counter(), H.products
     stderr, extra = None, {}
@@ -284,6 +273,23 @@ def diagonal(
         seed=int(seed) if route == "hutchinson" else None,
         meta={**H.meta(), "piecewise_linear": pl, **extra},
     )
+
+
+def _route(H: NetworkOperator | LinearMap, method: DiagonalMethod) -> DiagonalMethod:
+    """The route `method` takes for `H`, checked to compute `H`'s own diagonal."""
+    route = exact_route(H) if method == "exact" else method
+    if route in ("ggn", "structured") and route not in own_routes(H):
+        what = f"a {H.name} is a plain linear map" if isinstance(H, LinearMap) else "not of this"
+        raise ValueError(
+            f"method {method!r} computes a diagonal of a network's Hessian or GGN, {what} "
+            f"{type(H).__name__}; use 'exact' (one product per coordinate), 'onehot' or "
+            "'hutchinson'"
+        )
+    if route == "ggn" and isinstance(H, NetworkOperator) and H.loss not in ("cross_entropy", "mse"):
+        raise ValueError(f"the GGN route needs loss 'cross_entropy' or 'mse', got {H.loss!r}")
+    if route == "structured" and isinstance(H, Hessian):
+        chain.parse_chain(H)  # a clear error where the route does not apply
+    return route
 
 
 def _as_params(H: NetworkOperator | LinearMap, flat: Tensor) -> dict[str, Tensor]:

@@ -379,7 +379,6 @@ LONG_FUNCTIONS = {
     "widgets/explorer_widget.py:__init__": TO_SPLIT,
     "hessian/structured/early.py:_chunk": TO_SPLIT,
     "plots/study.py:plot_tradeoff": TO_SPLIT,
-    "study/verdicts/claims.py:claim_tradeoff": TO_SPLIT,
 }
 #: parameters that may be passed by position (keyword-only options do not tangle a call)
 POSITIONAL_HEAVY: dict[str, str] = {}

@@ -279,33 +279,13 @@ def claim_tradeoff(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
     parts, outcomes, changes = [], [], []
     for target in t.tradeoff_sparsities:
         s = min(imp_at, key=lambda x: abs(x - target))
-        acc, imp_acc = ev.accuracy(method, s), ev.accuracy("imp", s)
-        if abs(s - target) > 0.08 or not ev.curves(method, s) or acc is None or imp_acc is None:
+        if abs(s - target) > 0.08:
             continue
-        bar = barrier_difference(
-            ev.curves(method, s),
-            ev.curves("imp", s),
-            baseline=t.barrier_baseline,
-            level=t.level,
-            resamples=t.resamples,
-        )
-        gap = accuracy_difference(
-            acc,
-            imp_acc,
-            ev.curves(method, s),
-            ev.curves("imp", s),
-            level=t.level,
-            resamples=t.resamples,
-        )
-        ratio = gap.scaled(1 / dense_mean)
-        outcomes.append(combine([read(bar, 0.0, "below"), read(ratio, -t.ratio_gap, "above")]))
-        parts.append(
-            f"{s:.0%}: barrier {method} − IMP {show(bar, unit='%')}; ratio gap {ratio.format(1.0, '', digits=4, of='data seeds')}"
-        )
-        changes.append(
-            f"{s:.0%}: barrier: {what_would_change(bar, 0.0, 'below')}; ratio: "
-            f"{what_would_change(ratio, -t.ratio_gap, 'above', scale=1.0)}"
-        )
+        judged = _tradeoff_at(ev, method, s, dense_mean, t)
+        if judged is not None:
+            outcomes.append(judged[0])
+            parts.append(judged[1])
+            changes.append(judged[2])
     if not outcomes:
         return untested("C6", statement, quantity, threshold, "no ticket near 60% or 87% sparsity")
     why = f"{method} vs IMP at {len(outcomes)} target sparsities: " + ", ".join(outcomes)
@@ -321,6 +301,39 @@ def claim_tradeoff(root: Path, t: Thresholds = THRESHOLDS) -> Verdict:
         why,
         "; ".join(changes),
     )
+
+
+def _tradeoff_at(
+    ev: Evidence, method: str, s: float, dense_mean: float, t: Thresholds
+) -> tuple[str, str, str] | None:
+    """C6 at sparsity `s`: (outcome, the measured text, what would change it); None where the
+    evidence lacks `method`'s curves or either method's accuracy."""
+    acc, imp_acc = ev.accuracy(method, s), ev.accuracy("imp", s)
+    if not ev.curves(method, s) or acc is None or imp_acc is None:
+        return None
+    bar = barrier_difference(
+        ev.curves(method, s),
+        ev.curves("imp", s),
+        baseline=t.barrier_baseline,
+        level=t.level,
+        resamples=t.resamples,
+    )
+    gap = accuracy_difference(
+        acc,
+        imp_acc,
+        ev.curves(method, s),
+        ev.curves("imp", s),
+        level=t.level,
+        resamples=t.resamples,
+    )
+    ratio = gap.scaled(1 / dense_mean)
+    outcome = combine([read(bar, 0.0, "below"), read(ratio, -t.ratio_gap, "above")])
+    part = f"{s:.0%}: barrier {method} − IMP {show(bar, unit='%')}; ratio gap {ratio.format(1.0, '', digits=4, of='data seeds')}"
+    change = (
+        f"{s:.0%}: barrier: {what_would_change(bar, 0.0, 'below')}; ratio: "
+        f"{what_would_change(ratio, -t.ratio_gap, 'above', scale=1.0)}"
+    )
+    return outcome, part, change
 
 
 CLAIMS: tuple[Callable[[Path, Thresholds], Verdict], ...] = (

@@ -375,10 +375,8 @@ def test_no_stage_depends_on_itself_through_others(stage):
 #: here).
 TO_SPLIT = "to split along its seams (code-clarity issue)"
 LONG_FUNCTIONS = {
-    "plots/pruning.py:plot_accuracy_vs_sparsity": TO_SPLIT,
     "widgets/explorer_widget.py:__init__": TO_SPLIT,
     "hessian/structured/early.py:_chunk": TO_SPLIT,
-    "plots/study.py:plot_tradeoff": TO_SPLIT,
 }
 #: parameters that may be passed by position (keyword-only options do not tangle a call)
 POSITIONAL_HEAVY: dict[str, str] = {}

@@ -52,19 +52,7 @@ def plot_accuracy_vs_sparsity(
             dash = "dash"
         else:
             dash = "solid"
-        fig.add_trace(
-            go.Scatter(
-                x=x + x[::-1],
-                y=hi + lo[::-1],
-                fill="toself",
-                fillcolor=_rgba(color, 0.18),
-                line={"width": 0},
-                hoverinfo="skip",
-                showlegend=False,
-                legendgroup=method,
-                name=f"{method} ± std",
-            )
-        )
+        fig.add_trace(_band(x, lo, hi, color, method))
         n = max((s.n for s in rows), default=0)
         fig.add_trace(
             go.Scatter(
@@ -91,6 +79,21 @@ def plot_accuracy_vs_sparsity(
         template="plotly_white",
     )
     return fig
+
+
+def _band(x: list[float], lo: list[float], hi: list[float], color: str, method: str) -> go.Scatter:
+    """The shaded band between `lo` and `hi` (mean ± std) along `x`, in the method's colour."""
+    return go.Scatter(
+        x=x + x[::-1],
+        y=hi + lo[::-1],
+        fill="toself",
+        fillcolor=_rgba(color, 0.18),
+        line={"width": 0},
+        hoverinfo="skip",
+        showlegend=False,
+        legendgroup=method,
+        name=f"{method} ± std",
+    )
 
 
 def _short(name: str) -> str:

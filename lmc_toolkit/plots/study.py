@@ -62,18 +62,7 @@ def plot_tradeoff(rows: Sequence[Any], threshold: float = 0.02, title: str = "")
                 legendgrouptitle_text="method",
             )
         )
-    for s in levels:  # the shapes' key
-        fig.add_trace(
-            go.Scatter(
-                x=[None],
-                y=[None],
-                mode="markers",
-                marker={"size": 10, "color": "grey", "symbol": symbol[s]},
-                name=f"{100 * s:.0f}%",
-                legendgroup="sparsity",
-                legendgrouptitle_text="sparsity",
-            )
-        )
+    _sparsity_key(fig, symbol)
     fig.add_hline(
         y=100 * threshold,
         line_dash="dash",
@@ -88,6 +77,22 @@ def plot_tradeoff(rows: Sequence[Any], threshold: float = 0.02, title: str = "")
         legend={"groupclick": "toggleitem"},
     )
     return fig
+
+
+def _sparsity_key(fig: go.Figure, symbol: dict[float, str]) -> None:
+    """A legend entry per sparsity's marker shape (grey, no data)."""
+    for s, shape in symbol.items():
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                marker={"size": 10, "color": "grey", "symbol": shape},
+                name=f"{100 * s:.0f}%",
+                legendgroup="sparsity",
+                legendgrouptitle_text="sparsity",
+            )
+        )
 
 
 def plot_mask_convergence(results: Sequence[Any], title: str = "") -> go.Figure:

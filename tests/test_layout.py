@@ -375,7 +375,6 @@ def test_no_stage_depends_on_itself_through_others(stage):
 #: here).
 TO_SPLIT = "to split along its seams (code-clarity issue)"
 LONG_FUNCTIONS = {
-    "widgets/explorer_widget.py:__init__": TO_SPLIT,
     "hessian/structured/early.py:_chunk": TO_SPLIT,
 }
 #: parameters that may be passed by position (keyword-only options do not tangle a call)

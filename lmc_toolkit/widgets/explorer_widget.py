@@ -124,10 +124,24 @@ class Explorer:
         names = list(networks)
         pick = pick or (names[0], names[1])
         self.progress = Progress()
+        self._curve_controls(names, pick, list(datasets), alphas)
+        self._slice_controls(span, resolution, seed, auto)
+        self.curve_view = FigureView(_empty_curve_figure(), live=figure_widgets)
+        self.slice_view = FigureView(_empty_slice_figure(), live=figure_widgets)
+        self.widget = self._layout()
+        self._connect()
+        self.sync_bn_controls()
+        if auto:
+            self.update()
+
+    def _curve_controls(
+        self, names: list[str], pick: tuple[str, str], datasets: list[str], alphas: int
+    ) -> None:
+        """The pair of networks, the data, and the interpolation's points, policy and α."""
         wide = {"layout": W.Layout(width="430px"), "style": {"description_width": "initial"}}
         self.network_a = W.Dropdown(options=names, value=pick[0], description="network a", **wide)
         self.network_b = W.Dropdown(options=names, value=pick[1], description="network b", **wide)
-        self.data = W.Dropdown(options=list(datasets), description="data")
+        self.data = W.Dropdown(options=datasets, description="data")
         self.points = W.IntSlider(
             alphas, min=2, max=101, description="α points", continuous_update=False
         )
@@ -136,6 +150,10 @@ class Explorer:
             0.5, min=0.0, max=1.0, step=0.01, description="α", readout_format=".2f"
         )
         self.readout = W.Label()
+
+    def _slice_controls(self, span: float, resolution: int, seed: int, auto: bool) -> None:
+        """The slice's direction, normalization, span, grid, policy, seed and metric, and the
+        compute button."""
         self.direction = W.Dropdown(options=DIRECTIONS, description="direction")
         self.norm = W.Dropdown(options=landscape.NORMS, description="normalize")
         self.span = W.FloatSlider(
@@ -150,13 +168,6 @@ class Explorer:
         self.compute = W.Button(description="compute", icon="refresh")
         self.auto = W.Checkbox(auto, description="recompute on change")
         self.bn_note = W.Label()
-        self.curve_view = FigureView(_empty_curve_figure(), live=figure_widgets)
-        self.slice_view = FigureView(_empty_slice_figure(), live=figure_widgets)
-        self.widget = self._layout()
-        self._connect()
-        self.sync_bn_controls()
-        if auto:
-            self.update()
 
     # -- layout and events -------------------------------------------------------------------
     def _layout(self) -> W.Widget:

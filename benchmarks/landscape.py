@@ -49,7 +49,7 @@ from landscape_loops import (
 from lmc_toolkit import data as D
 from lmc_toolkit import models
 from lmc_toolkit.landscape import Evaluator, plane
-from lmc_toolkit.landscape.evaluator.core import grid_coords
+from lmc_toolkit.landscape.evaluator.points import grid_coords
 from lmc_toolkit.training import TrainConfig, train
 
 

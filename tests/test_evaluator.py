@@ -9,7 +9,7 @@ from helpers import per_point_reference, tensors_equal
 
 from lmc_toolkit import models
 from lmc_toolkit.landscape import Evaluator, evaluate_points
-from lmc_toolkit.landscape.evaluator.core import grid_coords
+from lmc_toolkit.landscape.evaluator.points import grid_coords
 from lmc_toolkit.training import params as P
 
 

@@ -18,7 +18,7 @@ from lmc_toolkit.landscape import (
     plane,
 )
 from lmc_toolkit.landscape.evaluator import precision as precision_module
-from lmc_toolkit.landscape.evaluator.core import grid_coords
+from lmc_toolkit.landscape.evaluator.points import grid_coords
 from lmc_toolkit.landscape.evaluator.precision import BF16_LOSS_RTOL
 from lmc_toolkit.training import TrainConfig, train
 from lmc_toolkit.training import params as P

@@ -11,7 +11,7 @@ from torch import nn
 from lmc_toolkit import models
 from lmc_toolkit.data import Dataset
 from lmc_toolkit.landscape import evaluate_points
-from lmc_toolkit.landscape.evaluator.core import grid_coords
+from lmc_toolkit.landscape.evaluator.points import grid_coords
 from lmc_toolkit.landscape.evaluator.stem import find_stem
 from lmc_toolkit.training import params as P
 

@@ -17,7 +17,8 @@ from lmc_toolkit.connectivity import PairwiseResult
 from lmc_toolkit.hessian import Diagonal, Spectrum
 from lmc_toolkit.landscape import Curve, Marker, Surface
 from lmc_toolkit.pruning import ImpConfig, ImpResult, ImpRound, Mask, TicketTable, magnitude
-from lmc_toolkit.pruning.tickets import TicketEntry, TicketRun
+from lmc_toolkit.pruning.ticket_table import TicketEntry
+from lmc_toolkit.pruning.tickets import TicketRun
 from lmc_toolkit.study.analyses import (
     AlignedRow,
     BarrierRow,

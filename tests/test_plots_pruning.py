@@ -22,7 +22,8 @@ from lmc_toolkit.pruning import (
     magnitude,
     random,
 )
-from lmc_toolkit.pruning.tickets import TicketEntry, TicketRun
+from lmc_toolkit.pruning.ticket_table import TicketEntry
+from lmc_toolkit.pruning.tickets import TicketRun
 
 
 def convnet():

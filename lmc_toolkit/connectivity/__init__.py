@@ -6,13 +6,9 @@ the intervals the study's verdicts read, from each curve's per-image evidence (`
 `barrier_interval`, `barrier_difference`, `accuracy_difference`, `disjoint_pairs`)."""
 
 from lmc_toolkit.connectivity.aligned import ALIGN_METHODS, AlignedCurve
-from lmc_toolkit.connectivity.instability_analysis import (
-    Instability,
-    InstabilityCurve,
-    instability,
-    instability_vs_k,
-)
-from lmc_toolkit.connectivity.interpolation import PairwiseResult, alpha_grid, interpolate, pairwise
+from lmc_toolkit.connectivity.instability_analysis import instability, instability_vs_k
+from lmc_toolkit.connectivity.instability_result import Instability, InstabilityCurve
+from lmc_toolkit.connectivity.interpolation import alpha_grid, interpolate
 from lmc_toolkit.connectivity.intervals import (
     Interval,
     accuracy_difference,
@@ -32,6 +28,7 @@ from lmc_toolkit.connectivity.noise import (
     peaks_inside,
     untrained,
 )
+from lmc_toolkit.connectivity.pairwise import PairwiseResult, pairwise
 from lmc_toolkit.landscape.curve import Barrier, Curve
 
 __all__ = [

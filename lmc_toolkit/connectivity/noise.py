@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lmc_toolkit.connectivity.instability_analysis import Instability
+from lmc_toolkit.connectivity.instability_result import Instability
 
 #: how many standard errors make a difference real (two-sided, about 95%)
 Z = 2.0

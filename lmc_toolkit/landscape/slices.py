@@ -20,7 +20,8 @@ from lmc_toolkit.data.dataset import Dataset
 from lmc_toolkit.data.entrance import DataLike, as_data
 from lmc_toolkit.data.stream import Stream
 from lmc_toolkit.landscape.curve import Curve
-from lmc_toolkit.landscape.evaluator.core import Evaluator, grid_coords
+from lmc_toolkit.landscape.evaluator.core import Evaluator
+from lmc_toolkit.landscape.evaluator.points import grid_coords
 from lmc_toolkit.landscape.evaluator.precision import check_precision
 from lmc_toolkit.landscape.solutions import (
     Solution,

@@ -8,7 +8,8 @@ from lmc_toolkit.pruning.imp_rounds import combined, distilled_pruning, imp
 from lmc_toolkit.pruning.mask import LayerSparsity, Mask
 from lmc_toolkit.pruning.prune import SCOPES, magnitude, random
 from lmc_toolkit.pruning.stored import StoredNetwork, stored_networks
-from lmc_toolkit.pruning.tickets import TicketTable, evaluate_tickets, train_ticket
+from lmc_toolkit.pruning.ticket_table import TicketTable
+from lmc_toolkit.pruning.tickets import evaluate_tickets, train_ticket
 
 __all__ = [
     "SCOPES",

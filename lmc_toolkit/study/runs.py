@@ -34,7 +34,8 @@ from lmc_toolkit.pruning.imp_result import ImpResult
 from lmc_toolkit.pruning.imp_rounds import distilled_pruning, imp
 from lmc_toolkit.pruning.mask import Mask
 from lmc_toolkit.pruning.prune import random as random_mask
-from lmc_toolkit.pruning.tickets import TicketTable, evaluate_tickets
+from lmc_toolkit.pruning.ticket_table import TicketTable
+from lmc_toolkit.pruning.tickets import evaluate_tickets
 from lmc_toolkit.store.runs import Store
 from lmc_toolkit.study.presets import SYNTHETIC, StudyConfig
 from lmc_toolkit.training.results import TrainResult

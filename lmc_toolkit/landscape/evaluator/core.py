@@ -29,7 +29,6 @@ import copy
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal, get_args
 
@@ -42,10 +41,10 @@ from lmc_toolkit.data.dataset import Dataset, check_batch_size
 from lmc_toolkit.data.entrance import DataLike, as_data, as_dataset
 from lmc_toolkit.data.inputs import describe, is_dict, move, take
 from lmc_toolkit.data.stream import Stream
+from lmc_toolkit.landscape.evaluator.auto import auto_method, compile_pays
 from lmc_toolkit.landscape.evaluator.parts import (
     FlatView,
     activation_bytes,
-    compiler_available,
     first_layer_split,
 )
 from lmc_toolkit.landscape.evaluator.paths import (
@@ -59,6 +58,7 @@ from lmc_toolkit.landscape.evaluator.paths import (
     run_vmap,
     scores,
 )
+from lmc_toolkit.landscape.evaluator.points import PointMetrics, check_points
 from lmc_toolkit.landscape.evaluator.precision import (
     Precision,
     check_precision,
@@ -75,45 +75,12 @@ from lmc_toolkit.training.batchnorm import (
     recalibrate_,
 )
 from lmc_toolkit.training.losses import LossFn, LossName, check_loss, loss_name
-from lmc_toolkit.training.params import check_compatible, is_finite
 from lmc_toolkit.training.probe import check_model_input
 
 EvaluatorMethod = Literal["auto", "loop", "vmap"]
 METHODS: tuple[EvaluatorMethod, ...] = get_args(EvaluatorMethod)
-#: Below this many (points × images) compiling costs more than it saves on the CPU.
-COMPILE_MIN_WORK = 200_000
-#: Seconds a first compile of the fused first block and the rest takes on the CPU with empty
-#: caches (measured 15-16 s for convnet3, 2 threads; later ones in a process take < 0.2 s).
-COMPILE_SECONDS_CPU = 15.0
-#: Seconds the compiled fused first block saves per point, image and element of the first
-#: conv's output it never writes (measured 4.0 ns at width 32, 6.6 ns at width 64: 0.13 and
-#: 0.43 s per point of 1000 MNIST images, eager vs compiled; `benchmarks/README.md`).
-STEM_SAVING_PER_ELEMENT = 4e-9
-
-#: On a GPU a compiled point saves about a millisecond per 1000 images (H200, convnet3), so
-#: compiling (tens of seconds) pays only for very large grids.
-COMPILE_MIN_WORK_CUDA = 20_000_000
 #: The vmap path's memory budget on the CPU (on a GPU: half the free memory).
 CPU_MEMORY_BUDGET = 512 * 2**20
-
-
-@dataclass(frozen=True, eq=False)
-class PointMetrics:
-    """Mean loss and accuracy at each of P points over `n` examples, and how they were computed."""
-
-    loss: np.ndarray
-    accuracy: np.ndarray
-    n: int
-    details: Mapping[str, Any] = field(default_factory=dict)
-    #: (P, n) bool: which images each point gets right (only when asked: `per_image=True`)
-    correct: np.ndarray | None = None
-
-    @property
-    def error(self) -> np.ndarray:
-        return 1.0 - self.accuracy
-
-    def __len__(self) -> int:
-        return len(self.loss)
 
 
 def _checked_input(
@@ -249,18 +216,8 @@ class Evaluator:
         return [move(x, self.device) for x in calibration_batches(source, self.policy)]
 
     def _auto_method(self) -> str:
-        """vmap on a GPU for networks without convolutions, else the loop. Measured on an H200
-        against a naive per-point loop (1000 MNIST images): an MLP 19x (vmap) vs 2.1x (loop);
-        convnet3 width 64 0.83x vs 1.10x (vmapped convolutions become slow grouped ones)."""
-        convs = any(isinstance(m, nn.modules.conv._ConvNd) for m in self.net.modules())
-        vmap_ok = (
-            self.device.type == "cuda"
-            and not convs
-            and self.loss == "cross_entropy"
-            and isinstance(self.data, Dataset)
-            and not is_dict(self.data.x)
-        )
-        return "vmap" if vmap_ok else "loop"
+        tensor_data = isinstance(self.data, Dataset) and not is_dict(self.data.x)
+        return auto_method(self.net, self.device, self.loss == "cross_entropy" and tensor_data)
 
     def expect(self, n_points: int) -> None:
         """Announce how many points later calls will score in all (to decide on compiling)."""
@@ -399,26 +356,7 @@ class Evaluator:
         coords: Any,
         buffer_directions: Sequence[Mapping[str, Tensor]] | None,
     ) -> Tensor:
-        own = dict(self.net.named_parameters())
-        check_compatible(own, dict(base), ("the model", "the base point"))
-        if not is_finite(base):
-            raise ValueError("the base point has NaN or inf weights; check the models given")
-        for i, d in enumerate(directions):
-            check_compatible(own, dict(d), ("the model", f"direction {i}"))
-            if not is_finite(d):
-                raise ValueError(f"direction {i} has NaN or inf entries")
-        coords = torch.as_tensor(np.asarray(coords, dtype=np.float64))
-        if coords.dim() == 1 and len(directions) == 1:
-            coords = coords[:, None]
-        if coords.dim() != 2 or coords.shape[1] != len(directions):
-            raise ValueError(
-                f"coords must have shape (points, {len(directions)}) for {len(directions)} "
-                f"directions, got {tuple(coords.shape)}"
-            )
-        if coords.shape[0] == 0:
-            raise ValueError("coords holds no points")
-        if not torch.isfinite(coords).all():
-            raise ValueError("coords has NaN or inf entries")
+        coords = check_points(self.net, base, directions, coords)
         needs_ends = self.running_stats and self.policy.mode == "interpolate"
         if needs_ends and (buffer_directions is None or len(buffer_directions) != len(directions)):
             raise ValueError(
@@ -435,13 +373,7 @@ class Evaluator:
         if self.compile is True:
             return True
         work = max(n_points, self._expected) * len(self.data)
-        if self.device.type == "cuda":
-            return work >= COMPILE_MIN_WORK_CUDA and compiler_available("cuda")
-        if self.device.type != "cpu" or not compiler_available():
-            return False
-        if self.stem is not None:  # compiling pays when the fused block saves more than it costs
-            return work * self.stem_elements * STEM_SAVING_PER_ELEMENT >= COMPILE_SECONDS_CPU
-        return work >= COMPILE_MIN_WORK
+        return compile_pays(work, self.device, self.stem_elements if self.stem else None)
 
     # -- buffers per point -----------------------------------------------------------------
     def _buffer_rows(
@@ -505,11 +437,3 @@ def evaluate_points(
     return Evaluator(model, data, **options)(
         base, directions, coords, buffers=buffers, buffer_directions=buffer_directions
     )
-
-
-def grid_coords(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> np.ndarray:
-    """The (len(y)·len(x), 2) coordinates of a grid, row by row (y outer, x inner)."""
-    xx: np.ndarray
-    yy: np.ndarray
-    xx, yy = np.meshgrid(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
-    return np.stack([xx.ravel(), yy.ravel()], axis=1)

@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
-from lmc_toolkit.connectivity.interpolation import PairwiseResult, interpolate, pairwise
+from lmc_toolkit.connectivity.interpolation import interpolate
 from lmc_toolkit.connectivity.intervals import barrier_interval, disjoint_pairs
+from lmc_toolkit.connectivity.pairwise import PairwiseResult, pairwise
 from lmc_toolkit.landscape.curve import Curve
 from lmc_toolkit.study.analyses.cache import cached, study_data
 from lmc_toolkit.study.runs import Study

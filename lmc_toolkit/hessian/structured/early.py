@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -184,6 +185,38 @@ def _shortcut(chain: Chain) -> bool:
     return coupled(chain) and chain.blocks[-1].kind == "bt" and len(chain.blocks) > 1
 
 
+def _last_norm(
+    loss: str, chain: Chain, levels: list, curv: _Curv | None, logits: Tensor
+) -> LastBatchNorm:
+    """The shortcut through the last block's train-mode batch norm (`_shortcut`)."""
+    if curv is None:
+        raise RuntimeError("the last block's batch norm needs its curvature terms")
+    u = factor(loss, logits)
+    w_fc = chain.fc_m.weight.detach()
+    return LastBatchNorm(chain.blocks[-1], levels[-1], curv.basis, curv.alpha, curv.s, u, w_fc)
+
+
+def _work(groups: dict, steps: dict | None) -> list[tuple[Any, list]]:
+    """(group, coordinates) per step: a group whole, or cut into `steps[group]` coordinates."""
+    work = []
+    for key, coords in groups.items():
+        step = len(coords) if steps is None else steps[key]
+        work += [(key, coords[i : i + step]) for i in range(0, len(coords), step)]
+    return work
+
+
+def _through_head(loss: str, uh: Tensor, w_fc: Tensor, channels: int, o: int, p: Tensor) -> Tensor:
+    """The classifier's share of tᵀ·H_logits·t for tangents `uh` of the last block's pooled
+    output (B × n × C' × S'; still in channel `o` alone when C' < `channels`)."""
+    w = w_fc
+    if uh.shape[2] < channels:  # still in channel o: its columns of w_fc
+        w = w_fc.view(w_fc.shape[0], channels, -1)[:, o]
+    out = uh.reshape(*uh.shape[:2], -1) @ w.T  # B × n × K
+    if loss == "cross_entropy":
+        return (p * out * out).sum(-1) - (p * out).sum(-1) ** 2
+    return (out * out).sum(-1) * (2 / out.shape[-1])
+
+
 def _chunk(
     H: Hessian,
     chain: Chain,
@@ -204,18 +237,13 @@ def _chunk(
     ]
     p = torch.softmax(logits.detach(), -1)
     w_fc = chain.fc_m.weight.detach()
-    last = None
-    if _shortcut(chain):
-        c = curvs[-1]
-        if c is None:
-            raise RuntimeError("the last block's batch norm needs its curvature terms")
-        u = factor(H.loss, logits)
-        last = LastBatchNorm(chain.blocks[-1], levels[-1], c.basis, c.alpha, c.s, u, w_fc)
-    work = []
-    for key, coords in groups.items():
-        step = len(coords) if steps is None else steps[key]
-        work += [(key, coords[i : i + step]) for i in range(0, len(coords), step)]
-    bar = tqdm(work, desc="early blocks", disable=not progress or steps is None, leave=False)
+    last = _last_norm(H.loss, chain, levels, curvs[-1], logits) if _shortcut(chain) else None
+    bar = tqdm(
+        _work(groups, steps),
+        desc="early blocks",
+        disable=not progress or steps is None,
+        leave=False,
+    )
     for (l0, o), coords in bar:
         b, lv = chain.blocks[l0], levels[l0].channel(o)
         curv = None if curvs[l0] is None else curvs[l0].channel(o)
@@ -246,13 +274,6 @@ def _chunk(
             r, uh = _step(b, lv, curvs[level], uz.reshape(bt, n, uz.shape[1], -1))
             total = total + r
         else:
-            w = w_fc
-            if uh.shape[2] < levels[-1].z.shape[1]:  # still in channel o: its columns of w_fc
-                w = w_fc.view(w_fc.shape[0], levels[-1].z.shape[1], -1)[:, o]
-            out = uh.reshape(*uh.shape[:2], -1) @ w.T  # B × n × K
-            if H.loss == "cross_entropy":
-                total = total + (p * out * out).sum(-1) - (p * out).sum(-1) ** 2
-            else:
-                total = total + (out * out).sum(-1) * (2 / out.shape[-1])
+            total = total + _through_head(H.loss, uh, w_fc, levels[-1].z.shape[1], o, p)
         for (name, i), v in zip(order, total.sum(1), strict=True):
             values[name][i] += v.detach()

@@ -48,7 +48,8 @@ def test_every_knob_is_a_parameter_and_every_section_is_timed():
     for knob in ("width", "lr_high", "lr_low", "pairs", "spawn_fractions", "rounds", "rate",
                  "threshold", "accuracy_floor", "try_lr", "try_fraction", "try_sparsity",
                  "try_width", "try_seed"):  # fmt: skip
-        assert re.search(rf"^{knob} = ", parameters, re.MULTILINE), knob
+        # a top-level assignment papermill can override (typed: `width: int | None = None`)
+        assert re.search(rf"^{knob}(?:: [^=\n]+)? = ", parameters, re.MULTILINE), knob
     text = "".join(c.source for c in nb.cells)
     for reference in ("1803.03635", "1912.05671", "2110.06296", "2209.04836", "2307.03364"):
         assert f"https://arxiv.org/abs/{reference}" in text

@@ -13,8 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lmc_toolkit.lazy import lazy_exports
-
-__version__ = "0.1.0"
+from lmc_toolkit.version import __version__ as __version__
 
 #: public name -> the subpackage (stage) that exports it
 _EXPORTS: dict[str, str] = {

@@ -8,9 +8,10 @@ N(0, 2/(k²·out_channels)), norm γ=1 and β=0, linear layers PyTorch's default
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,11 +81,25 @@ def build(
     shape = tuple(in_shape)
     if len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape):
         raise ValueError(f"in_shape must be three positive ints (C, H, W), got {in_shape!r}")
+    _check_options(name, options)
     with torch.random.fork_rng(devices=[]):
         model = _REGISTRY[name](num_classes, shape, **options)
     initialize(model, torch.Generator().manual_seed(int(init_seed)))
     model.spec = ModelSpec(name, num_classes, shape, int(init_seed), tuple(sorted(options.items())))
     return model.to(device) if device is not None else model
+
+
+def _check_options(name: str, options: Mapping[str, Any]) -> None:
+    """A `ValueError` naming an option model `name` does not take, and the ones it does."""
+    params = inspect.signature(_REGISTRY[name]).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    known = list(params)[2:]  # after (num_classes, in_shape)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ValueError(
+            f"unknown option {unknown[0]!r} for model {name!r}; its options: {', '.join(known) or 'none'}"
+        )
 
 
 def initialize(model: nn.Module, generator: torch.Generator) -> None:

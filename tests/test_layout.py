@@ -21,6 +21,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "lmc_toolkit"
 #: stage -> the stages it imports directly; what those import is allowed too (transitively).
 DEPENDS: dict[str, set[str]] = {
     "checks": set(),
+    "version": set(),
     "store": {"checks"},
     "data": {"store"},
     "models": {"checks"},
@@ -35,15 +36,16 @@ DEPENDS: dict[str, set[str]] = {
     "plots": {"sweep"},
     "widgets": {"plots"},
     "study": {"plots"},
-    "cli": {"widgets", "study"},
+    "cli": {"widgets", "study", "version"},
     "lazy": set(),
     "__main__": {"cli"},
-    "__init__": {"cli", "lazy"},
+    "__init__": {"cli", "lazy", "version"},
 }
 #: third-party packages that only `plots` and the stages above it may import
 FRONT_END = {"plotly", "ipywidgets", "anywidget"}
 BELOW_PLOTS = {
     "checks",
+    "version",
     "store",
     "data",
     "models",

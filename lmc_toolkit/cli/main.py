@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from lmc_toolkit.cli.common import COMMANDS
+from lmc_toolkit.version import __version__
 
 #: The modules that register subcommands, in the order `lmc-toolkit --help` lists them.
 COMMAND_MODULES = ("train", "reproduce", "pruning", "synth", "connectivity", "align", "hessian")
@@ -25,6 +26,7 @@ def parser() -> argparse.ArgumentParser:
         prog="lmc-toolkit",
         description="Linear mode connectivity, landscapes, Hessians and lottery tickets.",
     )
+    p.add_argument("--version", action="version", version=f"lmc-toolkit {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for name, (fn, help_text) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_text, description=help_text)

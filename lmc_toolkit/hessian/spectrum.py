@@ -48,6 +48,14 @@ class Eigen:
     seconds: float
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def __repr__(self) -> str:  # the values, not the k × dim eigenvectors
+        shown = ", ".join(f"{float(v):.4g}" for v in self.values[:6])
+        more = ", ..." if len(self.values) > 6 else ""
+        return (
+            f"Eigen(values=[{shown}{more}], which={self.which!r}, method={self.method!r}, "
+            f"converged={self.converged}, products={self.products})"
+        )
+
     @property
     def top(self) -> float:
         return float(self.values[0])

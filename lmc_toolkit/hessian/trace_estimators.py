@@ -87,6 +87,12 @@ class Estimate:
     exact_part: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)
 
+    def __repr__(self) -> str:  # the estimate, not its samples
+        return (
+            f"Estimate(mean={self.mean:.6g}, stderr={self.stderr:.3g}, method={self.method!r}, "
+            f"probes={self.probes}, products={self.products})"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "mean": self.mean,

@@ -89,6 +89,14 @@ class TrainResult:
     #: not saved with the result
     template: nn.Module | None = field(default=None, repr=False, compare=False)
 
+    def __repr__(self) -> str:  # what the run did, not its state dict
+        final = "" if self.final is None else f", final={self.final}"
+        return (
+            f"TrainResult(steps={self.steps}, data_seed={self.data_seed}, "
+            f"seconds={self.seconds:.1f}, tensors={len(self.state)}, "
+            f"checkpoints={sorted(self.checkpoints)}{final})"
+        )
+
     def model(self, template: nn.Module | None = None, device: Any = None) -> nn.Module:
         """A fresh network holding the final weights: a copy of `template`, else built from
         `spec`, else a copy of the network `train` was given."""

@@ -18,7 +18,7 @@ from lmc_toolkit.connectivity.aligned import (
     AlignedCurve,
     AlignMethod,
 )
-from lmc_toolkit.connectivity.interpolation import alpha_grid, interpolate
+from lmc_toolkit.connectivity.interpolation import interpolate
 from lmc_toolkit.data.entrance import DataLike, as_dataset
 from lmc_toolkit.landscape.curve import Curve
 from lmc_toolkit.landscape.solutions import (
@@ -141,7 +141,7 @@ def pairwise(
         apply_mask(split_solution(m, template, f"solution {labels[i]}")[0], mask)
         for i, m in enumerate(models)
     ]
-    as_policy(bn), alpha_grid(alphas)  # checked before any work
+    policy = as_policy(bn)  # the α grid is checked by the first pair's interpolate, before work
     data = as_dataset(data, "evaluation data")  # a loader is read once, not once per pair
     bn_data = None if bn_data is None else as_dataset(bn_data, "bn_data")
     align_data = None if align_data is None else as_dataset(align_data, "align_data")
@@ -153,7 +153,7 @@ def pairwise(
     along |= {"align": align, "align_data": align_data, **evaluator_options}
     for i, j in itertools.combinations(range(n), 2):
         label = f"{labels[i]}–{labels[j]}"
-        result = interpolate(models[i], models[j], data, alphas, bn, mask, label=label, **along)
+        result = interpolate(models[i], models[j], data, alphas, policy, mask, label=label, **along)
         pj = params[j]
         if isinstance(result, AlignedCurve):
             for key, value in _pair_measures(result.before, params[i], params[j]).items():
@@ -170,7 +170,7 @@ def pairwise(
         after["loss_barriers"],
         after["distances"],
         curves,
-        as_policy(bn).mode,
+        policy.mode,
         meta,
         align,
         before if align != "none" else None,

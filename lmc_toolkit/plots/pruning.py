@@ -157,7 +157,7 @@ def plot_mask_iou(
     head = title or f"{name} of the masks: {labels[0]} vs {labels[1]}"
     chance = chance and metric == "iou"
     if isinstance(a, Mapping) and isinstance(b, Mapping):
-        fig = _overlap_bars(a, b, metric, chance)
+        fig = _overlap_bars(a, b, metric, name, chance)
         fig.update_layout(
             title=head, template="plotly_white", xaxis_title="layer", yaxis_title=name
         )
@@ -187,13 +187,12 @@ def _overlap(metric: str, x: Mapping[str, Any], y: Mapping[str, Any], per_layer:
 
 
 def _overlap_bars(
-    a: Mapping[str, Any], b: Mapping[str, Any], metric: str, chance: bool
+    a: Mapping[str, Any], b: Mapping[str, Any], metric: str, name: str, chance: bool
 ) -> go.Figure:
     """One bar per layer (and "all"), with the chance level as markers."""
     per = _overlap(metric, a, b, True)
     x = [_short(n) for n in per] + ["all"]
     y = [*per.values(), _overlap(metric, a, b, False)]
-    name = "IoU" if metric == "iou" else "Hamming distance (fraction)"
     fig = go.Figure(go.Bar(x=x, y=y, name=name, marker_color=nth_color(0)))
     if chance:
         base = random_iou(a, b, per_layer=True)

@@ -21,7 +21,7 @@ import copy
 from collections.abc import Sequence
 from dataclasses import replace
 from functools import cached_property
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 import torch
 from torch import nn
@@ -40,6 +40,17 @@ from lmc_toolkit.store.runs import Store
 from lmc_toolkit.study.presets import SYNTHETIC, StudyConfig
 from lmc_toolkit.training.results import TrainResult
 from lmc_toolkit.training.runs import default_device
+
+
+class _Matching(TypedDict, total=False):
+    """The keywords distribution and gradient matching take alike from a study's config."""
+
+    lr: float
+    real_batch: int
+    seed: int
+    model_options: dict[str, Any]
+    store: Store | None
+    progress: bool
 
 
 class Prefetcher(Protocol):
@@ -141,30 +152,22 @@ class Study:
                 store=store,
                 progress=progress,
             )
-        elif source == "dm":
-            data = synth.distribution_matching(
-                real,
-                c.ipc,
-                c.synth_iterations,
-                lr=1.0 if c.synth_lr is None else c.synth_lr,
+        elif source in ("dm", "dc"):
+            matching = _Matching(
                 real_batch=c.synth_real_batch,
                 seed=seed,
                 model_options=dict(c.synth_options),
                 store=store,
                 progress=progress,
             )
-        elif source == "dc":
-            data = synth.gradient_matching(
-                real,
-                c.ipc,
-                iterations=c.synth_iterations,
-                lr=0.1 if c.synth_lr is None else c.synth_lr,
-                real_batch=c.synth_real_batch,
-                seed=seed,
-                model_options=dict(c.synth_options),
-                store=store,
-                progress=progress,
-            )
+            if c.synth_lr is not None:  # else each method's own default
+                matching["lr"] = c.synth_lr
+            if source == "dm":
+                data = synth.distribution_matching(real, c.ipc, c.synth_iterations, **matching)
+            else:
+                data = synth.gradient_matching(
+                    real, c.ipc, iterations=c.synth_iterations, **matching
+                )
         else:
             raise ValueError(f"synthetic source {source!r} is not one of {SYNTHETIC}")
         return data.to(self.device)
